@@ -1,0 +1,324 @@
+"""The inference engine: SAM3's detector (concept prompts) and tracker (visual prompts) on one ViT backbone.
+
+The checkpoint stores one ViT (``detector_model.vision_encoder.backbone``); ``Sam3TrackerModel`` maps those same
+tensors into its own vision encoder. The engine keeps one copy, runs the ViT once per image, then the detector's
+neck and the tracker's neck on its output (as ``Sam3VideoModel`` feeds its tracker). All text prompts of a
+request run as one batch (in bounded chunks) over the shared features; visual objects are batched likewise.
+
+Outputs are low-resolution (288x288 for the real model) per-object maps plus scores; ``postprocess`` upsamples
+them to the image size. Coordinates in and out are pixels of the upright image (xyxy for boxes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+from sam3_core.cache import ByteLRUCache
+from sam3_core.errors import RequestError
+from sam3_core.request import SegmentRequest
+
+LOG = logging.getLogger("sam3_core")
+MB = 1024 * 1024
+
+
+@dataclass
+class ImageFeatures:
+    """One image through the ViT and both necks (batch dimension 1, model device and dtype).
+
+    ``detector``: FPN maps + position encodings for ``Sam3Model`` (4 levels, 288/144/72/36 for the real model).
+    ``tracker``: the image embeddings ``Sam3TrackerModel.forward(image_embeddings=...)`` expects.
+    """
+
+    detector: Sam3VisionEncoderOutput
+    tracker: list[torch.Tensor]
+
+
+@dataclass
+class ObjectPrediction:
+    """One returned object before upsampling.
+
+    ``low_res``: float32 ``(h, w)`` map on the model device; the full-size mask is
+    ``bilinear_resize(low_res, image size) > threshold`` (probabilities vs 0.5 for concepts, as
+    ``post_process_instance_segmentation``; logits vs 0.0 for visual objects, as ``post_process_masks``).
+    ``box``: pixel xyxy from the detector, or ``None`` (visual objects: taken from the mask).
+    """
+
+    label: str
+    score: float
+    low_res: torch.Tensor
+    threshold: float
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class Prediction:
+    objects: list[ObjectPrediction]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise RuntimeError(f"{name}={raw!r}: expected a non-negative integer") from None
+    if value < 0:
+        raise RuntimeError(f"{name}={raw!r}: expected a non-negative integer")
+    return value
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Sam3Engine:
+    """Thread-safe SAM3 inference over shared image features, with LRU caches for features and text."""
+
+    def __init__(
+        self,
+        detector: Sam3Model,
+        tracker: Sam3TrackerModel,
+        processor: Sam3Processor,
+        tracker_processor: Sam3TrackerProcessor,
+    ) -> None:
+        self.detector = detector.eval()
+        self.tracker = tracker.eval()
+        # One ViT: the tracker's copy is the same checkpoint tensors, so point it at the detector's.
+        self.tracker.vision_encoder.backbone = self.detector.vision_encoder.backbone
+        self.processor = processor
+        self.tracker_processor = tracker_processor
+        self.device = next(detector.parameters()).device
+        self.dtype = next(detector.parameters()).dtype
+        self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
+        self.prompt_batch = max(1, _env_int("SAM3_PROMPT_BATCH", 8))
+        self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(_env_int("SAM3_FEATURE_CACHE_MB", 1024) * MB)
+        self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(
+            _env_int("SAM3_TEXT_CACHE_MB", 64) * MB
+        )
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_directory(cls, directory: str | Path, device: torch.device, dtype: torch.dtype) -> Sam3Engine:
+        """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory."""
+        detector = Sam3Model.from_pretrained(directory, dtype=dtype).to(device)
+        tracker = Sam3TrackerModel.from_pretrained(directory, dtype=dtype).to(device)
+        processor = Sam3Processor.from_pretrained(directory)
+        tracker_processor = Sam3TrackerProcessor.from_pretrained(directory)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        return cls(detector, tracker, processor, tracker_processor)
+
+    # ---- public API -------------------------------------------------------------------------------------
+
+    def predict(self, request: SegmentRequest) -> Prediction:
+        """Run every prompt of ``request``: text prompts in order, then visual objects (see ``SegmentRequest``)."""
+        self._check_token_lengths(request.text_prompts)
+        timings: dict[str, float] = {}
+        with self._lock, torch.inference_mode():
+            started = time.perf_counter()
+            features, hit = self._image_features(request.image)
+            timings["backbone_ms"] = (time.perf_counter() - started) * 1000.0
+            timings["cache_hit"] = hit
+            started = time.perf_counter()
+            objects: list[ObjectPrediction] = []
+            if request.text_prompts:
+                objects += self._concepts(features, request)
+            objects += self._visual(features, request)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
+        return Prediction(objects, timings)
+
+    def warm_up(self) -> None:
+        """One small inference through every stage, so the first real request is not the slow one."""
+        image = Image.new("RGB", (64, 48), (127, 127, 127))
+        request = SegmentRequest(image=image, text_prompts=("warm up",), points=((32.0, 24.0),), point_labels=(1,))
+        self.predict(request)
+        self.feature_cache.clear()
+
+    # ---- image features ---------------------------------------------------------------------------------
+
+    def _image_features(self, image: Image.Image) -> tuple[ImageFeatures, bool]:
+        key = (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
+        cached = self.feature_cache.get(key)
+        if cached is not None:
+            return cached, True
+        features = self.compute_image_features(image)
+        self.feature_cache.put(key, features)
+        return features, False
+
+    def compute_image_features(self, image: Image.Image) -> ImageFeatures:
+        """ViT once, then the detector neck and the tracker neck (+ its mask-decoder projections)."""
+        pixel_values = self.processor.image_processor(images=image, return_tensors="pt").pixel_values
+        pixel_values = pixel_values.to(self.device, self.dtype)
+        vision = self.detector.vision_encoder
+        hidden = vision.backbone(pixel_values).last_hidden_state  # (1, H/14 * W/14, C)
+        patch = vision.config.backbone_config.patch_size
+        height, width = pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
+        spatial = hidden.view(1, height, width, -1).permute(0, 3, 1, 2)  # (1, C, H/14, W/14)
+        detector_maps, detector_positions = vision.neck(spatial)
+        tracker_maps, _ = self.tracker.vision_encoder.neck(spatial)
+        # Same steps as Sam3TrackerModel.get_image_features + forward: project levels 0/1 for the SAM decoder,
+        # add the "no memory" embedding to the last level, keep as many levels as backbone_feature_sizes.
+        maps = list(tracker_maps)
+        maps[0] = self.tracker.mask_decoder.conv_s0(maps[0])
+        maps[1] = self.tracker.mask_decoder.conv_s1(maps[1])
+        maps[-1] = maps[-1] + self.tracker.no_memory_embedding.view(1, -1, 1, 1)
+        tracker_embeddings = maps[: len(self.tracker.backbone_feature_sizes)]
+        detector = Sam3VisionEncoderOutput(
+            fpn_hidden_states=tuple(detector_maps), fpn_position_encoding=tuple(detector_positions)
+        )
+        return ImageFeatures(detector=detector, tracker=tracker_embeddings)
+
+    # ---- concept prompts (Sam3Model) --------------------------------------------------------------------
+
+    def _check_token_lengths(self, prompts: Sequence[str]) -> None:
+        tokenizer = self.processor.tokenizer
+        for index, prompt in enumerate(prompts):
+            count = len(tokenizer(prompt)["input_ids"])
+            if count > self.max_text_tokens:
+                raise RequestError(
+                    f"text_prompts[{index}]", f"is {count} tokens long, the model reads at most {self.max_text_tokens}"
+                )
+
+    def _text_embeddings(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(n, 32, D)`` projected text features and their ``(n, 32)`` attention mask, cached per prompt."""
+        found = {prompt: self.text_cache.get(prompt) for prompt in dict.fromkeys(prompts)}
+        missing = [prompt for prompt, value in found.items() if value is None]
+        if missing:
+            tokens = self.processor.tokenizer(
+                missing, padding="max_length", max_length=self.max_text_tokens, return_tensors="pt"
+            ).to(self.device)
+            pooled = self.detector.get_text_features(**tokens).pooler_output
+            for index, prompt in enumerate(missing):
+                found[prompt] = (pooled[index], tokens["attention_mask"][index])
+                self.text_cache.put(prompt, found[prompt])
+        features = torch.stack([found[prompt][0] for prompt in prompts])
+        masks = torch.stack([found[prompt][1] for prompt in prompts])
+        return features, masks
+
+    def _concepts(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
+        width, height = request.image_size
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        exemplars = {}
+        if request.boxes:
+            # Exemplar boxes: pixel xyxy -> normalised cxcywh in [0, 1], as Sam3Processor does.
+            xyxy = torch.tensor(request.boxes, dtype=torch.float32) / scale
+            cxcywh = torch.cat([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], dim=-1)
+            exemplars = {
+                "input_boxes": cxcywh.to(self.device, self.dtype)[None],
+                "input_boxes_labels": torch.tensor(request.box_labels, device=self.device)[None],
+            }
+        objects = []
+        for prompts in _chunks(request.text_prompts, self.prompt_batch):
+            count = len(prompts)
+            text, text_mask = self._text_embeddings(prompts)
+            vision = Sam3VisionEncoderOutput(
+                fpn_hidden_states=[level.expand(count, -1, -1, -1) for level in features.detector.fpn_hidden_states],
+                fpn_position_encoding=[
+                    level.expand(count, -1, -1, -1) for level in features.detector.fpn_position_encoding
+                ],
+            )
+            batch_exemplars = {name: value.expand(count, *value.shape[1:]) for name, value in exemplars.items()}
+            output = self.detector(
+                vision_embeds=vision,
+                text_embeds=BaseModelOutputWithPooling(pooler_output=text),
+                attention_mask=text_mask,
+                **batch_exemplars,
+            )
+            # Reference score: sigmoid(logit) * sigmoid(presence), in float32.
+            scores = (output.pred_logits.float().sigmoid() * output.presence_logits.float().sigmoid()).cpu()
+            boxes = (output.pred_boxes.float().cpu() * scale).clamp_(min=0)
+            boxes = torch.minimum(boxes, scale)
+            for row, prompt in enumerate(prompts):
+                keep = torch.nonzero(scores[row] > request.confidence_threshold).flatten()
+                keep = keep[torch.argsort(scores[row, keep], descending=True, stable=True)]
+                if keep.numel() == 0:
+                    continue
+                probabilities = output.pred_masks[row, keep.to(self.device)].float().sigmoid()
+                for index, query in enumerate(keep.tolist()):
+                    objects.append(
+                        ObjectPrediction(
+                            label=prompt,
+                            score=float(scores[row, query]),
+                            low_res=probabilities[index],
+                            threshold=0.5,
+                            box=tuple(float(v) for v in boxes[row, query]),
+                        )
+                    )
+        return objects
+
+    # ---- visual prompts (Sam3TrackerModel) --------------------------------------------------------------
+
+    def _visual(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
+        objects = request.visual_objects
+        if not objects:
+            return []
+        width, height = request.image_size
+        call = {"features": features, "size": (height, width), "multimask": request.multimask_output}
+        # Box-only objects share one batched call; an object with points (at most one) gets its own.
+        box_only = [obj for obj in objects if not obj.points]
+        masks_of: dict[int, list[ObjectPrediction]] = {}
+        if box_only:
+            batched = self._track(**call, boxes=[[list(obj.box) for obj in box_only]])
+            masks_of.update(zip(map(id, box_only), batched, strict=False))
+        for obj in objects:
+            if obj.points:
+                [masks_of[id(obj)]] = self._track(
+                    **call,
+                    points=[[[list(point) for point in obj.points]]],
+                    labels=[[list(obj.point_labels)]],
+                    boxes=[[list(obj.box)]] if obj.box else None,
+                )
+        threshold = request.confidence_threshold
+        return [mask for obj in objects for mask in masks_of[id(obj)] if mask.score > threshold]
+
+    def _track(
+        self,
+        features: ImageFeatures,
+        size: tuple[int, int],
+        multimask: bool,
+        points: list | None = None,
+        labels: list | None = None,
+        boxes: list | None = None,
+    ) -> list[list[ObjectPrediction]]:
+        """One tracker call over ``size`` = (height, width); per object, its masks best predicted IoU first."""
+        prompt = self.tracker_processor(
+            original_sizes=[list(size)],
+            input_points=points,
+            input_labels=labels,
+            input_boxes=boxes,
+            return_tensors="pt",
+        )
+        inputs = {
+            name: prompt[name].to(self.device, self.dtype if prompt[name].is_floating_point() else None)
+            for name in ("input_points", "input_labels", "input_boxes")
+            if name in prompt
+        }
+        output = self.tracker(image_embeddings=features.tracker, multimask_output=multimask, **inputs)
+        scores = output.iou_scores[0].float().cpu()  # (objects, masks)
+        per_object = []
+        for index in range(scores.shape[0]):
+            order = torch.argsort(scores[index], descending=True, stable=True).tolist()
+            per_object.append(
+                [
+                    ObjectPrediction("visual", float(scores[index, m]), output.pred_masks[0, index, m].float(), 0.0)
+                    for m in order
+                ]
+            )
+        return per_object

@@ -1,0 +1,20 @@
+"""Errors a client can cause. The inference toolkit (and ``scripts/serve.py``) turn a ``ValueError`` into HTTP 400."""
+
+from __future__ import annotations
+
+
+class RequestError(ValueError):
+    """Bad input. ``str(error)`` is short and starts with the offending field, e.g. ``"points[2]: not a number"``."""
+
+    status_code = 400
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class PayloadTooLarge(RequestError):
+    """The request asks for more work or data than the configured limits allow (HTTP 413 from a server)."""
+
+    status_code = 413

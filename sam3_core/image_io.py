@@ -1,0 +1,132 @@
+"""Decode request images into upright 8-bit RGB ``PIL.Image`` objects, refusing bombs before decoding pixels.
+
+Accepted: a base64 string (standard or URL-safe alphabet, padding optional, optional ``data:image/...;base64,``
+prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body).
+Formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame). Every mode (16-bit, CMYK, palette, alpha, ...) becomes RGB.
+EXIF orientation is applied, so every coordinate in requests and responses refers to the upright image.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.limits import Limits
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def decode_base64(text: str, field: str = "image") -> bytes:
+    """Standard or URL-safe base64, with or without padding and a ``data:`` URI prefix, to bytes."""
+    text = text.strip()
+    if text.lower().startswith(("http://", "https://", "file:")):  # base64 JPEG starts with "/9j/"
+        raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
+    if text.lower().startswith("data:"):
+        match = _DATA_URI.match(text)
+        if match is None:
+            raise RequestError(field, "data URI must look like 'data:image/png;base64,...'")
+        mime = (match.group("mime") or "").lower()
+        if mime and not mime.startswith("image/"):
+            raise RequestError(field, f"data URI has media type {mime!r}, expected image/*")
+        text = text[match.end() :]
+    text = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/").rstrip("=")
+    if not text:
+        raise RequestError(field, "is empty")
+    if len(text) % 4 == 1:
+        raise RequestError(field, "is not valid base64 (bad length)")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(field, "is not valid base64") from None
+
+
+def decode_image(value: object, limits: Limits, field: str = "image") -> Image.Image:
+    """Return the upright RGB image for a request's ``image`` value (see module docstring)."""
+    if isinstance(value, Image.Image):
+        image = value
+        _check_pixels(image, limits, field)
+    else:
+        if isinstance(value, str):
+            if len(value) > limits.max_image_bytes * 4 // 3 + 1024:
+                raise PayloadTooLarge(field, f"is larger than the {limits.max_image_bytes} byte limit")
+            raw = decode_base64(value, field)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            raw = bytes(value)
+        elif value is None:
+            raise RequestError(field, "is missing")
+        else:
+            raise RequestError(field, f"expected a base64 string or image bytes, got {type(value).__name__}")
+        if not raw:
+            raise RequestError(field, "is empty")
+        if len(raw) > limits.max_image_bytes:
+            raise PayloadTooLarge(field, f"is {len(raw)} bytes, over the {limits.max_image_bytes} byte limit")
+        image = _open(raw, limits, field)
+    try:
+        return _to_upright_rgb(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+
+
+def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
+    """Parse only the header, check the format and pixel count, then decode."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(field, f"has more than the {limits.max_image_pixels} pixel limit") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise RequestError(field, "is not a recognised image (JPEG, PNG, WebP, BMP, TIFF or GIF)") from None
+    if image.format not in ALLOWED_FORMATS:
+        raise RequestError(field, f"format {image.format} is not accepted (JPEG, PNG, WebP, BMP, TIFF or GIF)")
+    _check_pixels(image, limits, field)
+    try:
+        image.seek(0)  # GIF/TIFF/WebP animations and multi-page files: the first frame
+        image.load()
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+    return image
+
+
+def _check_pixels(image: Image.Image, limits: Limits, field: str) -> None:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise RequestError(field, f"has no pixels ({width}x{height})")
+    if width * height > limits.max_image_pixels:
+        raise PayloadTooLarge(
+            field, f"is {width}x{height} = {width * height} pixels, over the {limits.max_image_pixels} pixel limit"
+        )
+
+
+def _to_upright_rgb(image: Image.Image) -> Image.Image:
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block must not reject an otherwise good image
+        upright = image
+    if upright is None:
+        upright = image
+    mode = upright.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit greyscale (PNG, TIFF): scale 0..65535 to 0..255 instead of clipping at 255.
+        grey = np.asarray(upright, dtype=np.float64) / 257.0
+        upright = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), mode="L")
+    elif mode == "F":
+        grey = np.nan_to_num(np.asarray(upright, dtype=np.float64))
+        upright = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), mode="L")
+    elif mode in ("P", "PA") or (mode == "L" and "transparency" in upright.info):
+        upright = upright.convert("RGBA")
+    return upright if upright.mode == "RGB" else upright.convert("RGB")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

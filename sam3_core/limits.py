@@ -1,0 +1,37 @@
+"""Request limits, each with a documented default and an environment override (read once at start-up)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on what one request may ask for. Env var: ``SAM3_`` + the field name upper-cased."""
+
+    max_image_pixels: int = 50_000_000  # width * height of the decoded image (a 12 MP photo is 12.2M)
+    max_image_bytes: int = 50 * 1024 * 1024  # encoded image size, after base64 decoding
+    max_text_prompts: int = 32
+    max_prompt_chars: int = 256  # per text prompt; the model also reads at most 32 tokens (checked separately)
+    max_points: int = 64
+    max_boxes: int = 64
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
+        """Defaults overridden by ``SAM3_MAX_*`` variables; a malformed value fails start-up loudly."""
+        values = {}
+        for spec in fields(cls):
+            name = f"SAM3_{spec.name.upper()}"
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected a positive integer") from None
+            if value <= 0:
+                raise ValueError(f"{name}={raw!r}: expected a positive integer")
+            values[spec.name] = value
+        return cls(**values)

@@ -1,0 +1,250 @@
+"""Parse and validate the three payload forms into one ``SegmentRequest``.
+
+1. ``{"inputs": {"image": ..., "text_prompts": [...], "points": ..., ...}}`` - the main API.
+2. ``{"data": [image, "kitten", 0.5]}`` - the simple (Gradio-style) API: one text prompt, optional threshold.
+3. ``{"inputs": <image>, "parameters": {...}}`` - the Hugging Face convention (the toolkit turns a binary body
+   into a PIL image); ``parameters`` carries the same fields as form 1.
+
+Coordinates are pixels of the upright image: points ``[x, y]``, boxes ``[x1, y1, x2, y2]`` (x right, y down,
+continuous coordinates, so a box covering the whole image is ``[0, 0, width, height]``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from PIL import Image
+
+from sam3_core.errors import RequestError
+from sam3_core.image_io import decode_image
+from sam3_core.limits import Limits
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+DEFAULTS = {
+    "text_prompts": (),
+    "points": (),
+    "point_labels": (),
+    "boxes": (),
+    "box_labels": (),
+    "multimask_output": False,
+    "confidence_threshold": 0.5,
+    "vectorize": False,
+    "simplify_epsilon": 2.0,
+    "return_timings": False,
+}
+FIELDS = ("image", *DEFAULTS)
+
+
+@dataclass(frozen=True)
+class VisualObject:
+    """One object for the tracker (SAM2 semantics): its points (with 1/0 labels) and/or one box, pixel coords."""
+
+    points: tuple[Point, ...] = ()
+    point_labels: tuple[int, ...] = ()
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """A validated request. Boxes are already clipped to the image; every list is as long as its labels."""
+
+    image: Image.Image
+    text_prompts: tuple[str, ...] = ()
+    points: tuple[Point, ...] = ()
+    point_labels: tuple[int, ...] = ()
+    boxes: tuple[Box, ...] = ()
+    box_labels: tuple[int, ...] = ()
+    multimask_output: bool = False
+    confidence_threshold: float = 0.5
+    vectorize: bool = False
+    simplify_epsilon: float = 2.0
+    return_timings: bool = False
+    decode_ms: float = 0.0
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the upright image."""
+        return self.image.size
+
+    @property
+    def prompt_types(self) -> list[str]:
+        """The kinds of prompt the request used: ``"text"``, ``"visual"`` (points or boxes), or both."""
+        kinds = ["text"] if self.text_prompts else []
+        return kinds + (["visual"] if self.points or self.boxes else [])
+
+    @property
+    def visual_objects(self) -> list[VisualObject]:
+        """The tracker objects. With text, only the points form one (boxes are concept exemplars then).
+
+        Without text: each positive box is one object; all points together are one object; when exactly one
+        positive box is given, the points refine that box's object (SAM2's box + points prompt).
+        """
+        points = VisualObject(self.points, self.point_labels) if self.points else None
+        if self.text_prompts:
+            return [points] if points else []
+        positive = [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 1]
+        if points and len(positive) == 1:
+            return [VisualObject(self.points, self.point_labels, positive[0])]
+        return [VisualObject(box=box) for box in positive] + ([points] if points else [])
+
+    @property
+    def exclusion_boxes(self) -> list[Box]:
+        """Negative boxes without text: their pixels are removed from every returned mask."""
+        if self.text_prompts:
+            return []
+        return [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 0]
+
+
+def parse_payload(data: object, limits: Limits) -> SegmentRequest:
+    """Validate any of the three payload forms; raise ``RequestError`` (a ``ValueError``) naming the bad field."""
+    if not isinstance(data, Mapping):
+        raise RequestError("payload", f"expected a JSON object, got {type(data).__name__}")
+    if "inputs" in data:
+        inputs, parameters = data["inputs"], data.get("parameters")
+        if parameters is not None and not isinstance(parameters, Mapping):
+            raise RequestError("parameters", f"expected an object, got {type(parameters).__name__}")
+        if isinstance(inputs, Mapping):
+            fields = {**(parameters or {}), **inputs}
+        else:
+            if parameters and "image" in parameters:
+                raise RequestError("parameters.image", "give the image as 'inputs'")
+            fields = {**(parameters or {}), "image": inputs}
+        return _parse_fields(fields, limits)
+    if "data" in data:
+        return _parse_fields(_simple_api_fields(data["data"]), limits)
+    raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
+
+
+def _simple_api_fields(values: object) -> dict:
+    if not isinstance(values, list) or not 2 <= len(values) <= 3:
+        raise RequestError("data", "expected a list [image, text_prompt, confidence_threshold]")
+    text = values[1]
+    if not isinstance(text, str):
+        raise RequestError("data[1]", f"expected the text prompt as a string, got {type(text).__name__}")
+    fields = {"image": values[0], "text_prompts": [text]}
+    if len(values) == 3 and values[2] is not None:
+        fields["confidence_threshold"] = values[2]
+    return fields
+
+
+def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
+    unknown = sorted(str(key) for key in fields if key not in FIELDS)
+    if unknown:
+        raise RequestError(unknown[0], f"unknown field; accepted fields are {', '.join(FIELDS)}")
+    value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
+
+    text_prompts = _text_prompts(value["text_prompts"], limits)
+    points = _coordinate_list(value["points"], "points", 2, limits.max_points)
+    boxes = _coordinate_list(value["boxes"], "boxes", 4, limits.max_boxes)
+    point_labels = _labels(value["point_labels"], "point_labels", len(points), "points")
+    box_labels = _labels(value["box_labels"], "box_labels", len(boxes), "boxes")
+    options = {
+        "multimask_output": _boolean(value["multimask_output"], "multimask_output"),
+        "vectorize": _boolean(value["vectorize"], "vectorize"),
+        "return_timings": _boolean(value["return_timings"], "return_timings"),
+        "confidence_threshold": _number(value["confidence_threshold"], "confidence_threshold", 0.0, 1.0),
+        "simplify_epsilon": _number(value["simplify_epsilon"], "simplify_epsilon", 0.0, 1e6),
+    }
+    if not text_prompts and not points and 1 not in box_labels:
+        problem = "no prompt given: send text_prompts, points or boxes"
+        if boxes:
+            problem = "every box is negative (0) and there are no points or text_prompts: nothing to segment"
+        raise RequestError("prompts", problem)
+
+    started = time.perf_counter()
+    image = decode_image(fields.get("image"), limits)
+    decode_ms = (time.perf_counter() - started) * 1000.0
+    width, height = image.size
+    for index, (x, y) in enumerate(points):
+        if not (0.0 <= x <= width and 0.0 <= y <= height):
+            raise RequestError(f"points[{index}]", f"({x:g}, {y:g}) is outside the {width}x{height} image")
+    return SegmentRequest(
+        image=image,
+        text_prompts=text_prompts,
+        points=tuple((x, y) for x, y in points),
+        point_labels=point_labels,
+        boxes=tuple(_clip_box(box, index, width, height) for index, box in enumerate(boxes)),
+        box_labels=box_labels,
+        decode_ms=decode_ms,
+        **options,
+    )
+
+
+def _text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise RequestError("text_prompts", f"expected a list of strings, got {type(value).__name__}")
+    if len(value) > limits.max_text_prompts:
+        raise RequestError("text_prompts", f"{len(value)} prompts, the limit is {limits.max_text_prompts}")
+    prompts = []
+    for index, prompt in enumerate(value):
+        field = f"text_prompts[{index}]"
+        if not isinstance(prompt, str):
+            raise RequestError(field, f"expected a string, got {type(prompt).__name__}")
+        prompt = " ".join(prompt.split())
+        if not prompt:
+            raise RequestError(field, "is empty")
+        if len(prompt) > limits.max_prompt_chars:
+            raise RequestError(field, f"is {len(prompt)} characters, the limit is {limits.max_prompt_chars}")
+        prompts.append(prompt)
+    return tuple(prompts)
+
+
+def _coordinate_list(value: object, field: str, width: int, limit: int) -> list[tuple[float, ...]]:
+    shape = "[[x, y], ...]" if width == 2 else "[[x1, y1, x2, y2], ...]"
+    if not isinstance(value, (list, tuple)):
+        raise RequestError(field, f"expected a list {shape}, got {type(value).__name__}")
+    if len(value) > limit:
+        raise RequestError(field, f"{len(value)} given, the limit is {limit}")
+    items = []
+    for index, item in enumerate(value):
+        if not isinstance(item, (list, tuple)) or len(item) != width:
+            raise RequestError(f"{field}[{index}]", f"expected {width} numbers, as in {shape}")
+        items.append(tuple(_number(v, f"{field}[{index}][{k}]") for k, v in enumerate(item)))
+    return items
+
+
+def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise RequestError(field, f"expected a list of 0/1 labels, got {type(value).__name__}")
+    if len(value) != expected:
+        raise RequestError(field, f"has {len(value)} labels for {expected} {of}; give one 0/1 label per entry")
+    labels = []
+    for index, label in enumerate(value):
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
+            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {label!r}"[:80])
+        labels.append(int(label))
+    return tuple(labels)
+
+
+def _number(value: object, field: str, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(field, f"expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise RequestError(field, "must be a finite number")
+    if not low <= number <= high:
+        raise RequestError(field, f"{number:g} is outside [{low:g}, {high:g}]")
+    return number
+
+
+def _boolean(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise RequestError(field, f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _clip_box(box: tuple[float, ...], index: int, width: int, height: int) -> Box:
+    x1, y1, x2, y2 = box
+    if x2 <= x1 or y2 <= y1:
+        raise RequestError(f"boxes[{index}]", "needs x2 > x1 and y2 > y1 (format [x1, y1, x2, y2] in pixels)")
+    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise RequestError(f"boxes[{index}]", f"lies outside the {width}x{height} image")
+    return clipped

@@ -1,0 +1,55 @@
+"""Build the documented JSON response from engine predictions, one full-size mask per worker at a time."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from sam3_core.encoding import mask_to_png_base64, mask_to_polygon
+from sam3_core.engine import ObjectPrediction, Prediction
+from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
+from sam3_core.request import SegmentRequest
+
+SAM_VERSION = "3.0"
+_WORKERS = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
+
+
+def _render(obj: ObjectPrediction, request: SegmentRequest) -> tuple[str, list[float], list | None]:
+    """Upsample, apply exclusion boxes, encode: ``(png_base64, box_xyxy, polygon or None)``."""
+    width, height = request.image_size
+    mask = upsample_mask(obj.low_res, height, width, obj.threshold)
+    if obj.box is None:
+        mask = exclude_boxes(mask, request.exclusion_boxes)
+        box = mask_box(mask)
+    else:
+        box = obj.box
+    polygon = mask_to_polygon(mask, request.simplify_epsilon) if request.vectorize else None
+    return mask_to_png_base64(mask), [round(v, 2) for v in box], polygon
+
+
+def build_response(request: SegmentRequest, prediction: Prediction) -> dict:
+    """The response dict (JSON-ready: plain lists, floats, strings). See README "Response"."""
+    started = time.perf_counter()
+    rendered = list(_WORKERS.map(lambda obj: _render(obj, request), prediction.objects))
+    objects = prediction.objects
+    response = {
+        "masks": [png for png, _, _ in rendered],
+        "scores": [obj.score for obj in objects],
+        "num_objects": len(objects),
+        "sam_version": SAM_VERSION,
+        "prompt_types": request.prompt_types,
+        "success": True,
+        "boxes": [box for _, box, _ in rendered],
+        "labels": [obj.label for obj in objects],
+    }
+    if request.vectorize:
+        response["polygons"] = [polygon for _, _, polygon in rendered]
+        response["polygon_format"] = "pixel_coordinates"
+        response["original_image_size"] = list(request.image_size)
+    if request.return_timings:
+        timings = dict(prediction.timings)
+        timings["decode_ms"] = request.decode_ms
+        timings["postprocess_ms"] = (time.perf_counter() - started) * 1000.0
+        response["timings"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in timings.items()}
+    return response

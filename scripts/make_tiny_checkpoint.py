@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Write a tiny, randomly initialised SAM3 checkpoint in the file layout of ``facebook/sam3``.
+
+    python scripts/make_tiny_checkpoint.py OUT_DIR [--seed 0] [--full]
+
+The layout matches the Hub repository: one ``config.json`` of model type ``sam3_video`` (a detector config
+and a tracker config), one ``model.safetensors`` whose keys are ``detector_model.*``, ``tracker_model.*`` and
+``tracker_neck.*`` (the tracker reads its ViT from ``detector_model.vision_encoder.backbone.*``), plus the
+processor and tokenizer files. ``Sam3Model``, ``Sam3TrackerModel``, ``Sam3Processor`` and
+``Sam3TrackerProcessor`` all load it with ``from_pretrained`` and nothing missing.
+
+Runs offline in seconds. The weights are random: masks are meaningless, but shapes, code paths and
+coordinate handling are those of the real model. ``--full`` keeps the default (real-size) architecture
+(~840M parameters, ~3.4 GB) for performance measurements.
+
+Why the state dict is written by hand: ``Sam3VideoModel.save_pretrained`` applies the ``sam3_tracker``
+weight-renaming rules in reverse to the nested tracker and writes ``tracker_model.tracker_model.*`` keys,
+which ``Sam3TrackerModel.from_pretrained`` then reports as MISSING (mask decoder and prompt encoder left
+random). Saving ``state_dict()`` as is gives the Hub checkpoint's key layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import (
+    CLIPTokenizer,
+    Sam3ImageProcessor,
+    Sam3Processor,
+    Sam3VideoConfig,
+    Sam3VideoModel,
+)
+
+# CLIP's byte-level BPE alphabet: every byte maps to one printable unicode character.
+_BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _byte_alphabet() -> list[str]:
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def tiny_tokenizer() -> CLIPTokenizer:
+    """A CLIP tokenizer with no merges: every byte is a token (512 byte tokens + 2 specials)."""
+    alphabet = _byte_alphabet()
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    vocab.update({c + "</w>": i + 256 for i, c in enumerate(alphabet)})
+    vocab[_BOS] = len(vocab)
+    vocab[_EOS] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[])
+
+
+# Weight init std for the tiny model. The default (0.02) leaves every score at ~0.25 and every mask logit
+# within 1e-3 of zero, so thresholds decide on noise; 0.3 spreads scores over ~0.3-0.85 and mask logits
+# far from zero, which makes parity tests against the reference pipeline meaningful.
+TINY_INIT_STD = 0.3
+
+
+def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3VideoConfig:
+    """Every width, depth and query count shrunk; image size (1008) and feature-map sizes kept real."""
+    vit = {
+        "model_type": "sam3_vit_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "window_size": 8,
+        "global_attn_indexes": [1],
+    }
+    vision = {"model_type": "sam3_vision_model", "backbone_config": vit, "fpn_hidden_size": 32}
+    text = {
+        "model_type": "clip_text_model",
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "projection_dim": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 32,
+        "bos_token_id": bos_token_id,
+        "eos_token_id": eos_token_id,
+        "pad_token_id": eos_token_id,
+    }
+    block = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_layers": 1}
+    detector = {
+        "vision_config": vision,
+        "text_config": text,
+        "geometry_encoder_config": block,
+        "detr_encoder_config": block,
+        "detr_decoder_config": {**block, "num_queries": 20},
+        "mask_decoder_config": {"hidden_size": 32, "num_attention_heads": 2},
+    }
+    tracker = {
+        "vision_config": vision,
+        "prompt_encoder_config": {"hidden_size": 32},
+        "mask_decoder_config": {
+            "hidden_size": 32,
+            "mlp_dim": 64,
+            "num_attention_heads": 2,
+            "iou_head_hidden_dim": 32,
+        },
+    }
+    config = Sam3VideoConfig(detector_config=detector, tracker_config=tracker)
+    _set_init_std(config, TINY_INIT_STD)
+    return config
+
+
+def _set_init_std(config, std: float) -> None:
+    """Set ``initializer_range`` on a config and every nested sub-config."""
+    if hasattr(config, "initializer_range"):
+        config.initializer_range = std
+    for value in vars(config).values():
+        if hasattr(value, "to_dict") and hasattr(value, "initializer_range"):
+            _set_init_std(value, std)
+
+
+def make_checkpoint(out_dir: str | Path, seed: int = 0, full: bool = False) -> Path:
+    """Write the checkpoint to ``out_dir`` (created if needed) and return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
+    if full:
+        config = Sam3VideoConfig()
+        config.detector_config.text_config.vocab_size = len(tokenizer)
+    else:
+        config = tiny_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    model = Sam3VideoModel(config).eval()
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(out)
+    processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=tokenizer)
+    processor.save_pretrained(out)
+    # The Hub repository also ships the slow-tokenizer files; write them for the same layout.
+    vocab = tokenizer.get_vocab()
+    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, sort_keys=True))
+    (out / "merges.txt").write_text("#version: 0.2\n")
+    (out / "TINY_RANDOM_CHECKPOINT.json").write_text(
+        json.dumps({"random_weights": True, "seed": seed, "full_size": full}) + "\n"
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full", action="store_true", help="real-size architecture (~3.4 GB), random weights")
+    args = parser.parse_args(argv)
+    out = make_checkpoint(args.out_dir, seed=args.seed, full=args.full)
+    print(f"wrote {'full-size' if args.full else 'tiny'} random SAM3 checkpoint to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
