@@ -11,6 +11,7 @@ continuous coordinates, so a box covering the whole image is ``[0, 0, width, hei
 
 from __future__ import annotations
 
+import difflib
 import math
 import time
 from collections.abc import Mapping
@@ -110,6 +111,8 @@ def parse_payload(data: object, limits: Limits) -> SegmentRequest:
             raise RequestError("parameters", f"expected an object, got {type(parameters).__name__}")
         if isinstance(inputs, Mapping):
             fields = {**(parameters or {}), **inputs}
+        elif not isinstance(inputs, (str, bytes, bytearray, memoryview, Image.Image)):
+            raise RequestError("inputs", f"expected an object of fields or an image, got {type(inputs).__name__}")
         else:
             if parameters and "image" in parameters:
                 raise RequestError("parameters.image", "give the image as 'inputs'")
@@ -135,7 +138,9 @@ def _simple_api_fields(values: object) -> dict:
 def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
     unknown = sorted(str(key) for key in fields if key not in FIELDS)
     if unknown:
-        raise RequestError(unknown[0], f"unknown field; accepted fields are {', '.join(FIELDS)}")
+        close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"accepted fields are {', '.join(FIELDS)}"
+        raise RequestError(unknown[0], f"unknown field; {hint}")
     value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
 
     text_prompts = _text_prompts(value["text_prompts"], limits)

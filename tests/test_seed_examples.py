@@ -1,0 +1,76 @@
+"""Every request example of the seed's API page (../shared/seed/sam3-space-api.txt), verbatim, through the handler.
+
+The examples are read from the page itself: each ``requests.post(URL, json=...)`` call's ``json`` argument is
+evaluated with ``image_b64`` bound to a local image (and ``true``/``false`` as the page writes them).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import decode_mask
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"
+RESPONSE_KEYS = {"masks", "scores", "num_objects", "sam_version", "prompt_types", "success", "boxes", "labels"}
+
+
+def seed_examples() -> list[tuple[str, str]]:
+    """``(route, json_source)`` for every ``requests.post`` call on the page, in page order."""
+    text = SEED.read_text()
+    examples = []
+    for match in re.finditer(r'requests\.post\(\s*"(?P<url>[^"]+)",\s*json=', text):
+        start = end = match.end()
+        depth = 0
+        while True:  # to the brace that closes the json={...} argument
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+            if depth == 0:
+                break
+        examples.append((match.group("url").rsplit("/", 1)[-1], text[start:end]))
+    return examples
+
+
+EXAMPLES = seed_examples()
+
+
+def test_the_page_has_all_six_examples():
+    assert [route for route, _ in EXAMPLES] == ["predict"] + ["sam2_compatible"] * 5
+
+
+@pytest.mark.parametrize("route,source", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_seed_example_verbatim(handler, image, image_b64, route, source):
+    payload = eval(
+        compile(ast.parse(source, mode="eval"), str(SEED), "eval"),
+        {},
+        {"image_b64": image_b64, "true": True, "false": False},
+    )  # noqa: S307
+    response = handler(payload)
+    assert set(response) >= RESPONSE_KEYS
+    assert response["success"] is True and response["sam_version"] == "3.0"
+    count = response["num_objects"]
+    assert (
+        len(response["masks"]) == len(response["scores"]) == len(response["boxes"]) == len(response["labels"]) == count
+    )
+    assert all(isinstance(score, float) and 0.0 <= score <= 1.0 for score in response["scores"])
+    for mask in response["masks"]:
+        assert decode_mask(mask).shape == (image.height, image.width)
+    for box in response["boxes"]:
+        assert len(box) == 4 and 0 <= box[0] <= box[2] <= image.width and 0 <= box[1] <= box[3] <= image.height
+    inputs = payload.get("inputs", {})
+    expected_types = (["text"] if inputs.get("text_prompts") or route == "predict" else []) + (
+        ["visual"] if inputs.get("boxes") or inputs.get("points") else []
+    )
+    assert response["prompt_types"] == expected_types
+    assert all(score > 0.5 for score in response["scores"])  # every example asks for confidence 0.5
+    if inputs.get("vectorize"):
+        assert count > 0, "the polygon checks need objects"
+        assert response["polygon_format"] == "pixel_coordinates"
+        assert response["original_image_size"] == [image.width, image.height]
+        assert len(response["polygons"]) == count
+        assert all(all(len(vertex) == 2 for vertex in polygon) for polygon in response["polygons"])
+    else:
+        assert "polygons" not in response
