@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:  make serve  (local endpoint on http://127.0.0.1:8080)  and  make test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: serve test lint format clean
+
+$(VENV)/.installed: requirements.txt requirements-server.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+serve: $(VENV)/.installed
+	$(PY) scripts/serve.py $(ARGS)
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.installed
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) checkpoints .pytest_cache .ruff_cache

@@ -1,0 +1,218 @@
+"""HTTP server mirroring the Hugging Face inference toolkit's contract, plus the seed Space's routes.
+
+Routes:
+- ``GET /``, ``GET /health``: 200 once the handler is loaded (503 while loading, 500 if loading failed).
+- ``POST /``, ``POST /predict``: a JSON body goes to the handler as is; a binary image body
+  (``image/jpeg|png|webp|tiff|bmp|gif``) becomes ``{"inputs": <image bytes>, "parameters": <query parameters>}``.
+- ``POST /api/sam2_compatible``: ``{"inputs": {...}}`` -> the response.
+- ``POST /api/predict``: ``{"data": [image, text, threshold]}`` -> ``{"data": [response]}`` (Gradio-style).
+
+Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of GPU memory or
+too many requests waiting 503; anything else 500 with a short message (details in the log). The toolkit answers
+400 to every handler exception; this server tells client errors from server faults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sam3_core.errors import PayloadTooLarge, RequestError
+
+LOG = logging.getLogger("sam3_core.server")
+IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
+LIST_PARAMETERS = {
+    "text_prompts": (str, 1),
+    "point_labels": (int, 1),
+    "box_labels": (int, 1),
+    "points": (float, 2),
+    "boxes": (float, 4),
+}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    body = json.dumps(content, default=_json_default, allow_nan=False, separators=(",", ":"))
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def error_response(status_code: int, message: str) -> Response:
+    return json_response({"success": False, "error": message}, status_code)
+
+
+def _scalar(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if math.isfinite(value) else text
+    return text
+
+
+def query_parameters(query: Any) -> dict[str, Any]:
+    """Query string -> handler ``parameters``: numbers and true/false converted; list fields comma-separated
+    (``points=10,20,30,40`` is ``[[10, 20], [30, 40]]``, ``boxes`` likewise by fours)."""
+    parameters: dict[str, Any] = {}
+    for name, text in query.multi_items():
+        if name not in LIST_PARAMETERS:
+            parameters[name] = _scalar(text)
+            continue
+        kind, width = LIST_PARAMETERS[name]
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        values = items if kind is str else [_scalar(item) for item in items]
+        if width > 1:
+            if len(values) % width:
+                raise RequestError(name, f"expected a multiple of {width} comma-separated numbers")
+            values = [values[i : i + width] for i in range(0, len(values), width)]
+        parameters.setdefault(name, []).extend(values)
+    return parameters
+
+
+class HandlerHost:
+    """Loads the handler in a background thread and runs calls in worker threads, bounded by ``max_waiting``."""
+
+    def __init__(self, load: Callable[[], Any], max_waiting: int) -> None:
+        self._load = load
+        self.handler: Any = None
+        self.load_error: str | None = None
+        self._slots = threading.BoundedSemaphore(max_waiting)
+        self._thread = threading.Thread(target=self._load_now, name="sam3-load", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _load_now(self) -> None:
+        try:
+            self.handler = self._load()
+        except Exception as exc:  # noqa: BLE001 - reported by /health and every request
+            LOG.exception("loading the handler failed")
+            self.load_error = f"{type(exc).__name__}: {exc}"
+
+    async def call(self, payload: Any) -> Response:
+        if self.handler is None:
+            return error_response(503 if self.load_error is None else 500, self.load_error or "model is loading")
+        if not self._slots.acquire(blocking=False):
+            return error_response(503, "overloaded: too many requests waiting, retry later")
+        try:
+            return json_response(await run_in_threadpool(self.handler, payload))
+        except RequestError as exc:
+            return error_response(exc.status_code, str(exc))
+        except ValueError as exc:  # the toolkit's convention: a handler ValueError is the client's fault
+            return error_response(400, str(exc)[:300])
+        except torch.OutOfMemoryError:
+            LOG.exception("out of memory")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            return error_response(503, "out of GPU memory, retry later or send a smaller request")
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            error_id = uuid.uuid4().hex[:12]
+            LOG.exception("request %s failed", error_id)
+            return error_response(500, f"internal error (id {error_id})")
+        finally:
+            self._slots.release()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("body", f"is {declared} bytes, over the {limit} byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("body", f"is over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_json(request: Request, limit: int) -> Any:
+    body = await read_body(request, limit)
+    if not body.strip():
+        raise RequestError("body", "is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError("body", f"is not valid JSON ({str(exc)[:80]})") from None
+
+
+def create_app(load: Callable[[], Any], max_body_bytes: int = 80 * 1024 * 1024, max_waiting: int = 64) -> Starlette:
+    """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up)."""
+    host = HandlerHost(load, max_waiting)
+
+    def guarded(endpoint: Callable) -> Callable:
+        async def wrapper(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except RequestError as exc:
+                return error_response(exc.status_code, str(exc))
+
+        return wrapper
+
+    async def health(request: Request) -> Response:
+        if host.handler is not None:
+            return json_response({"status": "ok"})
+        if host.load_error is not None:
+            return error_response(500, host.load_error)
+        return error_response(503, "model is loading")
+
+    async def predict(request: Request) -> Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type in IMAGE_TYPES:
+            body = await read_body(request, max_body_bytes)
+            payload = {"inputs": body, "parameters": query_parameters(request.query_params)}
+        elif media_type in ("application/json", ""):
+            payload = await parse_json(request, max_body_bytes)
+        else:
+            return error_response(415, f"content-type {media_type!r}: send application/json or an image")
+        return await host.call(payload)
+
+    async def sam2_compatible(request: Request) -> Response:
+        return await host.call(await parse_json(request, max_body_bytes))
+
+    async def gradio_predict(request: Request) -> Response:
+        response = await host.call(await parse_json(request, max_body_bytes))
+        if response.status_code != 200:
+            return response
+        return Response(b'{"data":[' + response.body + b"]}", media_type="application/json")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        host.start()
+        yield
+
+    routes = [
+        Route("/", guarded(health), methods=["GET"]),
+        Route("/health", guarded(health), methods=["GET"]),
+        Route("/", guarded(predict), methods=["POST"]),
+        Route("/predict", guarded(predict), methods=["POST"]),
+        Route("/api/sam2_compatible", guarded(sam2_compatible), methods=["POST"]),
+        Route("/api/predict", guarded(gradio_predict), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.host = host
+    return app

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Serve the SAM3 endpoint handler locally over HTTP (the inference toolkit's contract, see sam3_core.server).
+
+    python scripts/serve.py [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080]
+
+Weights: ``--model``, else env ``SAM3_MODEL_ID``, else a tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny``
+(meaningless masks, for trying the API only). For real masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set
+(gated repository), or ``--model /path/to/a/local/copy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+LOG = logging.getLogger("sam3_core.serve")
+TINY_DIR = ROOT / "checkpoints" / "sam3-tiny"
+
+BANNER = """
+============================================================================================
+  NO REAL SAM3 WEIGHTS CONFIGURED: serving a tiny RANDOMLY INITIALISED checkpoint from
+  {path}
+  Every mask and score it returns is MEANINGLESS. Use it to try the API, not to segment.
+  For real masks: python scripts/serve.py --model facebook/sam3   (with HF_TOKEN set; gated)
+             or: SAM3_MODEL_ID=/path/to/sam3 python scripts/serve.py
+============================================================================================
+"""
+
+
+def choose_model(requested: str | None) -> str:
+    if requested:
+        return requested
+    if os.environ.get("SAM3_MODEL_ID", "").strip():
+        return os.environ["SAM3_MODEL_ID"].strip()
+    from make_tiny_checkpoint import make_checkpoint
+    from sam3_core.checkpoint import is_sam3_checkpoint
+
+    if not is_sam3_checkpoint(TINY_DIR):
+        make_checkpoint(TINY_DIR)
+    LOG.warning(BANNER.format(path=TINY_DIR))
+    return str(TINY_DIR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the SAM3 endpoint handler over HTTP.")
+    parser.add_argument("--model", help="checkpoint directory or Hub id (default: env SAM3_MODEL_ID, else tiny)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--max-body-mb", type=int, default=int(os.environ.get("SAM3_MAX_BODY_MB", "80")))
+    parser.add_argument(
+        "--max-waiting",
+        type=int,
+        default=int(os.environ.get("SAM3_MAX_WAITING", "64")),
+        help="requests in flight before answering 503 overloaded",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import uvicorn
+
+    from sam3_core.server import create_app
+
+    os.environ["SAM3_MODEL_ID"] = choose_model(args.model)
+
+    def load():
+        from handler import EndpointHandler
+
+        return EndpointHandler(str(ROOT))
+
+    app = create_app(load, max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.max_waiting)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
