@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Benchmark the handler against the straightforward transformers pipeline, side by side, in one run.
+
+    python scripts/benchmark.py e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
+    python scripts/benchmark.py postprocess [--objects 50,100] [--image 4032x3024] [--json F]
+    python scripts/benchmark.py memory --size full [--json F]
+
+Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
+- e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
+  the original size -> PIL PNG per mask; (b) the handler, caches empty; (c) the handler with the image cached,
+  one new prompt; (d) the handler with the image cached, all prompts again.
+- postprocess: K objects (synthetic low-resolution blobs, 288x288, as the detector emits them) to base64 PNGs at
+  full size: transformers post_process_instance_segmentation + PIL vs this handler's response building.
+- memory: resident memory after loading detector + tracker sharing one ViT (the engine) vs the two models loaded
+  separately, float32.
+Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
+~3.4 GB, built once into checkpoints/). Results print as a table and go to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+CHECKPOINTS = {"tiny": ROOT / "checkpoints" / "sam3-tiny", "full": ROOT / "checkpoints" / "sam3-full-random"}
+PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bottle", "bird", "cup"] * 4
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def checkpoint(size: str) -> Path:
+    from make_tiny_checkpoint import make_checkpoint
+    from sam3_core.checkpoint import is_sam3_checkpoint
+
+    path = CHECKPOINTS[size]
+    if not is_sam3_checkpoint(path):
+        print(f"building the {size} random checkpoint in {path} ...", file=sys.stderr)
+        make_checkpoint(path, full=size == "full")
+    return path
+
+
+def test_image(width: int, height: int):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // max(width, 1), y * 255 // max(height, 1), (x ^ y) & 255], axis=-1)
+    noise = rng.integers(0, 40, size=(height, width, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+def synchronize():
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def gpu_peak_mb() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+
+
+# ---- children ----------------------------------------------------------------------------------------------------
+
+
+def child_e2e(args) -> dict:
+    import torch
+
+    from sam3_core.checkpoint import select_device
+
+    device, dtype = select_device()
+    width, height = args.image
+    image = test_image(width, height)
+    prompts = PROMPT_WORDS[: args.prompts]
+    path = checkpoint(args.size)
+    result = {"contender": args.contender, "device": str(device), "dtype": str(dtype).removeprefix("torch.")}
+    if args.contender == "baseline":
+        from transformers import Sam3Model, Sam3Processor
+
+        processor = Sam3Processor.from_pretrained(path)
+        model = Sam3Model.from_pretrained(path, dtype=dtype).to(device).eval()
+
+        def run(prompt_list):
+            pngs = []
+            for prompt in prompt_list:
+                with torch.inference_mode():
+                    inputs = processor(images=image, text=prompt, return_tensors="pt").to(device)
+                    inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+                    outputs = model(**inputs)
+                    found = processor.post_process_instance_segmentation(
+                        outputs, threshold=args.threshold, target_sizes=[(height, width)]
+                    )[0]
+                from PIL import Image
+
+                for mask in found["masks"]:
+                    buffer = io.BytesIO()
+                    Image.fromarray((mask.cpu().numpy() * 255).astype("uint8")).save(buffer, "PNG")
+                    pngs.append(base64.b64encode(buffer.getvalue()).decode())
+            synchronize()
+            return len(pngs)
+
+        run(["warm up"])  # same warm-up courtesy the handler gets in __init__
+        before = rss_mb()
+        started = time.perf_counter()
+        result["objects"] = run(prompts)
+        result["total_ms"] = (time.perf_counter() - started) * 1000
+    else:
+        os.environ["SAM3_MODEL_ID"] = str(path)
+        from handler import EndpointHandler
+
+        handler = EndpointHandler("")
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        image_b64 = base64.b64encode(buffer.getvalue()).decode()
+
+        def request(prompt_list):
+            payload = {"image": image_b64, "text_prompts": prompt_list, "confidence_threshold": args.threshold}
+            started = time.perf_counter()
+            response = handler({"inputs": {**payload, "return_timings": True}})
+            synchronize()
+            return (time.perf_counter() - started) * 1000, response
+
+        before = rss_mb()
+        for _ in range(args.repeat if device.type == "cuda" else 1):
+            handler.engine.feature_cache.clear()
+            handler.engine.text_cache.clear()
+            cold_ms, response = request(prompts)
+            result.setdefault("cold_runs_ms", []).append(cold_ms)
+        result["total_ms"] = sorted(result["cold_runs_ms"])[len(result["cold_runs_ms"]) // 2]
+        result["objects"] = response["num_objects"]
+        result["stages_ms"] = response["timings"]
+        new_prompt_ms, response = request(["a new prompt"])
+        result["cached_image_new_prompt_ms"] = new_prompt_ms
+        result["cached_stages_ms"] = response["timings"]
+        result["cached_image_same_prompts_ms"] = request(prompts)[0]
+        handler.engine.feature_cache.clear()
+        handler.engine.text_cache.clear()
+        result["cold_one_prompt_ms"] = request(prompts[:1])[0]
+    result["peak_rss_delta_mb"] = peak_rss_mb() - before
+    result["gpu_peak_mb"] = gpu_peak_mb()
+    return result
+
+
+def synthetic_outputs(count: int, queries: int = 200, seed: int = 0):
+    """Detector-like outputs: ``count`` queries above 0.5 with blob masks, the rest below."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.full((1, queries), -4.0)
+    logits[0, :count] = 4.0
+    masks = torch.full((1, queries, 288, 288), -8.0)
+    yy, xx = torch.meshgrid(torch.arange(288.0), torch.arange(288.0), indexing="ij")
+    for index in range(queries):
+        cy, cx = torch.randint(20, 268, (2,), generator=generator).tolist()
+        radius = float(torch.randint(6, 40, (1,), generator=generator))
+        masks[0, index] = 6.0 * (1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2)
+    boxes = torch.rand(1, queries, 4, generator=generator).sort(dim=-1).values
+    return logits, masks, boxes
+
+
+def child_postprocess(args) -> dict:
+    import torch
+    from PIL import Image
+    from transformers import Sam3ImageProcessor
+    from transformers.models.sam3.modeling_sam3 import Sam3ImageSegmentationOutput
+
+    from sam3_core.engine import ObjectPrediction, Prediction
+    from sam3_core.request import SegmentRequest
+    from sam3_core.response import build_response
+
+    width, height = args.image
+    logits, masks, boxes = synthetic_outputs(args.objects)
+    result = {"contender": args.contender, "objects": args.objects}
+    before = rss_mb()
+    started = time.perf_counter()
+    if args.contender == "baseline":
+        outputs = Sam3ImageSegmentationOutput(
+            pred_logits=logits, pred_masks=masks, pred_boxes=boxes, presence_logits=torch.full((1, 1), 10.0)
+        )
+        found = Sam3ImageProcessor().post_process_instance_segmentation(
+            outputs, threshold=0.5, target_sizes=[(height, width)]
+        )[0]
+        pngs = []
+        for mask in found["masks"]:
+            buffer = io.BytesIO()
+            Image.fromarray((mask.numpy() * 255).astype("uint8")).save(buffer, "PNG")
+            pngs.append(base64.b64encode(buffer.getvalue()).decode())
+        kept = len(pngs)
+    else:
+        # The same selection the engine makes (score > threshold), then the handler's response building.
+        scores = (logits.sigmoid() * torch.tensor(10.0).sigmoid())[0]
+        keep = torch.nonzero(scores > 0.5).flatten()
+        probabilities = masks[0, keep].sigmoid()
+        objects = [
+            ObjectPrediction("cat", float(scores[q]), probabilities[i], 0.5, tuple(boxes[0, q].tolist()))
+            for i, q in enumerate(keep.tolist())
+        ]
+        request = SegmentRequest(image=Image.new("RGB", (width, height)), text_prompts=("cat",))
+        kept = build_response(request, Prediction(objects))["num_objects"]
+    result["total_ms"] = (time.perf_counter() - started) * 1000
+    result["kept"] = kept
+    result["peak_rss_delta_mb"] = peak_rss_mb() - before
+    return result
+
+
+def child_memory(args) -> dict:
+    import gc
+
+    import torch
+
+    path = checkpoint(args.size)
+    before = rss_mb()
+    if args.contender == "separate":
+        from transformers import Sam3Model, Sam3TrackerModel
+
+        models = [Sam3Model.from_pretrained(path, dtype=torch.float32), Sam3TrackerModel.from_pretrained(path)]
+    else:
+        from sam3_core.engine import Sam3Engine
+
+        models = [Sam3Engine.from_directory(path, torch.device("cpu"), torch.float32)]
+    gc.collect()
+    params = {id(p): p for m in models for module in _modules(m) for p in module.parameters()}
+    # Weights may still be lazily mapped from the safetensors file: read every one (as inference does) so the
+    # resident figure is the steady state of a serving process.
+    checksum = sum(float(p.detach().float().abs().sum()) for p in params.values())
+    return {
+        "checksum": checksum,
+        "contender": args.contender,
+        "resident_mb": rss_mb() - before,
+        "peak_rss_delta_mb": peak_rss_mb() - before,
+        "unique_parameters_m": sum(p.numel() for p in params.values()) / 1e6,
+    }
+
+
+def _modules(model):
+    return [model.detector, model.tracker] if hasattr(model, "detector") else [model]
+
+
+# ---- parent --------------------------------------------------------------------------------------------------------
+
+
+def run_child(mode: str, extra: list[str]) -> dict:
+    command = [sys.executable, __file__, mode, "--child", *extra]
+    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-4000:])
+        raise SystemExit(f"child failed: {' '.join(command)}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height or width)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["e2e", "postprocess", "memory"])
+    parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--prompts", default="1,5")
+    parser.add_argument("--images", default="1008x1008")
+    parser.add_argument("--objects", default="50,100")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--repeat", type=int, default=5, help="GPU: cold runs per contender (median reported)")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--contender", help=argparse.SUPPRESS)
+    parser.add_argument("--image", type=parse_size, default=(4032, 3024), help="postprocess: image size WxH")
+    args = parser.parse_args(argv)
+
+    if args.child:
+        args.prompts = int(args.prompts)
+        args.objects = int(args.objects)
+        child = {"e2e": child_e2e, "postprocess": child_postprocess, "memory": child_memory}[args.mode]
+        print(json.dumps(child(args)))
+        return 0
+
+    rows = []
+    common = ["--size", args.size, "--threshold", str(args.threshold), "--repeat", str(args.repeat)]
+    if args.mode == "e2e":
+        checkpoint(args.size)
+        for size in args.images.split(","):
+            for prompts in args.prompts.split(","):
+                cell = [*common, "--image", size, "--prompts", prompts, "--objects", "0"]
+                baseline = run_child("e2e", [*cell, "--contender", "baseline"])
+                ours = run_child("e2e", [*cell, "--contender", "handler"])
+                rows.append({"image": size, "prompts": int(prompts), "baseline": baseline, "handler": ours})
+                print_e2e(rows[-1])
+    elif args.mode == "postprocess":
+        for objects in args.objects.split(","):
+            cell = ["--image", f"{args.image[0]}x{args.image[1]}", "--objects", objects, "--prompts", "0"]
+            baseline = run_child("postprocess", [*cell, "--contender", "baseline"])
+            ours = run_child("postprocess", [*cell, "--contender", "handler"])
+            rows.append({"objects": int(objects), "baseline": baseline, "handler": ours})
+            print_postprocess(rows[-1], args.image)
+    else:
+        checkpoint(args.size)
+        cell = [*common, "--prompts", "0", "--objects", "0"]
+        separate = run_child("memory", [*cell, "--contender", "separate"])
+        shared = run_child("memory", [*cell, "--contender", "engine"])
+        rows.append({"separate": separate, "engine": shared})
+        print(
+            f"memory ({args.size}, float32): two models {separate['resident_mb']:.0f} MB resident "
+            f"({separate['unique_parameters_m']:.0f}M params), engine {shared['resident_mb']:.0f} MB "
+            f"({shared['unique_parameters_m']:.0f}M params): {separate['resident_mb'] - shared['resident_mb']:.0f} MB "
+            f"less; peak during load {separate['peak_rss_delta_mb']:.0f} vs {shared['peak_rss_delta_mb']:.0f} MB"
+        )
+    report = {"mode": args.mode, "size": args.size, "machine": machine(), "rows": rows}
+    print(f"machine: {report['machine']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def print_e2e(row: dict) -> None:
+    base, ours = row["baseline"], row["handler"]
+    stages = ", ".join(f"{k} {v}" for k, v in ours["stages_ms"].items())
+    gpu = f", GPU peak {ours['gpu_peak_mb']:.0f} vs {base['gpu_peak_mb']:.0f} MB" if ours["gpu_peak_mb"] else ""
+    print(
+        f"e2e {row['image']} x{row['prompts']} prompts ({ours['device']}, {ours['dtype']}): "
+        f"baseline {base['total_ms']:.0f} ms ({base['objects']} obj) | handler cold {ours['total_ms']:.0f} ms "
+        f"({ours['objects']} obj) = {base['total_ms'] / ours['total_ms']:.2f}x | cached image + 1 new prompt "
+        f"{ours['cached_image_new_prompt_ms']:.0f} ms = "
+        f"{ours['cold_one_prompt_ms'] / ours['cached_image_new_prompt_ms']:.1f}x "
+        f"faster than cold 1-prompt {ours['cold_one_prompt_ms']:.0f} ms | cached same prompts "
+        f"{ours['cached_image_same_prompts_ms']:.0f} ms | peak RSS +{base['peak_rss_delta_mb']:.0f} vs "
+        f"+{ours['peak_rss_delta_mb']:.0f} MB{gpu}\n    handler stages: {stages}"
+    )
+
+
+def print_postprocess(row: dict, image: tuple[int, int]) -> None:
+    base, ours = row["baseline"], row["handler"]
+    print(
+        f"postprocess {row['objects']} objects at {image[0]}x{image[1]}: transformers+PIL {base['total_ms']:.0f} ms "
+        f"(+{base['peak_rss_delta_mb']:.0f} MB peak) | handler {ours['total_ms']:.0f} ms "
+        f"(+{ours['peak_rss_delta_mb']:.0f} MB peak) = {base['total_ms'] / ours['total_ms']:.1f}x faster"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
