@@ -38,11 +38,12 @@ MB = 1024 * 1024
 class ImageFeatures:
     """One image through the ViT and both necks (batch dimension 1, model device and dtype).
 
-    ``detector``: FPN maps + position encodings for ``Sam3Model`` (4 levels, 288/144/72/36 for the real model).
+    ``detector``: the FPN maps ``Sam3Model`` reads, ``(1, 256, s, s)`` with s = 288/144/72/36 for the real model
+    (their sine position encodings depend on the shape alone, so the engine keeps one copy of those).
     ``tracker``: the image embeddings ``Sam3TrackerModel.forward(image_embeddings=...)`` expects.
     """
 
-    detector: Sam3VisionEncoderOutput
+    detector: tuple[torch.Tensor, ...]
     tracker: list[torch.Tensor]
 
 
@@ -109,6 +110,7 @@ class Sam3Engine:
         self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(
             _env_int("SAM3_TEXT_CACHE_MB", 64) * MB
         )
+        self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
         self._lock = threading.Lock()
 
     @classmethod
@@ -180,10 +182,8 @@ class Sam3Engine:
         maps[1] = self.tracker.mask_decoder.conv_s1(maps[1])
         maps[-1] = maps[-1] + self.tracker.no_memory_embedding.view(1, -1, 1, 1)
         tracker_embeddings = maps[: len(self.tracker.backbone_feature_sizes)]
-        detector = Sam3VisionEncoderOutput(
-            fpn_hidden_states=tuple(detector_maps), fpn_position_encoding=tuple(detector_positions)
-        )
-        return ImageFeatures(detector=detector, tracker=tracker_embeddings)
+        self._positions.setdefault(tuple(detector_maps[0].shape[-2:]), tuple(detector_positions))
+        return ImageFeatures(detector=tuple(detector_maps), tracker=tracker_embeddings)
 
     # ---- concept prompts (Sam3Model) --------------------------------------------------------------------
 
@@ -228,11 +228,10 @@ class Sam3Engine:
         for prompts in _chunks(request.text_prompts, self.prompt_batch):
             count = len(prompts)
             text, text_mask = self._text_embeddings(prompts)
+            positions = self._positions[tuple(features.detector[0].shape[-2:])]
             vision = Sam3VisionEncoderOutput(
-                fpn_hidden_states=[level.expand(count, -1, -1, -1) for level in features.detector.fpn_hidden_states],
-                fpn_position_encoding=[
-                    level.expand(count, -1, -1, -1) for level in features.detector.fpn_position_encoding
-                ],
+                fpn_hidden_states=[level.expand(count, -1, -1, -1) for level in features.detector],
+                fpn_position_encoding=[level.expand(count, -1, -1, -1) for level in positions],
             )
             batch_exemplars = {name: value.expand(count, *value.shape[1:]) for name, value in exemplars.items()}
             output = self.detector(
