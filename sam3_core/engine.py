@@ -11,6 +11,7 @@ them to the image size. Coordinates in and out are pixels of the upright image (
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -144,7 +145,20 @@ class Sam3Engine:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
+        if len(objects) > request.max_objects:
+            # Keep the highest scores (before any upsampling), in the documented order.
+            ranked = sorted(range(len(objects)), key=lambda index: -objects[index].score)
+            kept = set(ranked[: request.max_objects])
+            objects = [obj for index, obj in enumerate(objects) if index in kept]
         return Prediction(objects, timings)
+
+    def release_memory(self) -> None:
+        """Drop cached features and text embeddings and return freed GPU memory (after an out-of-memory error)."""
+        self.feature_cache.clear()
+        self.text_cache.clear()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def warm_up(self) -> None:
         """One small inference through every stage, so the first real request is not the slow one."""

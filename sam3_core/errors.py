@@ -18,3 +18,15 @@ class PayloadTooLarge(RequestError):
     """The request asks for more work or data than the configured limits allow (HTTP 413 from a server)."""
 
     status_code = 413
+
+
+class ServiceUnavailable(RuntimeError):
+    """Transient server-side exhaustion (out of GPU memory, overloaded): retry later (HTTP 503)."""
+
+    status_code = 503
+
+
+class InternalError(RuntimeError):
+    """An unexpected fault, reported to the client as a short message with an id (HTTP 500); details are logged."""
+
+    status_code = 500

@@ -17,6 +17,7 @@ class Limits:
     max_prompt_chars: int = 256  # per text prompt; the model also reads at most 32 tokens (checked separately)
     max_points: int = 64
     max_boxes: int = 64
+    max_objects: int = 100  # objects returned per request; the highest scores are kept
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:

@@ -37,6 +37,7 @@ DEFAULTS = {
     "vectorize": False,
     "simplify_epsilon": 2.0,
     "return_timings": False,
+    "max_objects": None,  # None: the deployment limit (SAM3_MAX_OBJECTS)
 }
 FIELDS = ("image", *DEFAULTS)
 
@@ -65,6 +66,7 @@ class SegmentRequest:
     vectorize: bool = False
     simplify_epsilon: float = 2.0
     return_timings: bool = False
+    max_objects: int = 100
     decode_ms: float = 0.0
 
     @property
@@ -154,6 +156,9 @@ def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
         "return_timings": _boolean(value["return_timings"], "return_timings"),
         "confidence_threshold": _number(value["confidence_threshold"], "confidence_threshold", 0.0, 1.0),
         "simplify_epsilon": _number(value["simplify_epsilon"], "simplify_epsilon", 0.0, 1e6),
+        "max_objects": limits.max_objects
+        if value["max_objects"] is None
+        else int(_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
     }
     if not text_prompts and not points and 1 not in box_labels:
         problem = "no prompt given: send text_prompts, points or boxes"
@@ -228,12 +233,14 @@ def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...
     return tuple(labels)
 
 
-def _number(value: object, field: str, low: float = -math.inf, high: float = math.inf) -> float:
+def _number(value: object, field: str, low: float = -math.inf, high: float = math.inf, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(field, f"expected a number, got {type(value).__name__}")
+        raise RequestError(field, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
         raise RequestError(field, "must be a finite number")
+    if integer and not number.is_integer():
+        raise RequestError(field, f"expected an integer, got {number:g}")
     if not low <= number <= high:
         raise RequestError(field, f"{number:g} is outside [{low:g}, {high:g}]")
     return number

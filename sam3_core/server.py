@@ -7,9 +7,9 @@ Routes:
 - ``POST /api/sam2_compatible``: ``{"inputs": {...}}`` -> the response.
 - ``POST /api/predict``: ``{"data": [image, text, threshold]}`` -> ``{"data": [response]}`` (Gradio-style).
 
-Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of GPU memory or
-too many requests waiting 503; anything else 500 with a short message (details in the log). The toolkit answers
-400 to every handler exception; this server tells client errors from server faults.
+Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of memory or
+too many requests waiting 503; anything else 500 with a short message and an id (details in the log). The
+toolkit answers 400 to every handler exception; this server tells client errors from server faults.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable
 
 LOG = logging.getLogger("sam3_core.server")
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
@@ -124,11 +123,8 @@ class HandlerHost:
             return error_response(exc.status_code, str(exc))
         except ValueError as exc:  # the toolkit's convention: a handler ValueError is the client's fault
             return error_response(400, str(exc)[:300])
-        except torch.OutOfMemoryError:
-            LOG.exception("out of memory")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            return error_response(503, "out of GPU memory, retry later or send a smaller request")
+        except (ServiceUnavailable, InternalError) as exc:  # already logged and cleaned up by the service
+            return error_response(exc.status_code, str(exc))
         except Exception:  # noqa: BLE001 - never a traceback to the client
             error_id = uuid.uuid4().hex[:12]
             LOG.exception("request %s failed", error_id)

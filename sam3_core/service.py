@@ -1,0 +1,69 @@
+"""One request from payload to JSON, with a structured log line and faults mapped to clean errors.
+
+``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``.
+Bad input raises ``RequestError`` (``ValueError``, HTTP 400/413); out of memory raises ``ServiceUnavailable``
+(503) after dropping caches and freeing GPU memory; any other fault raises ``InternalError`` (500) with an id
+whose details are in the log. The service keeps serving after each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import torch
+
+from sam3_core.engine import Sam3Engine
+from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
+from sam3_core.limits import Limits
+from sam3_core.request import SegmentRequest, parse_payload
+from sam3_core.response import build_response
+
+LOG = logging.getLogger("sam3_core")
+REQUEST_LOG = logging.getLogger("sam3_core.requests")
+PROMPT_PREFIX = 12  # characters of each text prompt that may reach the log
+
+
+def describe(request: SegmentRequest) -> dict[str, Any]:
+    """What the request log may say about a request: sizes and counts, a short prefix of at most 3 prompts."""
+    return {
+        "image": list(request.image_size),
+        "text_prompts": len(request.text_prompts),
+        "prompt_prefixes": [prompt[:PROMPT_PREFIX] for prompt in request.text_prompts[:3]],
+        "points": len(request.points),
+        "boxes": len(request.boxes),
+    }
+
+
+class SegmentationService:
+    def __init__(self, engine: Sam3Engine, limits: Limits) -> None:
+        self.engine = engine
+        self.limits = limits
+
+    def __call__(self, data: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
+        try:
+            request = parse_payload(data, self.limits)
+            record.update(describe(request))
+            prediction = self.engine.predict(request)
+            response = build_response(request, prediction)
+            record.update(outcome="ok", status=200, objects=response["num_objects"], **prediction.timings)
+            return response
+        except RequestError as error:
+            record.update(outcome="bad_request", status=error.status_code, error=str(error)[:200])
+            raise
+        except torch.OutOfMemoryError:
+            self.engine.release_memory()
+            record.update(outcome="out_of_memory", status=503)
+            raise ServiceUnavailable("out of memory: retry later or send a smaller request") from None
+        except Exception as error:
+            LOG.exception("request %s failed", record["id"])
+            record.update(outcome="error", status=500, error=type(error).__name__)
+            raise InternalError(f"internal error (id {record['id']})") from None
+        finally:
+            record["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
+            REQUEST_LOG.info(json.dumps(record, default=str))
