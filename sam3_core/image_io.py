@@ -1,7 +1,8 @@
 """Decode request images into upright 8-bit RGB ``PIL.Image`` objects, refusing bombs before decoding pixels.
 
 Accepted: a base64 string (standard or URL-safe alphabet, padding optional, optional ``data:image/...;base64,``
-prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body).
+prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body). An
+``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``); never a file path.
 Formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame). Every mode (16-bit, CMYK, palette, alpha, ...) becomes RGB.
 EXIF orientation is applied, so every coordinate in requests and responses refers to the upright image.
 """
@@ -12,6 +13,8 @@ import base64
 import binascii
 import io
 import re
+import urllib.parse
+import urllib.request
 import warnings
 
 import numpy as np
@@ -23,13 +26,12 @@ from sam3_core.limits import Limits
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
+_URL = re.compile(r"^(https?|file|ftp):", re.IGNORECASE)
 
 
 def decode_base64(text: str, field: str = "image") -> bytes:
     """Standard or URL-safe base64, with or without padding and a ``data:`` URI prefix, to bytes."""
     text = text.strip()
-    if text.lower().startswith(("http://", "https://", "file:")):  # base64 JPEG starts with "/9j/"
-        raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
     if text.lower().startswith("data:"):
         match = _DATA_URI.match(text)
         if match is None:
@@ -55,7 +57,9 @@ def decode_image(value: object, limits: Limits, field: str = "image") -> Image.I
         image = value
         _check_pixels(image, limits, field)
     else:
-        if isinstance(value, str):
+        if isinstance(value, str) and _URL.match(value.strip()):
+            raw = fetch_url(value.strip(), limits, field)
+        elif isinstance(value, str):
             if len(value) > limits.max_image_bytes * 4 // 3 + 1024:
                 raise PayloadTooLarge(field, f"is larger than the {limits.max_image_bytes} byte limit")
             raw = decode_base64(value, field)
@@ -74,6 +78,37 @@ def decode_image(value: object, limits: Limits, field: str = "image") -> Image.I
         return _to_upright_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+
+
+def fetch_url(url: str, limits: Limits, field: str = "image") -> bytes:
+    """Download an image URL, only from the operator's allowlist (``SAM3_URL_HOSTS``), redirects included,
+    within ``max_image_bytes`` and ``url_timeout_s``. Without an allowlist every URL is refused (no SSRF)."""
+    if not limits.url_hosts:
+        raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
+    _check_url(url, limits, field)
+
+    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
+            _check_url(newurl, limits, field)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(CheckedRedirects)
+    try:
+        with opener.open(url, timeout=limits.url_timeout_s) as response:
+            data = response.read(limits.max_image_bytes + 1)
+    except RequestError:
+        raise
+    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts
+        raise RequestError(field, f"could not be fetched ({_short(exc)})") from None
+    if len(data) > limits.max_image_bytes:
+        raise PayloadTooLarge(field, f"URL body is over the {limits.max_image_bytes} byte limit")
+    return data
+
+
+def _check_url(url: str, limits: Limits, field: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in limits.url_hosts:
+        raise RequestError(field, f"URL host {parts.hostname!r} is not in the allowed hosts (SAM3_URL_HOSTS)")
 
 
 def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:

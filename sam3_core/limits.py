@@ -18,15 +18,21 @@ class Limits:
     max_points: int = 64
     max_boxes: int = 64
     max_objects: int = 100  # objects returned per request; the highest scores are kept
+    # Image URLs are refused unless the operator lists the hosts they may come from (comma-separated).
+    url_hosts: tuple[str, ...] = ()
+    url_timeout_s: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
-        """Defaults overridden by ``SAM3_MAX_*`` variables; a malformed value fails start-up loudly."""
-        values = {}
+        """Defaults overridden by ``SAM3_*`` variables; a malformed value fails start-up loudly."""
+        values: dict[str, object] = {}
         for spec in fields(cls):
             name = f"SAM3_{spec.name.upper()}"
             raw = environ.get(name)
             if raw is None or raw.strip() == "":
+                continue
+            if spec.name == "url_hosts":
+                values[spec.name] = tuple(host.strip().lower() for host in raw.split(",") if host.strip())
                 continue
             try:
                 value = int(raw)

@@ -142,7 +142,8 @@ def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
     if unknown:
         close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"accepted fields are {', '.join(FIELDS)}"
-        raise RequestError(unknown[0], f"unknown field; {hint}")
+        name = unknown[0] if unknown[0].isidentifier() and len(unknown[0]) <= 40 else repr(unknown[0][:40])
+        raise RequestError(name, f"unknown field; {hint}")
     value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
 
     text_prompts = _text_prompts(value["text_prompts"], limits)
