@@ -144,7 +144,9 @@ def _check_pixels(image: Image.Image, limits: Limits, field: str) -> None:
 
 def _to_upright_rgb(image: Image.Image) -> Image.Image:
     try:
-        upright = ImageOps.exif_transpose(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data": handled below, not worth a log line
+            upright = ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - a corrupt EXIF block must not reject an otherwise good image
         upright = image
     if upright is None:

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Peak resident memory of one large request: a 4032x3024 JPEG whose answer holds 100 objects.
+
+    python scripts/memory_probe.py CHECKPOINT_DIR [--objects 100]
+
+Loads the handler, sends one warm-up request on a small image, then the large request, and prints JSON:
+``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS during the request minus that, from ``VmHWM``
+reset just before the request), objects returned.
+The tiny checkpoint gives 20 queries per text prompt, so 5 prompts at threshold 0 yield 100 objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is the request's own."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--objects", type=int, default=100)
+    args = parser.parse_args()
+    os.environ["SAM3_MODEL_ID"] = args.checkpoint
+    from handler import EndpointHandler
+
+    handler = EndpointHandler("")
+    rng = np.random.default_rng(0)
+    small = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(small, "PNG")
+    handler({"inputs": {"image": base64.b64encode(small.getvalue()).decode(), "text_prompts": ["warm up"]}})
+
+    y, x = np.mgrid[0:3024, 0:4032]
+    pixels = np.stack([x % 256, y % 256, (x * y) % 256], axis=-1).astype(np.uint8)
+    large = io.BytesIO()
+    Image.fromarray(pixels).save(large, "JPEG", quality=90)
+    payload = {
+        "inputs": {
+            "image": base64.b64encode(large.getvalue()).decode(),
+            "text_prompts": ["cat", "dog", "person", "car", "tree"],
+            "confidence_threshold": 0.0,
+            "max_objects": args.objects,
+            "vectorize": True,
+        }
+    }
+    del pixels, large
+    reset_peak()
+    before = status_mb("VmRSS")
+    started = time.perf_counter()
+    response = handler(payload)
+    seconds = time.perf_counter() - started
+    result = {
+        "objects": response["num_objects"],
+        "image": response["original_image_size"],
+        "rss_before_mb": round(before, 1),
+        "peak_delta_mb": round(status_mb("VmHWM") - before, 1),
+        "rss_after_mb": round(status_mb("VmRSS"), 1),
+        "seconds": round(seconds, 2),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
