@@ -115,7 +115,7 @@ def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
     """Parse only the header, check the format and pixel count, then decode."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bomb warnings (our own pixel check follows), corrupt EXIF
             image = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError:
         raise PayloadTooLarge(field, f"has more than the {limits.max_image_pixels} pixel limit") from None
