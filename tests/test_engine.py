@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from sam3_core.engine import ObjectPrediction
+from sam3_core.limits import Limits
 from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
 from sam3_core.request import parse_payload
 
@@ -15,7 +16,8 @@ PROMPTS = ["cat", "dog", "a red ball", "green square", "blue triangle", "sky", "
 
 
 def predict(handler, inputs: dict):
-    request = parse_payload({"inputs": inputs}, handler.limits)
+    """Engine objects for a request, with no cap on their number (max_objects would drop low scores)."""
+    request = parse_payload({"inputs": inputs}, Limits(max_objects=10_000))
     return handler.engine.predict(request).objects
 
 
