@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import requests
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +42,44 @@ def handler(tiny_checkpoint, monkeypatch_session):
 def monkeypatch_session():
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tiny_checkpoint):
+    """scripts/serve.py on a free loopback port with the tiny checkpoint (2 MB body limit), until the session ends."""
+    port = free_port()
+    env = {**os.environ, "SAM3_DEVICE": "cpu"}
+    command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", str(tiny_checkpoint)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--max-body-mb", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            status = requests.get(f"{url}/health", timeout=2).status_code
+        except requests.ConnectionError:
+            status = None
+        if status == 200:
+            break
+        assert process.poll() is None, process.stdout.read()
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not become healthy")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
 
 
 def scene(width: int = 320, height: int = 240) -> Image.Image:

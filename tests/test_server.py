@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,43 +13,6 @@ from conftest import b64, encode, scene
 from test_seed_examples import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint):
-    port = free_port()
-    env = {**os.environ, "SAM3_DEVICE": "cpu"}
-    command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", str(tiny_checkpoint)]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--max-body-mb", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            status = requests.get(f"{url}/health", timeout=2).status_code
-        except requests.ConnectionError:
-            status = None
-        if status == 200:
-            break
-        assert process.poll() is None, process.stdout.read()
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not become healthy")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
 
 
 def test_health_routes(server):

@@ -1,0 +1,54 @@
+"""Handler responses to COCO instance-segmentation annotations (what training tools and pycocotools read).
+
+Boxes become COCO ``[x, y, width, height]`` (pixels, top-left origin); masks become compressed RLE (pycocotools'
+own encoder) or polygons (``[[x1, y1, x2, y2, ...]]``, the response's outer contour of each mask's largest part).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def decode_png(png_b64: str) -> np.ndarray:
+    """A response mask (base64 PNG, 0/255) as a ``(H, W)`` bool array."""
+    raw = np.frombuffer(base64.b64decode(png_b64), dtype=np.uint8)
+    mask = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError("mask is not a PNG")
+    return mask > 0
+
+
+def annotations_from_response(response: dict[str, Any], category_ids: dict[str, int], fmt: str) -> list[dict]:
+    """One COCO annotation (without ``id``/``image_id``) per object of a handler response.
+
+    ``fmt``: ``"rle"`` (needs the masks) or ``"polygon"`` (needs ``vectorize: true`` in the request). ``area`` is
+    the mask's pixel count in both formats.
+    """
+    annotations = []
+    polygons = response.get("polygons")
+    for index, (png, score, box, label) in enumerate(
+        zip(response["masks"], response["scores"], response["boxes"], response["labels"], strict=True)
+    ):
+        mask = decode_png(png)
+        x1, y1, x2, y2 = box
+        annotation = {
+            "category_id": category_ids[label],
+            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+            "area": int(mask.sum()),
+            "iscrowd": 0,
+            "score": round(float(score), 6),
+        }
+        if fmt == "rle":
+            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            annotation["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
+        else:
+            flat = [float(v) for vertex in polygons[index] for v in vertex]
+            # COCO needs at least 3 vertices; degenerate contours (lines, points) are kept as an empty list.
+            annotation["segmentation"] = [flat] if len(flat) >= 6 else []
+        annotations.append(annotation)
+    return annotations

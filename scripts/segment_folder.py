@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Label a whole folder with SAM3 concept prompts and write COCO instance segmentation.
+
+    python scripts/segment_folder.py INPUT --prompts "cat,dog" --out annotations.json [--threshold 0.5]
+        [--format rle|polygon] [--masks-dir DIR] [--model DIR_OR_HUB_ID]
+        [--endpoint URL --token TOKEN --concurrency N --rate R] [--resume]
+
+INPUT: a directory (searched recursively for images), a glob (quote it), or a text file with one path per line.
+In-process by default (the engine loads once); with ``--endpoint`` it posts to a deployed endpoint (or
+``scripts/serve.py``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
+``--rate`` requests per second. Scaling out is the endpoint's replicas (min/max replicas), not this script.
+
+Output: COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area, score) written
+atomically; ``--masks-dir`` also writes each object's PNG mask as ``IMAGEID_OBJECT.png`` (the COCO image id and
+the object's number within that image, in annotation order). Progress is journalled next to the output
+(``OUT.partial.jsonl``): after an interruption, ``--resume`` skips the images already done and the final file is
+the same as an uninterrupted run's. Images that fail to decode are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+class SkipImage(Exception):
+    """This image cannot be segmented (it does not decode, or the endpoint refused it): report and go on."""
+
+
+class TransientFailure(Exception):
+    """Retries ran out on a temporary failure: not journalled, so ``--resume`` tries the image again."""
+
+
+def list_images(source: str) -> list[Path]:
+    """Sorted image paths from a directory (recursive), a glob, or a text file of paths."""
+    path = Path(source)
+    if path.is_dir():
+        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    elif path.is_file() and path.suffix.lower() in {".txt", ".lst", ".list"}:
+        lines = [line.strip() for line in path.read_text().splitlines()]
+        found = [Path(line) if Path(line).is_absolute() else path.parent / line for line in lines if line]
+    else:
+        found = [Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file()]
+    return sorted(set(found), key=lambda p: str(p))
+
+
+class RateLimiter:
+    """At most ``rate`` calls per second across threads (0: unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_time = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            delay = self.next_time - now
+            self.next_time = max(now, self.next_time) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+class InProcessSegmenter:
+    def __init__(self, model: str | None) -> None:
+        if model:
+            os.environ["SAM3_MODEL_ID"] = model
+        from handler import EndpointHandler
+
+        self.handler = EndpointHandler(str(ROOT))
+
+    def __call__(self, payload: dict) -> dict:
+        from sam3_core.errors import RequestError
+
+        try:
+            return self.handler(payload)
+        except RequestError as error:
+            raise SkipImage(str(error)) from None
+
+
+class EndpointSegmenter:
+    def __init__(self, url: str, token: str | None, rate: float, retries: int = 6, timeout: float = 300) -> None:
+        import requests
+
+        self.url, self.retries, self.timeout = url, retries, timeout
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.limiter = RateLimiter(rate)
+        self.local = threading.local()
+        self.requests = requests
+
+    def __call__(self, payload: dict) -> dict:
+        session = getattr(self.local, "session", None) or self.requests.Session()
+        self.local.session = session
+        delay = 1.0
+        for attempt in range(self.retries):
+            self.limiter.wait()
+            try:
+                response = session.post(self.url, json=payload, headers=self.headers, timeout=self.timeout)
+            except (self.requests.ConnectionError, self.requests.Timeout) as error:
+                problem = type(error).__name__
+            else:
+                if response.status_code == 200:
+                    return response.json()
+                if response.status_code not in RETRY_STATUSES:
+                    raise SkipImage(f"HTTP {response.status_code}: {response.text[:200]}")
+                problem = f"HTTP {response.status_code}"
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    delay = max(delay, float(retry_after))
+            if attempt + 1 < self.retries:
+                time.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        raise TransientFailure(f"{problem} after {self.retries} attempts")
+
+
+def segment_one(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
+    from sam3_core.coco import annotations_from_response
+
+    try:
+        image_b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError as error:
+        raise SkipImage(f"unreadable: {error}") from None
+    payload = {
+        "inputs": {
+            "image": image_b64,
+            "text_prompts": args.prompt_list,
+            "confidence_threshold": args.threshold,
+            "vectorize": True,  # also gives original_image_size, for images with no object
+            "simplify_epsilon": args.simplify_epsilon,
+        }
+    }
+    response = segmenter(payload)
+    width, height = response["original_image_size"]
+    return {
+        "width": width,
+        "height": height,
+        "annotations": annotations_from_response(response, category_ids, args.format),
+        "masks": response["masks"] if args.masks_dir else [],
+    }
+
+
+def build_coco(paths: list[Path], done: dict[str, dict], prompts: list[str], base: Path) -> dict:
+    """Deterministic COCO document: images in input order, annotation ids in image then object order."""
+    images, annotations = [], []
+    for image_id, path in enumerate(paths, start=1):
+        record = done.get(str(path))
+        if record is None or "error" in record:
+            continue
+        images.append(
+            {"id": image_id, "file_name": _relative(path, base), "width": record["width"], "height": record["height"]}
+        )
+        for annotation in record["annotations"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, **annotation})
+    return {
+        "info": {"description": "SAM3 concept segmentation", "prompts": prompts},
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": index, "name": name, "supercategory": "object"} for index, name in enumerate(prompts, start=1)
+        ],
+    }
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", help="directory, glob, or text file of image paths")
+    parser.add_argument("--prompts", required=True, help='comma-separated concept prompts, e.g. "cat,dog"')
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--format", choices=["rle", "polygon"], default="rle")
+    parser.add_argument("--simplify-epsilon", type=float, default=1.0, help="polygon simplification, pixels")
+    parser.add_argument("--masks-dir", type=Path, help="also write each object's mask as PNG here")
+    parser.add_argument("--model", help="in-process: checkpoint directory or Hub id (default: SAM3_MODEL_ID)")
+    parser.add_argument("--endpoint", help="URL of a deployed endpoint or local server (POST /)")
+    parser.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="bearer token (default: $HF_TOKEN)")
+    parser.add_argument("--concurrency", type=int, default=4, help="endpoint workers")
+    parser.add_argument("--rate", type=float, default=0.0, help="endpoint requests per second (0: unlimited)")
+    parser.add_argument("--resume", action="store_true", help="skip images already done by an interrupted run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    args.prompt_list = [p.strip() for p in args.prompts.split(",") if p.strip()]
+    if not args.prompt_list:
+        parser.error("--prompts: give at least one prompt")
+    if args.endpoint and args.model:
+        parser.error("--model is for in-process runs; the endpoint has its own weights")
+
+    paths = list_images(args.input)
+    if not paths:
+        parser.error(f"no images found in {args.input!r}")
+    journal = args.out.with_name(args.out.name + ".partial.jsonl")
+    done: dict[str, dict] = {}
+    if args.resume and journal.exists():
+        for line in journal.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the interruption
+            done[entry["path"]] = entry
+    elif journal.exists():
+        journal.unlink()
+    if args.masks_dir:
+        args.masks_dir.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    category_ids = {name: index for index, name in enumerate(args.prompt_list, start=1)}
+    image_ids = {str(path): index for index, path in enumerate(paths, start=1)}
+    todo = [path for path in paths if str(path) not in done]
+    segmenter = (
+        EndpointSegmenter(args.endpoint, args.token, args.rate) if args.endpoint else InProcessSegmenter(args.model)
+    )
+    workers = max(1, args.concurrency) if args.endpoint else 1
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    failures: dict[str, str] = {str(p): e["error"] for p, e in ((Path(k), v) for k, v in done.items()) if "error" in e}
+    journal_lock = threading.Lock()
+    with (
+        journal.open("a") as log,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(
+            total=len(paths), initial=len(paths) - len(todo), unit="img", disable=args.quiet, dynamic_ncols=True
+        ) as progress,
+    ):
+        futures = {pool.submit(segment_one, segmenter, path, args, category_ids): path for path in todo}
+        for future in as_completed(futures):
+            path = futures[future]
+            try:
+                record = future.result()
+            except SkipImage as error:
+                record = {"error": str(error)}
+                failures[str(path)] = str(error)
+                progress.write(f"skipped {path}: {error}")
+            except TransientFailure as error:
+                failures[str(path)] = str(error)
+                progress.write(f"failed {path} (will retry on --resume): {error}")
+                progress.update()
+                continue
+            for number, png in enumerate(record.pop("masks", [])):  # image id (input order) and object number
+                (args.masks_dir / f"{image_ids[str(path)]:06d}_{number:03d}.png").write_bytes(base64.b64decode(png))
+            entry = {"path": str(path), **record}
+            done[str(path)] = entry
+            with journal_lock:
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+            progress.update()
+
+    coco = build_coco(paths, done, args.prompt_list, Path(args.input) if Path(args.input).is_dir() else Path.cwd())
+    write_atomically(args.out, json.dumps(coco))
+    transient = [p for p in failures if p not in done]
+    if not transient:
+        journal.unlink(missing_ok=True)
+    per_category = Counter(a["category_id"] for a in coco["annotations"])
+    summary = ", ".join(f"{name}: {per_category.get(i, 0)}" for name, i in category_ids.items())
+    print(
+        f"{len(coco['images'])} images, {len(coco['annotations'])} objects ({summary}), "
+        f"{len(failures)} failed, {time.perf_counter() - started:.1f} s -> {args.out}"
+    )
+    for path, error in sorted(failures.items()):
+        print(f"  failed: {path}: {error}")
+    return 0 if not transient else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

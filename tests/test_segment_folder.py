@@ -1,0 +1,223 @@
+"""scripts/segment_folder.py: COCO output that pycocotools reads, in-process and over HTTP, skips, retries, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from pycocotools.coco import COCO
+
+from conftest import scene
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "segment_folder.py"
+SIZES = [(120, 90), (96, 128), (150, 100), (64, 64), (200, 80), (90, 90)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dataset")
+    (root / "nested" / "deeper").mkdir(parents=True)
+    for index, (width, height) in enumerate(SIZES):
+        target = root / ("nested/deeper" if index == 4 else "nested" if index == 3 else ".") / f"img{index}.png"
+        scene(width, height).save(target if index % 2 == 0 else target.with_suffix(".jpg"))
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    (root / "notes.txt").write_text("not an image, not listed")
+    return root
+
+
+def run(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SAM3_DEVICE": "cpu", **(env or {})},
+    )
+    if check:
+        assert completed.returncode == 0, completed.stdout + completed.stderr[-3000:]
+    return completed
+
+
+def check_coco(path: Path, folder: Path) -> COCO:
+    coco = COCO(str(path))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["cat", "dog"]
+    assert len(coco.imgs) == len(SIZES), "every good image, the corrupt one skipped"
+    for image in coco.imgs.values():
+        with open(folder / image["file_name"], "rb"):
+            pass
+        assert (image["width"], image["height"]) in SIZES
+    annotations = coco.loadAnns(coco.getAnnIds())
+    assert annotations, "the check needs objects"
+    for annotation in annotations:
+        image = coco.imgs[annotation["image_id"]]
+        mask = coco.annToMask(annotation)
+        assert mask.shape == (image["height"], image["width"])
+        assert 0.3 < annotation["score"] <= 1 and len(annotation["bbox"]) == 4
+        if isinstance(annotation["segmentation"], dict):
+            assert int(mask.sum()) == annotation["area"]
+    return coco
+
+
+def test_in_process_rle_with_masks(folder, tiny_checkpoint, tmp_path):
+    out, masks = tmp_path / "coco.json", tmp_path / "masks"
+    result = run(
+        str(folder),
+        "--prompts",
+        "cat,dog",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_checkpoint),
+        "--threshold",
+        "0.3",
+        "--masks-dir",
+        str(masks),
+    )
+    assert "corrupt.jpg" in result.stdout and "1 failed" in result.stdout
+    coco = check_coco(out, folder)
+    assert not out.with_name(out.name + ".partial.jsonl").exists(), "the journal goes once the run is complete"
+    files = sorted(masks.iterdir())
+    assert len(files) == len(coco.anns)
+    first = coco.anns[1]
+    from PIL import Image
+
+    png = np.asarray(Image.open(masks / f"{first['image_id']:06d}_000.png")) > 0
+    assert np.array_equal(png, coco.annToMask(first) > 0)
+
+
+def test_against_the_local_server_with_polygons_and_concurrency(folder, server, tmp_path):
+    out = tmp_path / "coco.json"
+    run(
+        str(folder),
+        "--prompts",
+        "cat,dog",
+        "--out",
+        str(out),
+        "--endpoint",
+        server + "/",
+        "--concurrency",
+        "4",
+        "--threshold",
+        "0.3",
+        "--format",
+        "polygon",
+    )
+    coco = check_coco(out, folder)
+    assert all(isinstance(a["segmentation"], list) for a in coco.anns.values())
+
+
+def test_inputs_as_glob_and_list_file(folder, server, tmp_path):
+    listing = tmp_path / "images.txt"
+    listing.write_text(f"{folder / 'img0.png'}\n{folder / 'img2.png'}\n")
+    for source, count in ((str(folder / "*.png"), 2), (str(listing), 2), (str(folder / "**" / "*.jpg"), 3)):
+        out = tmp_path / "subset.json"
+        run(source, "--prompts", "cat", "--out", str(out), "--endpoint", server + "/", "--threshold", "0.3")
+        assert len(json.loads(out.read_text())["images"]) == count
+
+
+class FlakyProxy(BaseHTTPRequestHandler):
+    """Forwards to the real server, but answers 503 (with Retry-After: 0) to every other request, 429 to some."""
+
+    upstream = ""
+    count = 0
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with FlakyProxy.lock:
+            FlakyProxy.count += 1
+            number = FlakyProxy.count
+        if number % 2 == 1:
+            self.send_response(503 if number % 4 == 1 else 429)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = requests.post(self.upstream, data=body, headers={"content-type": "application/json"}, timeout=120)
+        self.send_response(answer.status_code)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_retries_429_and_503(folder, server, tmp_path):
+    FlakyProxy.upstream = server + "/"
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), FlakyProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        out, reference = tmp_path / "flaky.json", tmp_path / "direct.json"
+        url = f"http://127.0.0.1:{proxy.server_address[1]}/"
+        run(
+            str(folder),
+            "--prompts",
+            "cat,dog",
+            "--out",
+            str(out),
+            "--endpoint",
+            url,
+            "--concurrency",
+            "2",
+            "--threshold",
+            "0.3",
+            "--rate",
+            "50",
+        )
+        run(
+            str(folder),
+            "--prompts",
+            "cat,dog",
+            "--out",
+            str(reference),
+            "--endpoint",
+            server + "/",
+            "--threshold",
+            "0.3",
+        )
+        assert FlakyProxy.count >= 2 * (len(SIZES) + 1)
+        assert json.loads(out.read_text()) == json.loads(reference.read_text())
+    finally:
+        proxy.shutdown()
+
+
+def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, tmp_path):
+    common = ["--prompts", "cat,dog", "--model", str(tiny_checkpoint), "--threshold", "0.3"]
+    whole = tmp_path / "whole.json"
+    run(str(folder), "--out", str(whole), *common)
+
+    cut = tmp_path / "cut.json"
+    journal = cut.with_name(cut.name + ".partial.jsonl")
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(folder), "--out", str(cut), *common, "--quiet"],
+        env={**os.environ, "SAM3_DEVICE": "cpu"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run must be interrupted for this test to mean anything"
+    assert not cut.exists()
+    done_before = len(journal.read_text().splitlines())
+    assert 2 <= done_before < len(SIZES) + 1
+
+    resumed = run(str(folder), "--out", str(cut), *common, "--resume")
+    assert cut.read_text() == whole.read_text()
+    assert "1 failed" in resumed.stdout
