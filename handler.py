@@ -34,5 +34,5 @@ class EndpointHandler:
         seconds = time.perf_counter() - started
         LOG.info("SAM3 ready on %s (%s) in %.1f s", device, str(dtype).removeprefix("torch."), seconds)
 
-    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
         return self.service(data)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torchvision.ops import masks_to_boxes, nms
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
@@ -107,6 +108,8 @@ class Sam3Engine:
         self.dtype = next(detector.parameters()).dtype
         self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
         self.prompt_batch = max(1, _env_int("SAM3_PROMPT_BATCH", 8))
+        self.amg_points_per_side = max(1, _env_int("SAM3_AMG_POINTS_PER_SIDE", 16))
+        self.amg_min_stability = float(os.environ.get("SAM3_AMG_MIN_STABILITY", "0.9"))
         self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(_env_int("SAM3_FEATURE_CACHE_MB", 1024) * MB)
         self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(
             _env_int("SAM3_TEXT_CACHE_MB", 64) * MB
@@ -141,7 +144,7 @@ class Sam3Engine:
             objects: list[ObjectPrediction] = []
             if request.text_prompts:
                 objects += self._concepts(features, request)
-            objects += self._visual(features, request)
+            objects += self._automatic(features, request) if request.automatic else self._visual(features, request)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
@@ -300,6 +303,40 @@ class Sam3Engine:
                 )
         threshold = request.confidence_threshold
         return [mask for obj in objects for mask in masks_of[id(obj)] if mask.score > threshold]
+
+    def _automatic(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
+        """Segment everything: a grid of single-point objects (``SAM3_AMG_POINTS_PER_SIDE``, default 16), SAM's 3
+        candidates each, kept when predicted IoU > the threshold and stable (the mask barely changes when its
+        logit threshold moves by +-1: stability >= ``SAM3_AMG_MIN_STABILITY``, default 0.9), then non-maximum
+        suppression of their boxes (IoU 0.7), best first."""
+        width, height = request.image_size
+        side = self.amg_points_per_side
+        grid = [[(i + 0.5) * width / side, (j + 0.5) * height / side] for j in range(side) for i in range(side)]
+        candidates: list[ObjectPrediction] = []
+        for chunk in _chunks(grid, 64):
+            candidates += [
+                mask
+                for masks in self._track(
+                    features,
+                    (height, width),
+                    multimask=True,
+                    points=[[[point] for point in chunk]],
+                    labels=[[[1] for _ in chunk]],
+                )
+                for mask in masks
+                if mask.score > request.confidence_threshold
+            ]
+        if not candidates:
+            return []
+        logits = torch.stack([mask.low_res for mask in candidates])
+        stability = (logits > 1.0).flatten(1).sum(1) / (logits > -1.0).flatten(1).sum(1).clamp(min=1)
+        keep = torch.nonzero((stability >= self.amg_min_stability) & (logits > 0).flatten(1).any(1)).flatten()
+        if keep.numel() == 0:
+            return []
+        boxes = masks_to_boxes(logits[keep] > 0).float()
+        scores = torch.tensor([candidates[i].score for i in keep.tolist()], device=boxes.device)
+        survivors = nms(boxes, scores, iou_threshold=0.7).tolist()
+        return [candidates[keep[i]] for i in survivors]
 
     def _track(
         self,

@@ -21,6 +21,9 @@ class Limits:
     # Image URLs are refused unless the operator lists the hosts they may come from (comma-separated).
     url_hosts: tuple[str, ...] = ()
     url_timeout_s: int = 10
+    # Not a limit but read the same way: text prompts for image-segmentation task requests that bring none
+    # (comma-separated; unset: segment everything).
+    default_prompts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
@@ -33,6 +36,9 @@ class Limits:
                 continue
             if spec.name == "url_hosts":
                 values[spec.name] = tuple(host.strip().lower() for host in raw.split(",") if host.strip())
+                continue
+            if spec.name == "default_prompts":
+                values[spec.name] = tuple(prompt.strip() for prompt in raw.split(",") if prompt.strip())
                 continue
             try:
                 value = int(raw)

@@ -15,7 +15,7 @@ import difflib
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
@@ -68,6 +68,8 @@ class SegmentRequest:
     return_timings: bool = False
     max_objects: int = 100
     decode_ms: float = 0.0
+    automatic: bool = False  # no prompt: segment everything (automatic mask generation over a point grid)
+    task: str | None = None  # an InferenceClient task whose answer format to use (see _image_with_parameters)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -76,9 +78,9 @@ class SegmentRequest:
 
     @property
     def prompt_types(self) -> list[str]:
-        """The kinds of prompt the request used: ``"text"``, ``"visual"`` (points or boxes), or both."""
+        """The kinds of prompt the request used: ``"text"``, ``"visual"`` (points, boxes or automatic), or both."""
         kinds = ["text"] if self.text_prompts else []
-        return kinds + (["visual"] if self.points or self.boxes else [])
+        return kinds + (["visual"] if self.points or self.boxes or self.automatic else [])
 
     @property
     def visual_objects(self) -> list[VisualObject]:
@@ -118,11 +120,53 @@ def parse_payload(data: object, limits: Limits) -> SegmentRequest:
         else:
             if parameters and "image" in parameters:
                 raise RequestError("parameters.image", "give the image as 'inputs'")
-            fields = {**(parameters or {}), "image": inputs}
+            return _image_with_parameters(inputs, dict(parameters or {}), limits)
         return _parse_fields(fields, limits)
     if "data" in data:
         return _parse_fields(_simple_api_fields(data["data"]), limits)
     raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
+
+
+ZERO_SHOT = "zero-shot-image-classification"
+SEGMENTATION = "image-segmentation"
+# Parameters of the Hugging Face tasks that InferenceClient sends; they select the task's answer format.
+TASK_PARAMETERS = {
+    ZERO_SHOT: {"candidate_labels", "hypothesis_template"},
+    SEGMENTATION: {"threshold", "mask_threshold", "overlap_mask_area_threshold", "subtask"},
+}
+PROMPT_FIELDS = {"text_prompts", "points", "boxes"}
+
+
+def _image_with_parameters(image: object, parameters: dict, limits: Limits) -> SegmentRequest:
+    """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task.
+
+    - ``candidate_labels`` (zero-shot-image-classification): the labels are the text prompts.
+    - ``threshold``/``mask_threshold``/``overlap_mask_area_threshold``/``subtask``, or no prompt at all
+      (image-segmentation): ``threshold`` is the confidence threshold (the other three are accepted and unused:
+      SAM binarises its own masks); prompts are ``text_prompts`` when given, else the deployment's
+      ``SAM3_DEFAULT_PROMPTS``, else automatic mask generation over a point grid.
+    """
+    fields = {"image": image}
+    task = None
+    if "candidate_labels" in parameters:
+        task = ZERO_SHOT
+        labels = parameters.pop("candidate_labels")
+        if isinstance(labels, str):
+            labels = [labels]
+        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+            raise RequestError("candidate_labels", "expected a non-empty list of strings")
+        fields["text_prompts"] = labels
+        parameters.pop("hypothesis_template", None)
+    elif TASK_PARAMETERS[SEGMENTATION] & parameters.keys() or not PROMPT_FIELDS & parameters.keys():
+        task = SEGMENTATION
+        if parameters.get("threshold") is not None:
+            parameters["confidence_threshold"] = parameters["threshold"]
+        for name in TASK_PARAMETERS[SEGMENTATION]:
+            parameters.pop(name, None)
+        if not PROMPT_FIELDS & parameters.keys() and limits.default_prompts:
+            fields["text_prompts"] = list(limits.default_prompts)
+    request = _parse_fields({**parameters, **fields}, limits, automatic_allowed=task == SEGMENTATION)
+    return replace(request, task=task)
 
 
 def _simple_api_fields(values: object) -> dict:
@@ -137,7 +181,7 @@ def _simple_api_fields(values: object) -> dict:
     return fields
 
 
-def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
+def _parse_fields(fields: Mapping, limits: Limits, automatic_allowed: bool = False) -> SegmentRequest:
     unknown = sorted(str(key) for key in fields if key not in FIELDS)
     if unknown:
         close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
@@ -161,7 +205,8 @@ def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
         if value["max_objects"] is None
         else int(_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
     }
-    if not text_prompts and not points and 1 not in box_labels:
+    automatic = automatic_allowed and not text_prompts and not points and not boxes
+    if not text_prompts and not points and 1 not in box_labels and not automatic:
         problem = "no prompt given: send text_prompts, points or boxes"
         if boxes:
             problem = "every box is negative (0) and there are no points or text_prompts: nothing to segment"
@@ -182,6 +227,7 @@ def _parse_fields(fields: Mapping, limits: Limits) -> SegmentRequest:
         boxes=tuple(_clip_box(box, index, width, height) for index, box in enumerate(boxes)),
         box_labels=box_labels,
         decode_ms=decode_ms,
+        automatic=automatic,
         **options,
     )
 

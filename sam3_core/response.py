@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sam3_core.encoding import mask_to_png_base64, mask_to_polygon
 from sam3_core.engine import ObjectPrediction, Prediction
 from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
-from sam3_core.request import SegmentRequest
+from sam3_core.request import SEGMENTATION, ZERO_SHOT, SegmentRequest
 
 SAM_VERSION = "3.0"
 _WORKERS = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
@@ -28,8 +28,9 @@ def _render(obj: ObjectPrediction, request: SegmentRequest) -> tuple[str, list[f
     return mask_to_png_base64(mask), [round(v, 2) for v in box], polygon
 
 
-def build_response(request: SegmentRequest, prediction: Prediction) -> dict:
-    """The response dict (JSON-ready: plain lists, floats, strings). See README "Response"."""
+def build_response(request: SegmentRequest, prediction: Prediction) -> dict | list[dict]:
+    """The response dict (JSON-ready: plain lists, floats, strings), see README "Response"; for InferenceClient
+    task requests the task's list: ``{"label", "score", "mask"[, "box"]}`` per object."""
     started = time.perf_counter()
     rendered = list(_WORKERS.map(lambda obj: _render(obj, request), prediction.objects))
     objects = prediction.objects
@@ -47,6 +48,18 @@ def build_response(request: SegmentRequest, prediction: Prediction) -> dict:
         response["polygons"] = [polygon for _, _, polygon in rendered]
         response["polygon_format"] = "pixel_coordinates"
         response["original_image_size"] = list(request.image_size)
+    if request.task == ZERO_SHOT:  # InferenceClient.zero_shot_image_classification
+        return [
+            {"label": label, "score": score, "mask": mask, "box": box}
+            for label, score, mask, box in zip(
+                response["labels"], response["scores"], response["masks"], response["boxes"], strict=True
+            )
+        ]
+    if request.task == SEGMENTATION:  # InferenceClient.image_segmentation
+        return [
+            {"label": label, "score": score, "mask": mask}
+            for label, score, mask in zip(response["labels"], response["scores"], response["masks"], strict=True)
+        ]
     if request.return_timings:
         timings = dict(prediction.timings)
         timings["decode_ms"] = request.decode_ms

@@ -43,7 +43,7 @@ class SegmentationService:
         self.engine = engine
         self.limits = limits
 
-    def __call__(self, data: Any) -> dict[str, Any]:
+    def __call__(self, data: Any) -> dict[str, Any] | list[dict[str, Any]]:
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
         try:
@@ -51,7 +51,7 @@ class SegmentationService:
             record.update(describe(request))
             prediction = self.engine.predict(request)
             response = build_response(request, prediction)
-            record.update(outcome="ok", status=200, objects=response["num_objects"], **prediction.timings)
+            record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
             return response
         except RequestError as error:
             record.update(outcome="bad_request", status=error.status_code, error=str(error)[:200])

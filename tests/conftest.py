@@ -54,7 +54,8 @@ def free_port() -> int:
 def server(tiny_checkpoint):
     """scripts/serve.py on a free loopback port with the tiny checkpoint (2 MB body limit), until the session ends."""
     port = free_port()
-    env = {**os.environ, "SAM3_DEVICE": "cpu"}
+    # Automatic mask generation: a 4x4 grid and no stability filter, so random weights still yield objects.
+    env = {**os.environ, "SAM3_DEVICE": "cpu", "SAM3_AMG_POINTS_PER_SIDE": "4", "SAM3_AMG_MIN_STABILITY": "0"}
     command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", str(tiny_checkpoint)]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--max-body-mb", "2"],

@@ -72,7 +72,7 @@ def test_raw_jpeg_body_with_query_parameters(server, handler):
         ({"json": {"inputs": {"text_prompts": ["cat"], "image": b64(b"notanimage")}}}, 400, "not a recognised image"),
         ({"data": b"x" * (3 * 1024 * 1024), "headers": {"content-type": "image/png"}}, 413, "body: "),
         ({"data": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
-        ({"data": b"junk", "headers": {"content-type": "image/png"}}, 400, "prompts: no prompt"),
+        ({"data": b"junk", "headers": {"content-type": "image/png"}}, 400, "image: is not a recognised image"),
     ],
 )
 def test_error_statuses(server, image_b64, kwargs, status, words):
