@@ -112,6 +112,12 @@ class HandlerHost:
             LOG.exception("loading the handler failed")
             self.load_error = f"{type(exc).__name__}: {exc}"
 
+    def call_sync(self, payload: Any) -> Any:
+        """The handler's answer, for in-process callers (the web UI); raises while the model is loading."""
+        if self.handler is None:
+            raise RuntimeError(self.load_error or "the model is still loading, try again in a moment")
+        return self.handler(payload)
+
     async def call(self, payload: Any) -> Response:
         if self.handler is None:
             return error_response(503 if self.load_error is None else 500, self.load_error or "model is loading")
@@ -156,8 +162,11 @@ async def parse_json(request: Request, limit: int) -> Any:
         raise RequestError("body", f"is not valid JSON ({str(exc)[:80]})") from None
 
 
-def create_app(load: Callable[[], Any], max_body_bytes: int = 80 * 1024 * 1024, max_waiting: int = 64) -> Starlette:
-    """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up)."""
+def create_app(
+    load: Callable[[], Any], max_body_bytes: int = 80 * 1024 * 1024, max_waiting: int = 64, ui: bool = False
+) -> Starlette:
+    """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up).
+    ``ui``: also serve the Gradio web UI (``sam3_core.ui``) at ``/ui``."""
     host = HandlerHost(load, max_waiting)
 
     def guarded(endpoint: Callable) -> Callable:
@@ -211,4 +220,15 @@ def create_app(load: Callable[[], Any], max_body_bytes: int = 80 * 1024 * 1024, 
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.host = host
-    return app
+    if not ui:
+        return app
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from sam3_core.ui import build_ui
+
+    outer = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    outer.state.host = host
+    outer = gr.mount_gradio_app(outer, build_ui(host.call_sync), path="/ui")
+    outer.mount("/", app)  # every other route: the API above
+    return outer

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serve the SAM3 endpoint handler locally over HTTP (the inference toolkit's contract, see sam3_core.server).
 
-    python scripts/serve.py [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080]
+    python scripts/serve.py [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080] [--ui]
 
 Weights: ``--model``, else env ``SAM3_MODEL_ID``, else a tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny``
 (meaningless masks, for trying the API only). For real masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--max-body-mb", type=int, default=int(os.environ.get("SAM3_MAX_BODY_MB", "80")))
+    parser.add_argument("--ui", action="store_true", help="also serve the Gradio web UI at /ui")
     parser.add_argument(
         "--max-waiting",
         type=int,
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return EndpointHandler(str(ROOT))
 
-    app = create_app(load, max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.max_waiting)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = create_app(load, max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.max_waiting, ui=args.ui)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

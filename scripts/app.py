@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""The web UI as a Hugging Face Space (or locally): the handler in-process behind the Gradio UI of sam3_core.ui.
+
+    python scripts/app.py [--model DIR_OR_HUB_ID] [--port 7860]
+
+Weights as for scripts/serve.py: ``--model``, else ``SAM3_MODEL_ID``, else the tiny RANDOM checkpoint (loudly).
+On a Space, set ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret. ``scripts/serve.py --ui`` serves the
+same UI at ``/ui`` next to the HTTP API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from serve import choose_model
+
+    os.environ["SAM3_MODEL_ID"] = choose_model(args.model)
+    from handler import EndpointHandler
+    from sam3_core.ui import build_ui
+
+    handler = EndpointHandler(str(ROOT))
+    build_ui(handler).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
