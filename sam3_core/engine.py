@@ -114,6 +114,9 @@ class Sam3Engine:
         self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(
             _env_int("SAM3_TEXT_CACHE_MB", 64) * MB
         )
+        if os.environ.get("SAM3_COMPILE", "").strip() == "1":
+            # The ViT dominates the cost and always sees the same input shape: compile it (during warm-up).
+            self.detector.vision_encoder.backbone = torch.compile(self.detector.vision_encoder.backbone)
         self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
         self._lock = threading.Lock()
 

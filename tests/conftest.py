@@ -6,9 +6,11 @@ import base64
 import io
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -93,6 +95,18 @@ def scene(width: int = 320, height: int = 240) -> Image.Image:
     draw.rectangle([180, 30, 290, 110], fill=(40, 200, 60))
     draw.polygon([(200, 220), (300, 220), (250, 140)], fill=(30, 30, 220))
     return image
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb that is cheap to make)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **save_args) -> bytes:

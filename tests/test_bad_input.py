@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import base64
-import struct
-import zlib
 
 import pytest
 
-from conftest import b64, encode, scene
+from conftest import b64, encode, png_claiming, scene
 from sam3_core.errors import PayloadTooLarge, RequestError
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb that is cheap to make)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
-
 
 GOOD = {"text_prompts": ["cat"], "confidence_threshold": 0.5}
 SMALL = b64(encode(scene(64, 48)))
@@ -44,7 +29,7 @@ CASES = {
     "image of wrong type": ({"image": 12345}, "image", "base64 string"),
     "url image": ({"image": "https://example.com/cat.jpg"}, "image", "URLs are not fetched"),
     "data uri of text": ({"image": "data:text/plain;base64,aGVsbG8="}, "image", "image/*"),
-    "decompression bomb": ({"image": b64(png_header_only(60000, 60000))}, "image", "pixel limit"),
+    "decompression bomb": ({"image": b64(png_claiming(60000, 60000))}, "image", "pixel limit"),
     "no prompt at all": ({"text_prompts": [], "points": None}, "prompts", "no prompt"),
     "only negative boxes": ({"text_prompts": [], "boxes": [[1, 1, 9, 9]], "box_labels": [0]}, "prompts", "negative"),
     "point labels missing": ({"points": [[10, 10]]}, "point_labels", "0 labels for 1 points"),
@@ -110,7 +95,7 @@ def test_bad_input_is_a_short_value_error_and_the_next_request_works(handler, na
 
 def test_oversized_images_are_payload_too_large(handler):
     with pytest.raises(PayloadTooLarge):
-        handler({"inputs": {"image": b64(png_header_only(60000, 60000)), **GOOD}})
+        handler({"inputs": {"image": b64(png_claiming(60000, 60000)), **GOOD}})
 
 
 def test_limits_follow_the_environment(monkeypatch, tiny_checkpoint):

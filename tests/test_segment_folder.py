@@ -49,6 +49,11 @@ def run(*args: str, env: dict | None = None, check: bool = True) -> subprocess.C
     return completed
 
 
+def label(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The folder, prompts "cat,dog" at threshold 0.3, into ``out``, plus ``extra`` options."""
+    return run(str(folder), "--prompts", "cat,dog", "--out", str(out), "--threshold", "0.3", *extra)
+
+
 def check_coco(path: Path, folder: Path) -> COCO:
     coco = COCO(str(path))
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["cat", "dog"]
@@ -71,19 +76,7 @@ def check_coco(path: Path, folder: Path) -> COCO:
 
 def test_in_process_rle_with_masks(folder, tiny_checkpoint, tmp_path):
     out, masks = tmp_path / "coco.json", tmp_path / "masks"
-    result = run(
-        str(folder),
-        "--prompts",
-        "cat,dog",
-        "--out",
-        str(out),
-        "--model",
-        str(tiny_checkpoint),
-        "--threshold",
-        "0.3",
-        "--masks-dir",
-        str(masks),
-    )
+    result = label(folder, out, "--model", str(tiny_checkpoint), "--masks-dir", str(masks))
     assert "corrupt.jpg" in result.stdout and "1 failed" in result.stdout
     coco = check_coco(out, folder)
     assert not out.with_name(out.name + ".partial.jsonl").exists(), "the journal goes once the run is complete"
@@ -98,21 +91,7 @@ def test_in_process_rle_with_masks(folder, tiny_checkpoint, tmp_path):
 
 def test_against_the_local_server_with_polygons_and_concurrency(folder, server, tmp_path):
     out = tmp_path / "coco.json"
-    run(
-        str(folder),
-        "--prompts",
-        "cat,dog",
-        "--out",
-        str(out),
-        "--endpoint",
-        server + "/",
-        "--concurrency",
-        "4",
-        "--threshold",
-        "0.3",
-        "--format",
-        "polygon",
-    )
+    label(folder, out, "--endpoint", server + "/", "--concurrency", "4", "--format", "polygon")
     coco = check_coco(out, folder)
     assert all(isinstance(a["segmentation"], list) for a in coco.anns.values())
 
@@ -161,32 +140,8 @@ def test_retries_429_and_503(folder, server, tmp_path):
     try:
         out, reference = tmp_path / "flaky.json", tmp_path / "direct.json"
         url = f"http://127.0.0.1:{proxy.server_address[1]}/"
-        run(
-            str(folder),
-            "--prompts",
-            "cat,dog",
-            "--out",
-            str(out),
-            "--endpoint",
-            url,
-            "--concurrency",
-            "2",
-            "--threshold",
-            "0.3",
-            "--rate",
-            "50",
-        )
-        run(
-            str(folder),
-            "--prompts",
-            "cat,dog",
-            "--out",
-            str(reference),
-            "--endpoint",
-            server + "/",
-            "--threshold",
-            "0.3",
-        )
+        label(folder, out, "--endpoint", url, "--concurrency", "2", "--rate", "50")
+        label(folder, reference, "--endpoint", server + "/")
         assert FlakyProxy.count >= 2 * (len(SIZES) + 1)
         assert json.loads(out.read_text()) == json.loads(reference.read_text())
     finally:
