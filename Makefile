@@ -8,7 +8,7 @@ ARGS ?=
 
 $(VENV)/.installed: requirements.txt requirements-server.txt requirements-dev.txt
 	@# The web UI test drives Debian's Chromium (Playwright's own browser download cannot run offline).
-	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
