@@ -22,4 +22,4 @@ def test_short_load_and_soak(tiny_checkpoint, tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr[-2000:]
     assert result["requests"] == 90 and result["failures"] == 0 and result["mixups"] == 0
     assert result["p99_ms"] > 0 and result["throughput_rps"] > 0
-    assert abs(result["rss_drift_mb"]) < 50, result["rss_samples"]
+    assert result["rss_drift_mb"] < 50, result["rss_samples"]  # growth is a leak; a fall is the allocator giving back
