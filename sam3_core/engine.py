@@ -99,13 +99,14 @@ class Sam3Engine:
         tracker_processor: Sam3TrackerProcessor,
     ) -> None:
         self.detector = detector.eval()
-        self.tracker = tracker.eval()
-        # One ViT: the tracker's copy is the same checkpoint tensors, so point it at the detector's.
-        self.tracker.vision_encoder.backbone = self.detector.vision_encoder.backbone
-        self.processor = processor
-        self.tracker_processor = tracker_processor
         self.device = next(detector.parameters()).device
         self.dtype = next(detector.parameters()).dtype
+        # One ViT: the tracker's copy is the same checkpoint tensors, so point it at the detector's before moving
+        # the tracker to the device (its own copy is never read from disk nor copied to the GPU).
+        tracker.vision_encoder.backbone = self.detector.vision_encoder.backbone
+        self.tracker = tracker.to(self.device).eval()
+        self.processor = processor
+        self.tracker_processor = tracker_processor
         self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
         self.prompt_batch = max(1, _env_int("SAM3_PROMPT_BATCH", 8))
         self.amg_points_per_side = max(1, _env_int("SAM3_AMG_POINTS_PER_SIDE", 16))
@@ -124,7 +125,7 @@ class Sam3Engine:
     def from_directory(cls, directory: str | Path, device: torch.device, dtype: torch.dtype) -> Sam3Engine:
         """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory."""
         detector = Sam3Model.from_pretrained(directory, dtype=dtype).to(device)
-        tracker = Sam3TrackerModel.from_pretrained(directory, dtype=dtype).to(device)
+        tracker = Sam3TrackerModel.from_pretrained(directory, dtype=dtype)  # moved to the device in __init__
         processor = Sam3Processor.from_pretrained(directory)
         tracker_processor = Sam3TrackerProcessor.from_pretrained(directory)
         if device.type == "cuda":

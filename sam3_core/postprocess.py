@@ -5,7 +5,8 @@ align_corners=False)`` and threshold it (``post_process_instance_segmentation``:
 ``post_process_masks``: logits > 0.0), all objects at once, in float32 at full size. Bilinear interpolation is a
 convex combination of the 4 nearest source pixels, so an output pixel can only exceed the threshold when one of
 its source rows and one of its source columns hold a value above it. ``upsample_mask`` therefore computes the
-same interpolation (same source indices and weights, columns then rows) only over that output window and
+same interpolation (same source indices and weights, columns then rows; results can differ from PyTorch's
+kernel in the last bit, so a pixel exactly on the threshold may flip) only over that output window and
 returns a ``uint8`` mask of 0/255. Small objects cost little; an object covering over a quarter of the frame
 goes through ``F.interpolate`` itself (one object at a time), which is faster there.
 """
