@@ -30,9 +30,16 @@ class EndpointHandler:
         engine = Sam3Engine.from_directory(local_directory(source), device, dtype)
         engine.warm_up()
         self.service = SegmentationService(engine, limits)
-        self.engine, self.limits = engine, limits
         seconds = time.perf_counter() - started
         LOG.info("SAM3 ready on %s (%s) in %.1f s", device, str(dtype).removeprefix("torch."), seconds)
+
+    @property
+    def engine(self) -> Sam3Engine:
+        return self.service.engine
+
+    @property
+    def limits(self) -> Limits:
+        return self.service.limits
 
     def __call__(self, data: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
         return self.service(data)

@@ -66,7 +66,7 @@ class SegmentRequest:
     vectorize: bool = False
     simplify_epsilon: float = 2.0
     return_timings: bool = False
-    max_objects: int = 100
+    max_objects: int = Limits.max_objects
     decode_ms: float = 0.0
     automatic: bool = False  # no prompt: segment everything (automatic mask generation over a point grid)
     task: str | None = None  # an InferenceClient task whose answer format to use (see _image_with_parameters)

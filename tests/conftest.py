@@ -54,20 +54,22 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(tiny_checkpoint):
-    """scripts/serve.py on a free loopback port with the tiny checkpoint (2 MB body limit), until the session ends."""
+    """scripts/serve.py on a free loopback port with the tiny checkpoint (2 MB body limit) and the web UI at /ui,
+    until the session ends."""
     port = free_port()
     # Automatic mask generation: a 4x4 grid and no stability filter, so random weights still yield objects.
     env = {**os.environ, "SAM3_DEVICE": "cpu", "SAM3_AMG_POINTS_PER_SIDE": "4", "SAM3_AMG_MIN_STABILITY": "0"}
+    env["GRADIO_ANALYTICS_ENABLED"] = "False"
     command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", str(tiny_checkpoint)]
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--max-body-mb", "2"],
+        [*command, "--port", str(port), "--max-body-mb", "2", "--ui"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             status = requests.get(f"{url}/health", timeout=2).status_code

@@ -1,21 +1,16 @@
-"""The web UI in a real browser: headless Chromium (Debian's) driven by Playwright against scripts/serve.py --ui."""
+"""The web UI in a real browser: headless Chromium (Debian's) driven by Playwright against scripts/serve.py --ui
+(the session's server fixture)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from playwright import sync_api as playwright
 
-from conftest import free_port, scene
+from conftest import scene
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -29,46 +24,13 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def ui_server(tiny_checkpoint):
+def page(server):
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed for the UI test: apt-get install chromium (.ci/run does)")
-    port = free_port()
-    env = {**os.environ, "SAM3_DEVICE": "cpu", "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "serve.py"),
-            "--model",
-            str(tiny_checkpoint),
-            "--port",
-            str(port),
-            "--ui",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None, "the server exited"
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def page(ui_server):
+        pytest.fail("Debian's chromium is needed for the UI test: apt-get install chromium (make test does)")
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(f"{ui_server}/ui/", wait_until="domcontentloaded", timeout=120_000)
+        page.goto(f"{server}/ui/", wait_until="domcontentloaded", timeout=120_000)
         page.locator("#input-image").wait_for(timeout=120_000)
         yield page
         browser.close()
