@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """Load and soak test of the local server on loopback (bounded in requests and time; stops by itself).
 
-    python scripts/loadtest.py [--model DIR] [--clients 8] [--requests 100] [--soak 1000] [--warmup 200]
+    python scripts/loadtest.py [--model DIR] [--clients 8] [--requests 100] [--soak 1000]
                                [--max-seconds 1800] [--json F]
 
 Starts ``scripts/serve.py`` on a free loopback port (the tiny random checkpoint unless ``--model``), then:
 1. load: ``--clients`` concurrent clients each send ``--requests`` requests, every one with its own image (its
    own width x height), a text prompt and a click, and check the answer against their own request: status 200,
    ``original_image_size`` and every mask's PNG size equal to that image's size, labels as asked;
-2. soak: ``--soak`` more requests from the same clients, sampling the server's resident memory (VmRSS) every
-   ``--sample-every`` requests; the drift is the mean of the last three samples minus the mean of the first
-   three after ``--warmup`` requests.
+2. soak: ``--soak`` more requests from the same clients. The server's resident memory (VmRSS) is read with
+   nothing in flight after the load phase (the warm-up) and after the soak; the drift is their difference.
+   ``--sample-every`` requests it is also sampled under load, for the report.
 Prints throughput, p50/p95/p99 latency, failures, mix-ups and RSS drift; exits 1 on any failure or mix-up.
 """
 
@@ -111,7 +111,6 @@ def run(args) -> dict:
 
 def drive(server: Server, args) -> dict:
     total = args.clients * args.requests + args.soak
-    counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
     failures: list[str] = []
@@ -156,26 +155,34 @@ def drive(server: Server, args) -> dict:
         if set(body["labels"]) - {"cat", "visual"}:
             mixups.append(f"#{number}: labels {body['labels']}")
 
-    def client() -> None:
+    def client(numbers) -> None:
         with requests.Session() as session:
             while time.monotonic() < deadline:
                 with lock:
-                    number = next(counter, None)
+                    number = next(numbers, None)
                 if number is None:
                     return
                 one(number, session)
 
+    def phase(numbers: range) -> float:
+        """Run ``numbers`` through the clients; then, with nothing in flight, the server's RSS."""
+        numbers = iter(numbers)
+        with ThreadPoolExecutor(max_workers=args.clients) as pool:
+            for _ in range(args.clients):
+                pool.submit(client, numbers)
+        time.sleep(0.5)
+        return rss_mb(server.process.pid)
+
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.clients) as pool:
-        for _ in range(args.clients):
-            pool.submit(client)
+    load = args.clients * args.requests
+    rss_after_load = phase(range(load))  # the load phase is the warm-up: caches full, allocator grown
+    rss_after_soak = phase(range(load, total))
     wall = time.perf_counter() - started
     ordered = sorted(latencies)
 
     def percentile(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
 
-    warm = [rss for count, rss in rss_samples if count >= args.warmup]
     result = {
         "requests": len(latencies),
         "planned": total,
@@ -187,10 +194,10 @@ def drive(server: Server, args) -> dict:
         "p50_ms": percentile(0.50),
         "p95_ms": percentile(0.95),
         "p99_ms": percentile(0.99),
-        "rss_after_warmup_mb": warm[0] if warm else None,
-        "rss_end_mb": warm[-1] if warm else None,
-        # Means of the first and last three samples after warm-up: single samples swing with requests in flight.
-        "rss_drift_mb": (sum(warm[-3:]) / len(warm[-3:]) - sum(warm[:3]) / len(warm[:3])) if len(warm) >= 2 else None,
+        # Both read with nothing in flight: samples taken under load swing by tens of MB with the requests.
+        "rss_after_warmup_mb": rss_after_load,
+        "rss_end_mb": rss_after_soak,
+        "rss_drift_mb": rss_after_soak - rss_after_load,
         "rss_samples": rss_samples,
         "wall_s": wall,
     }
@@ -203,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=100, help="per client, in the load phase")
     parser.add_argument("--soak", type=int, default=1000, help="further requests in the soak phase")
-    parser.add_argument("--warmup", type=int, default=200, help="requests before the RSS baseline")
     parser.add_argument("--sample-every", type=int, default=50, help="requests between RSS samples")
     parser.add_argument("--cache-mb", type=int, default=128, help="server's SAM3_FEATURE_CACHE_MB")
     parser.add_argument("--max-seconds", type=float, default=1800)
