@@ -1,26 +1,29 @@
-"""Every request example of the seed's API page (../shared/seed/sam3-space-api.txt), verbatim, through the handler.
+"""Every request example of the seed's API page, verbatim, through the handler.
 
-The examples are read from the page itself: each ``requests.post(URL, json=...)`` call's ``json`` argument is
-evaluated with ``image_b64`` bound to a local image (and ``true``/``false`` as the page writes them).
+The examples are ``tests/data/seed_examples.json``: each ``requests.post(URL, json=...)`` call's ``json`` argument
+on the page, as written there, evaluated with ``image_b64`` bound to a local image (and ``true``/``false`` as the
+page writes them). Where ``../shared`` is present, a test checks the file against the page itself.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import decode_mask
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"
+DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
+SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"
 RESPONSE_KEYS = {"masks", "scores", "num_objects", "sam_version", "prompt_types", "success", "boxes", "labels"}
 
 
-def seed_examples() -> list[tuple[str, str]]:
+def examples_on_page(text: str) -> list[tuple[str, str]]:
     """``(route, json_source)`` for every ``requests.post`` call on the page, in page order."""
-    text = SEED.read_text()
     examples = []
     for match in re.finditer(r'requests\.post\(\s*"(?P<url>[^"]+)",\s*json=', text):
         start = end = match.end()
@@ -34,7 +37,18 @@ def seed_examples() -> list[tuple[str, str]]:
     return examples
 
 
-EXAMPLES = seed_examples()
+EXAMPLES = [(item["route"], item["json"]) for item in json.loads(DATA.read_text())["examples"]]
+
+
+def seed_payload(source: str, image_b64: str) -> Any:
+    """The example's ``json=`` argument as the page's Python would build it."""
+    tree = compile(ast.parse(source, mode="eval"), str(DATA), "eval")
+    return eval(tree, {}, {"image_b64": image_b64, "true": True, "false": False})  # noqa: S307
+
+
+@pytest.mark.skipif(not SEED_PAGE.is_file(), reason="../shared/seed is absent (plain clone)")
+def test_the_committed_examples_are_the_pages():
+    assert examples_on_page(SEED_PAGE.read_text()) == EXAMPLES
 
 
 def test_the_page_has_all_six_examples():
@@ -43,11 +57,7 @@ def test_the_page_has_all_six_examples():
 
 @pytest.mark.parametrize("route,source", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
 def test_seed_example_verbatim(handler, image, image_b64, route, source):
-    payload = eval(
-        compile(ast.parse(source, mode="eval"), str(SEED), "eval"),
-        {},
-        {"image_b64": image_b64, "true": True, "false": False},
-    )  # noqa: S307
+    payload = seed_payload(source, image_b64)
     response = handler(payload)
     assert set(response) >= RESPONSE_KEYS
     assert response["success"] is True and response["sam_version"] == "3.0"

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from conftest import b64, encode, scene
-from test_seed_examples import EXAMPLES
+from test_seed_examples import EXAMPLES, seed_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def test_health_routes(server):
 
 @pytest.mark.parametrize("route,source", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
 def test_seed_examples_over_http(server, image_b64, handler, route, source):
-    payload = eval(source, {}, {"image_b64": image_b64, "true": True, "false": False})  # noqa: S307
+    payload = seed_payload(source, image_b64)
     response = requests.post(f"{server}/api/{route}", json=payload, timeout=60)
     assert response.status_code == 200
     body = response.json()
