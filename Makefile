@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: serve test lint format clean
+.PHONY: serve test test-endpoint-image lint format clean
 
-$(VENV)/.installed: requirements.txt requirements-server.txt requirements-dev.txt
+$(VENV)/.installed: requirements-runtime.txt requirements-server.txt requirements-container.txt requirements-dev.txt
 	@# The web UI test drives Debian's Chromium (Playwright's own browser download cannot run offline).
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed lint
 	$(PY) -m pytest -q
+
+# The deploy.py repository on a replica of the default Inference Endpoints image (part of `make test` too).
+test-endpoint-image: $(VENV)/.installed
+	$(PY) -m pytest -q -m endpoint_image tests/test_endpoint_image.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

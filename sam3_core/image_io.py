@@ -105,6 +105,17 @@ def fetch_url(url: str, limits: Limits, field: str = "image") -> bytes:
     return data
 
 
+def refuse_oversized_images_in_pil(max_pixels: int) -> None:
+    """Make PIL itself refuse images over ``max_pixels`` in ``Image.open``, from the header, before decoding.
+
+    The inference toolkit decodes a binary request body with PIL (``Image.open(...).convert("RGB")``) before the
+    handler sees it; this process-wide setting is the handler's only hook there. PIL raises
+    ``DecompressionBombError`` above twice ``Image.MAX_IMAGE_PIXELS`` (and only warns above it). ``_open`` below
+    checks the limit itself either way.
+    """
+    Image.MAX_IMAGE_PIXELS = max(1, (max_pixels + 1) // 2)
+
+
 def _check_url(url: str, limits: Limits, field: str) -> None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in limits.url_hosts:

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from PIL import Image
 
@@ -137,6 +138,45 @@ TASK_PARAMETERS = {
 PROMPT_FIELDS = {"text_prompts", "points", "boxes"}
 
 
+# Fields that a query string carries as comma-separated lists: (item type, numbers per item).
+QUERY_LIST_FIELDS = {
+    "text_prompts": (str, 1),
+    "candidate_labels": (str, 1),
+    "point_labels": (int, 1),
+    "box_labels": (int, 1),
+    "points": (float, 2),
+    "boxes": (float, 4),
+}
+
+
+def _query_scalar(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            continue
+        return value if math.isfinite(value) else text
+    return text
+
+
+def parse_query_value(name: str, text: str) -> Any:
+    """One query-string parameter as the field expects it: numbers and true/false converted; list fields
+    comma-separated (``points=10,20,30,40`` is ``[[10.0, 20.0], [30.0, 40.0]]``, ``boxes`` likewise by fours)."""
+    if name not in QUERY_LIST_FIELDS:
+        return _query_scalar(text)
+    kind, width = QUERY_LIST_FIELDS[name]
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    values = items if kind is str else [_query_scalar(item) for item in items]
+    if width == 1:
+        return values
+    if len(values) % width:
+        raise RequestError(name, f"expected a multiple of {width} comma-separated numbers")
+    return [values[i : i + width] for i in range(0, len(values), width)]
+
+
 def _image_with_parameters(image: object, parameters: dict, limits: Limits) -> SegmentRequest:
     """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task.
 
@@ -145,7 +185,17 @@ def _image_with_parameters(image: object, parameters: dict, limits: Limits) -> S
       (image-segmentation): ``threshold`` is the confidence threshold (the other three are accepted and unused:
       SAM binarises its own masks); prompts are ``text_prompts`` when given, else the deployment's
       ``SAM3_DEFAULT_PROMPTS``, else automatic mask generation over a point grid.
+
+    An image object as ``inputs`` is what the inference toolkit makes of a binary body; it passes the query
+    string as ``parameters`` of text (integers and true/false converted), read here as ``parse_query_value`` does.
     """
+    if isinstance(image, Image.Image):
+        parameters = {
+            name: parse_query_value(name, str(value))
+            if isinstance(value, (str, int)) and not isinstance(value, bool)
+            else value
+            for name, value in parameters.items()
+        }
     fields = {"image": image}
     task = None
     if "candidate_labels" in parameters:

@@ -1,0 +1,201 @@
+"""The repository deploy.py uploads, started on a replica of the default Inference Endpoints image.
+
+The replica (``scripts/endpoint_image_replica.py``) is the inference toolkit from ``../shared/vendor`` installed
+with its own pins, started by its own ``entrypoint.sh``: ``pip install -r $HF_MODEL_DIR/requirements.txt``, then
+``uvicorn webservice_starlette:app``. The endpoint gets exactly the environment and secrets in deploy.py's plan
+(defaults: ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret). The one stand-in: the Hub cannot be
+reached here, so ``facebook/sam3`` is the tiny random checkpoint placed in a Hub cache (``HF_HUB_CACHE``, with
+``HF_HUB_OFFLINE=1``), which the real loading code reads as it would a download.
+
+First run: about 4 minutes to build the image (downloads torch 2.5.1), then the endpoint's first start installs
+its requirements; later runs reuse both. Without ``../shared`` the test is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from huggingface_hub import InferenceClient
+from PIL import Image
+
+from conftest import decode_mask, encode, free_port, scene
+from test_seed_examples import EXAMPLES, seed_payload
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
+TOKEN = "hf_replica_token_value"
+START_TIMEOUT_S = 1500
+
+pytestmark = [
+    pytest.mark.endpoint_image,
+    pytest.mark.skipif(not TOOLKIT.is_dir(), reason="../shared/vendor/huggingface-inference-toolkit is absent"),
+]
+
+
+def deploy_dry_run(build: Path) -> dict:
+    """deploy.py with its defaults (and a token): the endpoint settings it would send, secrets filled in."""
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "deploy.py"), "--repo", "me/sam3-endpoint", "--dry-run"]
+        + ["--build-dir", str(build)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HF_TOKEN": TOKEN, "HOME": str(build.parent)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    plan = json.loads(completed.stdout.split("inference endpoint:", 1)[1].split("\ndry run:", 1)[0])
+    assert plan["secrets"] == {"HF_TOKEN": "***"}, "the token travels as a secret, never printed"
+    plan["secrets"] = {"HF_TOKEN": TOKEN}
+    return plan
+
+
+def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3") -> Path:
+    """A Hugging Face Hub cache holding ``checkpoint`` as ``repo_id`` at revision main (what a download leaves)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(checkpoint, repo / "snapshots" / commit)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory, tiny_checkpoint):
+    """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from endpoint_image_replica import ReplicaServer, build
+
+    work = tmp_path_factory.mktemp("endpoint-image")
+    plan = deploy_dry_run(work / "repository")
+    replica = build(TOOLKIT)
+    env = {**plan["env"], **plan["secrets"]}
+    env |= {"HF_HUB_CACHE": str(hub_cache_with(tiny_checkpoint, work / "hub")), "HF_HUB_OFFLINE": "1"}
+    port = free_port()
+    server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        while True:
+            assert server.process.poll() is None, "the endpoint exited:\n" + server.log()[-4000:]
+            assert time.monotonic() < deadline, "the endpoint did not start:\n" + server.log()[-4000:]
+            try:
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        figures = server.cold_start(time.monotonic() - server.started)
+        print(f"\nendpoint image replica, first start of the requirements: {json.dumps(figures)}")
+        yield url, server
+    finally:
+        server.stop()
+
+
+def test_the_endpoint_starts_with_deploy_defaults(endpoint):
+    url, server = endpoint
+    log = server.log()
+    assert "Installing custom dependencies from" in log
+    assert "SAM3 weights: facebook/sam3 (set by env SAM3_MODEL_ID)" in log
+    assert re.search(r"SAM3 ready on cpu", log)
+    assert requests.get(url + "/health", timeout=5).text == "Ok"
+
+
+@pytest.mark.parametrize("route,source", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_seed_examples(endpoint, handler, image, image_b64, route, source):
+    url, _ = endpoint
+    payload = seed_payload(source, image_b64)
+    response = requests.post(url, json=payload, timeout=120)
+    if route == "predict":
+        # The toolkit itself refuses a body without "inputs" before the handler sees it (README: toolkit path).
+        assert response.status_code == 400 and "Body needs to provide a inputs key" in response.json()["error"]
+        return
+    assert response.status_code == 200, response.text[:500]
+    answer, expected = response.json(), handler(payload)
+    assert answer["success"] is True and answer["labels"] == expected["labels"]
+    assert answer["scores"] == pytest.approx(expected["scores"], abs=1e-5)
+    for mask in answer["masks"]:
+        assert decode_mask(mask).shape == (image.height, image.width)
+
+
+def test_binary_image_body_with_query_parameters(endpoint, handler, image):
+    url, _ = endpoint
+    body = encode(image, "PNG")
+    query = "?text_prompts=cat,dog&confidence_threshold=0.2&points=85,95&point_labels=1"
+    response = requests.post(url + query, data=body, headers={"content-type": "image/png"}, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    answer = response.json()
+    expected = handler(
+        {"inputs": {"image": base64.b64encode(body).decode(), "text_prompts": ["cat", "dog"]}}
+        | {"parameters": {"confidence_threshold": 0.2, "points": [[85, 95]], "point_labels": [1]}}
+    )
+    assert answer["labels"] == expected["labels"] and answer["prompt_types"] == ["text", "visual"]
+    assert answer["scores"] == pytest.approx(expected["scores"], abs=1e-5)
+
+
+def test_toolkit_path_differences(endpoint, image_b64):
+    """What the toolkit does before the handler is called (README: "Which image runs the handler")."""
+    url, _ = endpoint
+    body = json.dumps({"inputs": {"image": image_b64, "text_prompts": ["cat"]}})
+    refused = requests.post(url, data=body, headers={"content-type": "application/json; charset=utf-8"}, timeout=60)
+    assert refused.status_code == 400, "the toolkit knows only 'application/json' and '...; charset=UTF-8'"
+    # A small PNG of 9000 x 9000 zeros (81 MP, over the 50 MP default): PIL refuses it from the header, in the
+    # toolkit's own decoder, because the handler set PIL's limit to its own; it is never decoded.
+    bomb = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(bomb, "PNG")
+    answer = requests.post(url, data=bomb.getvalue(), headers={"content-type": "image/png"}, timeout=60)
+    assert answer.status_code == 400 and "decompression bomb" in answer.json()["error"]
+    assert requests.post(url, data=body, headers={"content-type": "application/json"}, timeout=60).ok
+
+
+def test_inference_client_tasks(endpoint, handler, image):
+    """The task calls answer what the handler answers in-process (random weights may find nothing at all)."""
+    url, _ = endpoint
+    client = InferenceClient(base_url=url, api_key=TOKEN)
+    png = encode(image, "PNG")
+    png_b64 = base64.b64encode(png).decode()
+    found = client.zero_shot_image_classification(png, candidate_labels=["cat", "remote"])
+    expected = handler({"inputs": png_b64, "parameters": {"candidate_labels": ["cat", "remote"]}})
+    assert [element.label for element in found] == [element["label"] for element in expected]
+    assert [element.score for element in found] == pytest.approx([element["score"] for element in expected], abs=1e-5)
+    segments = client.image_segmentation(png, threshold=0.0)
+    expected = handler({"inputs": png_b64, "parameters": {"threshold": 0.0}})
+    assert [segment.label for segment in segments] == [element["label"] for element in expected]
+    assert all(isinstance(segment.mask, Image.Image) and segment.mask.size == image.size for segment in segments)
+
+
+def test_bad_input_is_a_clear_400_and_the_next_request_works(endpoint, image_b64):
+    url, _ = endpoint
+    bad = requests.post(url, json={"inputs": {"image": "not an image!", "text_prompts": ["cat"]}}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("image")
+    bad = requests.post(url, json={"inputs": {"image": image_b64, "points": [[1, 2]]}}, timeout=60)
+    assert bad.status_code == 400 and "point_labels" in bad.json()["error"]
+    good = requests.post(url, json={"inputs": {"image": image_b64, "text_prompts": ["cat"]}}, timeout=60)
+    assert good.status_code == 200 and good.json()["success"] is True
+
+
+def test_a_large_scene_round_trips(endpoint):
+    """A bigger JPEG through the toolkit's JSON path: masks come back at the input size."""
+    url, _ = endpoint
+    big = scene(1280, 960)
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG", quality=90)
+    payload = {
+        "inputs": {
+            "image": base64.b64encode(buffer.getvalue()).decode(),
+            "boxes": [[100, 100, 600, 500]],
+            "box_labels": [1],
+        }
+    }
+    response = requests.post(url, json=payload | {"parameters": {}}, timeout=120)
+    assert response.status_code == 200
+    assert decode_mask(response.json()["masks"][0]).shape == (960, 1280)
