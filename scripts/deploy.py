@@ -3,17 +3,20 @@
 
     python scripts/deploy.py --repo USER/sam3-endpoint [--with-weights] [--name sam3]
         [--vendor aws --region us-east-1 --instance-type nvidia-l4 --instance-size x1]
-        [--min-replica 0 --max-replica 2] [--container IMAGE_URL] [--dry-run]
+        [--min-replica 0 --max-replica 2] [--access authenticated] [--container IMAGE_URL] [--dry-run]
 
-1. Builds ``build/endpoint-repo``: ``handler.py``, ``sam3_core/``, ``requirements.txt`` and ``model_card.md`` as
-   ``README.md``; with ``--with-weights`` also the ``facebook/sam3`` checkpoint files (downloaded with ``HF_TOKEN``;
-   gated: accept the licence on the Hub first). Without weights the endpoint gets ``SAM3_MODEL_ID=facebook/sam3``
-   and the token as a secret, and downloads them at start-up.
+0. Checks everything it can before building or uploading: the arguments, then (not in a dry run) that the token
+   is accepted, owns the repository's namespace and can read the gated ``facebook/sam3``. A plan that cannot
+   work exits with status 2 and one line.
+1. Builds ``build/endpoint-repo``: ``handler.py``, ``sam3_core/``, ``requirements.txt`` (with
+   ``requirements-runtime.txt`` and ``toolkit_compat/``, which make the default image start: README "Deploying")
+   and ``model_card.md`` as ``README.md``; with ``--with-weights`` also the ``facebook/sam3`` checkpoint files.
+   Without weights the endpoint gets ``SAM3_MODEL_ID=facebook/sam3`` and the token as a secret.
 2. Uploads it with ``HfApi.upload_folder`` (creating the model repository, private by default).
 3. Creates the endpoint with ``create_inference_endpoint(task="custom", ...)``: the default toolkit image runs
-   ``handler.py``. ``--container IMAGE_URL`` instead runs this repository's ``Dockerfile`` image (the fallback when
-   the toolkit image cannot import transformers 5, see README "Deploying"). Autoscaling between
-   ``--min-replica`` and ``--max-replica`` is how the service scales beyond one machine.
+   ``handler.py``; ``--container IMAGE_URL`` runs this repository's ``Dockerfile`` image instead, which reads the
+   repository mounted at ``/repository``. Autoscaling between ``--min-replica`` and ``--max-replica`` is how the
+   service scales beyond one machine.
 ``--dry-run`` builds the folder and prints the plan without calling the Hub.
 """
 
@@ -22,11 +25,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = ["handler.py", "requirements.txt", "sam3_core"]
+# The endpoint repository: the handler, its package, and what the default image must install (requirements.txt
+# includes requirements-runtime.txt and installs toolkit_compat/ from the mounted repository).
+CODE = ["handler.py", "sam3_core", "requirements.txt", "requirements-runtime.txt", "toolkit_compat"]
+ACCESS_TYPES = ["public", "authenticated", "private"]
+HUB_WEIGHTS = "facebook/sam3"
+# Inference Endpoints names: lowercase letters, digits and '-', at most 32 characters.
+ENDPOINT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt"]
 
 
@@ -45,7 +56,7 @@ def build_repository(out: Path, with_weights: bool, token: str | None) -> list[P
     if with_weights:
         from huggingface_hub import snapshot_download
 
-        snapshot_download("facebook/sam3", token=token, allow_patterns=WEIGHT_PATTERNS, local_dir=out)
+        snapshot_download(HUB_WEIGHTS, token=token, allow_patterns=WEIGHT_PATTERNS, local_dir=out)
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
@@ -70,12 +81,49 @@ def endpoint_settings(args, token: str | None) -> dict:
     if args.min_replica == 0:
         settings["scale_to_zero_timeout"] = args.scale_to_zero_minutes
     if not args.with_weights:
-        settings["env"]["SAM3_MODEL_ID"] = "facebook/sam3"
+        settings["env"]["SAM3_MODEL_ID"] = HUB_WEIGHTS
         if token:
             settings["secrets"]["HF_TOKEN"] = token
     if args.container:
-        settings["custom_image"] = {"url": args.container, "health_route": "/health", "port": 8080}
+        # The Inference Endpoints API's custom image object (camelCase keys); the repository is mounted at
+        # /repository, where the container's server looks for uploaded weights (Dockerfile: HF_MODEL_DIR).
+        settings["custom_image"] = {"url": args.container, "healthRoute": "/health", "port": 8080}
     return settings
+
+
+def plan_error(args) -> str | None:
+    """Why this plan cannot work, in one line, or None. Checked before anything is built or uploaded."""
+    if not args.token and not args.with_weights:
+        return (
+            "error: the endpoint would download the gated facebook/sam3 at start-up and needs a token: set HF_TOKEN "
+            "(or --token) with access to facebook/sam3, or upload the weights with --with-weights"
+        )
+    if not args.token and not args.dry_run:
+        return "error: uploading to the Hub needs a token: set HF_TOKEN (or --token) with write access"
+    return None
+
+
+def connect(args):
+    """The Hub client, after checking the token can do what the plan needs; or (None, one-line error)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    api = HfApi(token=args.token)
+    try:
+        user = api.whoami()
+    except HfHubHTTPError as error:
+        return None, f"error: the token was refused by the Hub ({str(error).splitlines()[0][:120]})"
+    namespaces = {user["name"], *(org["name"] for org in user.get("orgs", []))}
+    if args.repo.split("/")[0] not in namespaces:
+        return None, f"error: --repo {args.repo}: the token's account can write to {', '.join(sorted(namespaces))}"
+    try:
+        api.auth_check(HUB_WEIGHTS)
+    except (GatedRepoError, RepositoryNotFoundError):
+        return None, (
+            f"error: the token cannot read the gated {HUB_WEIGHTS}: accept its licence at "
+            f"https://huggingface.co/{HUB_WEIGHTS} with this account, then run again"
+        )
+    return api, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-replica", type=int, default=0)
     parser.add_argument("--max-replica", type=int, default=1)
     parser.add_argument("--scale-to-zero-minutes", type=int, default=15)
-    parser.add_argument("--access", default="protected", choices=["public", "protected", "private"])
+    parser.add_argument(
+        "--access",
+        default="authenticated",
+        choices=ACCESS_TYPES,
+        help="who may call the endpoint: anyone, any Hugging Face token, or tokens of your namespace",
+    )
     parser.add_argument("--public-repo", action="store_true", help="create the model repository public")
     parser.add_argument("--container", help="custom image URL built from this repository's Dockerfile")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "endpoint-repo")
@@ -99,6 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_replica < max(1, args.min_replica):
         parser.error("--max-replica must be >= 1 and >= --min-replica")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(args.repo)
+    except HFValidationError as error:
+        parser.error(f"--repo: {error}")
+    if "/" not in args.repo:
+        parser.error("--repo: give NAMESPACE/NAME, e.g. me/sam3-endpoint")
+    if not ENDPOINT_NAME.match(args.name):
+        parser.error(f"--name {args.name!r}: lowercase letters, digits and '-', at most 32 characters")
+    problem = plan_error(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    api = None
+    if not args.dry_run:
+        api, problem = connect(args)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
 
     files = build_repository(args.build_dir, args.with_weights and not args.dry_run, args.token)
     settings = endpoint_settings(args, args.token)
@@ -113,9 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         print("dry run: nothing was uploaded or created")
         return 0
 
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=args.token)
     api.create_repo(args.repo, repo_type="model", private=not args.public_repo, exist_ok=True)
     api.upload_folder(folder_path=str(args.build_dir), repo_id=args.repo, commit_message="SAM3 endpoint handler")
     endpoint = api.create_inference_endpoint(**settings)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import huggingface_hub
 import pytest
+from fake_hub import FakeHub
 
 import deploy
 
@@ -40,12 +40,12 @@ def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     assert '"task": "custom"' in completed.stdout and '"max_replica": 3' in completed.stdout
     assert "hf_secret_value" not in completed.stdout, "secrets are never printed"
     files = {str(path.relative_to(build)) for path in build.rglob("*") if path.is_file()}
-    assert {"handler.py", "requirements.txt", "README.md", "sam3_core/engine.py", "sam3_core/server.py"} <= files
+    assert {"handler.py", "requirements.txt", "requirements-runtime.txt", "README.md", "sam3_core/engine.py"} <= files
+    assert "toolkit_compat/pyproject.toml" in files
     assert not any("__pycache__" in name or name.startswith(("tests", "scripts")) for name in files)
     assert (build / "README.md").read_text() == (ROOT / "model_card.md").read_text()
-    assert "torch" not in [
-        line.split(">")[0].split("=")[0].strip() for line in (build / "requirements.txt").read_text().splitlines()
-    ]
+    pins = dict(line.split("==") for line in (build / "requirements.txt").read_text().splitlines() if "==" in line)
+    assert int(pins["torch"].split(".")[1]) >= 6, "transformers 5 needs torch >= 2.6; the image has 2.5.1"
 
 
 def test_the_built_repository_serves(tmp_path, tiny_checkpoint, image_b64, monkeypatch):
@@ -74,72 +74,92 @@ def test_the_built_repository_serves(tmp_path, tiny_checkpoint, image_b64, monke
     assert completed.stdout.strip().splitlines()[-1] == '[true, "3.0"]'
 
 
-class FakeHub:
-    """Records the calls HfApi would make."""
-
-    calls: list = []
-
-    def __init__(self, token=None):
-        FakeHub.calls.append(("HfApi", token))
-
-    def create_repo(self, repo_id, **kwargs):
-        FakeHub.calls.append(("create_repo", repo_id, kwargs))
-
-    def upload_folder(self, **kwargs):
-        FakeHub.calls.append(
-            ("upload_folder", sorted(p.name for p in Path(kwargs["folder_path"]).iterdir()), kwargs["repo_id"])
-        )
-
-    def create_inference_endpoint(self, **kwargs):
-        FakeHub.calls.append(("create_inference_endpoint", kwargs))
-        return type("Endpoint", (), {"name": kwargs["name"], "status": "pending"})()
-
-
 @pytest.fixture
-def fake_hub(monkeypatch):
-    FakeHub.calls = []
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
-    downloads = []
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: downloads.append((repo, kw)))
-    return downloads
+def hub(tiny_checkpoint):
+    """The fake Hub (tests/fake_hub.py) behind the real huggingface_hub, holding a gated facebook/sam3."""
+    fake = FakeHub(user="me", token="hf_write_token")
+    fake.add_model("facebook/sam3", tiny_checkpoint, gated=True)
+    with fake.install():
+        yield fake
 
 
-def test_deploy_without_weights_points_the_endpoint_at_the_hub(tmp_path, fake_hub):
-    assert (
-        deploy.main(["--repo", "me/sam3", "--build-dir", str(tmp_path / "r"), "--token", "hf_x", "--name", "seg"]) == 0
-    )
-    names = [call[0] for call in FakeHub.calls]
-    assert names == ["HfApi", "create_repo", "upload_folder", "create_inference_endpoint"]
-    assert FakeHub.calls[1] == ("create_repo", "me/sam3", {"repo_type": "model", "private": True, "exist_ok": True})
-    assert FakeHub.calls[2][1] == ["README.md", "handler.py", "requirements.txt", "sam3_core"]
-    settings = FakeHub.calls[3][1]
-    assert settings["task"] == "custom" and settings["repository"] == "me/sam3" and settings["name"] == "seg"
-    assert settings["env"] == {"SAM3_MODEL_ID": "facebook/sam3"} and settings["secrets"] == {"HF_TOKEN": "hf_x"}
-    assert (settings["min_replica"], settings["max_replica"], settings["accelerator"]) == (0, 1, "gpu")
-    assert fake_hub == []
+def uploaded(hub: FakeHub, repo_id: str) -> set[str]:
+    return set(hub.repos[repo_id]["files"])
 
 
-def test_deploy_with_weights_and_a_custom_container(tmp_path, fake_hub):
-    argv = [
-        "--repo",
-        "me/sam3",
-        "--build-dir",
-        str(tmp_path / "r"),
-        "--with-weights",
-        "--token",
-        "hf_x",
-        "--container",
-        "ghcr.io/me/sam3:1",
-        "--min-replica",
-        "1",
-        "--max-replica",
-        "4",
-    ]
+def test_deploy_with_defaults_creates_a_toolkit_endpoint_pointed_at_the_hub(tmp_path, hub):
+    build = tmp_path / "r"
+    assert deploy.main(["--repo", "me/sam3", "--build-dir", str(build), "--token", "hf_write_token"]) == 0
+    assert hub.repos["me/sam3"]["private"] is True
+    local = {str(path.relative_to(build)) for path in build.rglob("*") if path.is_file()}
+    assert uploaded(hub, "me/sam3") == local and "toolkit_compat/sam3_toolkit_compat.pth" in local
+    (payload,) = hub.endpoints
+    assert payload["type"] == "authenticated" and payload["name"] == "sam3"
+    assert payload["model"]["image"] == {"huggingface": {}} and payload["model"]["task"] == "custom"
+    assert payload["model"]["env"] == {"SAM3_MODEL_ID": "facebook/sam3"}
+    assert payload["model"]["secrets"] == {"HF_TOKEN": "hf_write_token"}
+    assert payload["compute"]["scaling"] == {"minReplica": 0, "maxReplica": 1, "scaleToZeroTimeout": 15}
+    assert payload["compute"]["accelerator"] == "gpu" and payload["compute"]["instanceType"] == "nvidia-l4"
+
+
+def test_deploy_with_weights_and_a_custom_container(tmp_path, hub, tiny_checkpoint):
+    argv = ["--repo", "me/sam3", "--build-dir", str(tmp_path / "r"), "--with-weights", "--token", "hf_write_token"]
+    argv += ["--container", "ghcr.io/me/sam3:1", "--min-replica", "1", "--max-replica", "4", "--access", "private"]
     assert deploy.main(argv) == 0
-    assert fake_hub == [
-        ("facebook/sam3", {"token": "hf_x", "allow_patterns": deploy.WEIGHT_PATTERNS, "local_dir": tmp_path / "r"})
-    ]
-    settings = FakeHub.calls[-1][1]
-    assert settings["env"] == {} and settings["secrets"] == {}
-    assert settings["custom_image"] == {"url": "ghcr.io/me/sam3:1", "health_route": "/health", "port": 8080}
-    assert "scale_to_zero_timeout" not in settings and settings["max_replica"] == 4
+    files = uploaded(hub, "me/sam3")
+    assert {"model.safetensors", "config.json", "handler.py"} <= files
+    weights = hub.repos["me/sam3"]["files"]["model.safetensors"]
+    assert weights == (tiny_checkpoint / "model.safetensors").read_bytes(), "the weights the Hub served"
+    (payload,) = hub.endpoints
+    assert payload["model"]["image"] == {"custom": {"url": "ghcr.io/me/sam3:1", "healthRoute": "/health", "port": 8080}}
+    assert "env" not in payload["model"] and "secrets" not in payload["model"], "the container reads /repository"
+    assert payload["type"] == "private" and payload["compute"]["scaling"]["maxReplica"] == 4
+    assert (
+        "scaleToZeroTimeout" not in payload["compute"]["scaling"]
+        or not payload["compute"]["scaling"]["scaleToZeroTimeout"]
+    )
+
+
+def run_deploy(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "deploy.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+def test_no_token_without_weights_exits_2_with_one_line_before_anything(tmp_path):
+    build = tmp_path / "r"
+    for extra in ([], ["--dry-run"]):
+        completed = run_deploy(["--repo", "me/sam3", "--build-dir", str(build), *extra])
+        assert completed.returncode == 2 and completed.stdout == ""
+        assert len(completed.stderr.strip().splitlines()) == 1 and "HF_TOKEN" in completed.stderr
+        assert not build.exists(), "nothing built, nothing uploaded"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--name", "SAM3 endpoint"], "--name"),
+        (["--access", "protected"], "--access"),
+        (["--max-replica", "0"], "--max-replica"),
+    ],
+)
+def test_bad_arguments_stop_before_the_hub(tmp_path, hub, argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        deploy.main(["--repo", "me/sam3", "--build-dir", str(tmp_path / "r"), "--token", "hf_write_token", *argv])
+    assert stopped.value.code == 2 and hub.requests == [] and hub.endpoints == []
+
+
+def test_a_refused_token_or_no_access_to_the_weights_stops_before_uploading(tmp_path, hub, capsys):
+    argv = ["--repo", "me/sam3", "--build-dir", str(tmp_path / "r")]
+    assert deploy.main([*argv, "--token", "hf_wrong"]) == 2
+    assert "refused" in capsys.readouterr().err and "me/sam3" not in hub.repos
+    assert deploy.main(["--repo", "someone/sam3", "--build-dir", str(tmp_path / "r"), "--token", "hf_write_token"]) == 2
+    assert "someone/sam3" in capsys.readouterr().err and hub.endpoints == []
+    hub.tokens["hf_no_licence"] = False  # a valid token whose account has not accepted facebook/sam3's licence
+    assert deploy.main([*argv, "--token", "hf_no_licence"]) == 2
+    assert "accept its licence" in capsys.readouterr().err
+    assert all(not request.startswith("POST") for request in hub.requests), "nothing created or uploaded"
