@@ -12,8 +12,9 @@ import logging
 import time
 from typing import Any
 
-from sam3_core.checkpoint import local_directory, resolve_source, select_device
+from sam3_core.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
 from sam3_core.engine import Sam3Engine
+from sam3_core.image_io import refuse_oversized_images_in_pil
 from sam3_core.limits import Limits
 from sam3_core.service import SegmentationService
 
@@ -21,10 +22,13 @@ LOG = logging.getLogger("sam3_core")
 
 
 class EndpointHandler:
-    def __init__(self, path: str = "", **kwargs: Any) -> None:
+    def __init__(self, path: str = "", model: str | None = None, **kwargs: Any) -> None:
+        """``path``: the endpoint repository (the toolkit passes it). ``model``: a Hub id or directory chosen by
+        the caller (a local server), overriding the rule in ``sam3_core.checkpoint.resolve_source``."""
         started = time.perf_counter()
         limits = Limits.from_env()
-        source = resolve_source(path)
+        refuse_oversized_images_in_pil(limits.max_image_pixels)  # also where the toolkit decodes a binary body
+        source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(path)
         LOG.info("SAM3 weights: %s (%s)", source.location, source.reason)
         device, dtype = select_device()
         engine = Sam3Engine.from_directory(local_directory(source), device, dtype)

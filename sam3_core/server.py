@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Callable
@@ -31,16 +30,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable
+from sam3_core.request import QUERY_LIST_FIELDS, parse_query_value
 
 LOG = logging.getLogger("sam3_core.server")
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
-LIST_PARAMETERS = {
-    "text_prompts": (str, 1),
-    "point_labels": (int, 1),
-    "box_labels": (int, 1),
-    "points": (float, 2),
-    "boxes": (float, 4),
-}
 
 
 def _json_default(value: Any) -> Any:
@@ -60,43 +53,31 @@ def error_response(status_code: int, message: str) -> Response:
     return json_response({"success": False, "error": message}, status_code)
 
 
-def _scalar(text: str) -> Any:
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:
-            continue
-        return value if math.isfinite(value) else text
-    return text
-
-
 def query_parameters(query: Any) -> dict[str, Any]:
     """Query string -> handler ``parameters``: numbers and true/false converted; list fields comma-separated
     (``points=10,20,30,40`` is ``[[10, 20], [30, 40]]``, ``boxes`` likewise by fours)."""
     parameters: dict[str, Any] = {}
     for name, text in query.multi_items():
-        if name not in LIST_PARAMETERS:
-            parameters[name] = _scalar(text)
-            continue
-        kind, width = LIST_PARAMETERS[name]
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        values = items if kind is str else [_scalar(item) for item in items]
-        if width > 1:
-            if len(values) % width:
-                raise RequestError(name, f"expected a multiple of {width} comma-separated numbers")
-            values = [values[i : i + width] for i in range(0, len(values), width)]
-        parameters.setdefault(name, []).extend(values)
+        value = parse_query_value(name, text)
+        if name in QUERY_LIST_FIELDS:
+            parameters.setdefault(name, []).extend(value)
+        else:
+            parameters[name] = value
     return parameters
 
 
 class HandlerHost:
-    """Loads the handler in a background thread and runs calls in worker threads, bounded by ``max_waiting``."""
+    """Loads the handler in a background thread and runs calls in worker threads, bounded by ``max_waiting``.
+    ``on_load_failure`` (if given) is called with the exception when loading fails, e.g. to stop the server."""
 
-    def __init__(self, load: Callable[[], Any], max_waiting: int) -> None:
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        max_waiting: int,
+        on_load_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self._load = load
+        self._on_load_failure = on_load_failure
         self.handler: Any = None
         self.load_error: str | None = None
         self._slots = threading.BoundedSemaphore(max_waiting)
@@ -111,6 +92,8 @@ class HandlerHost:
         except Exception as exc:  # noqa: BLE001 - reported by /health and every request
             LOG.exception("loading the handler failed")
             self.load_error = f"{type(exc).__name__}: {exc}"
+            if self._on_load_failure is not None:
+                self._on_load_failure(exc)
 
     def call_sync(self, payload: Any) -> Any:
         """The handler's answer, for in-process callers (the web UI); raises while the model is loading."""
@@ -163,11 +146,16 @@ async def parse_json(request: Request, limit: int) -> Any:
 
 
 def create_app(
-    load: Callable[[], Any], max_body_bytes: int = 80 * 1024 * 1024, max_waiting: int = 64, ui: bool = False
+    load: Callable[[], Any],
+    max_body_bytes: int = 80 * 1024 * 1024,
+    max_waiting: int = 64,
+    ui: bool = False,
+    on_load_failure: Callable[[BaseException], None] | None = None,
 ) -> Starlette:
-    """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up).
+    """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
+    fails, ``/health`` answers 500 and ``on_load_failure`` is called (``scripts/serve.py`` then exits non-zero).
     ``ui``: also serve the Gradio web UI (``sam3_core.ui``) at ``/ui``."""
-    host = HandlerHost(load, max_waiting)
+    host = HandlerHost(load, max_waiting, on_load_failure)
 
     def guarded(endpoint: Callable) -> Callable:
         async def wrapper(request: Request) -> Response:

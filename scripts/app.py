@@ -28,11 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from serve import choose_model
 
-    os.environ["SAM3_MODEL_ID"] = choose_model(args.model)
+    model = choose_model(args.model, None)
     from handler import EndpointHandler
     from sam3_core.ui import build_ui
 
-    handler = EndpointHandler(str(ROOT))
+    handler = EndpointHandler(str(ROOT), model=model)
     build_ui(handler).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
     return 0
 

@@ -126,10 +126,9 @@ def child_e2e(args) -> dict:
         result["objects"] = run(prompts)
         result["total_ms"] = (time.perf_counter() - started) * 1000
     else:
-        os.environ["SAM3_MODEL_ID"] = str(path)
         from handler import EndpointHandler
 
-        handler = EndpointHandler("")
+        handler = EndpointHandler("", model=str(path))
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         image_b64 = base64.b64encode(buffer.getvalue()).decode()

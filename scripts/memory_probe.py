@@ -15,7 +15,6 @@ import argparse
 import base64
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -47,10 +46,9 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--objects", type=int, default=100)
     args = parser.parse_args()
-    os.environ["SAM3_MODEL_ID"] = args.checkpoint
     from handler import EndpointHandler
 
-    handler = EndpointHandler("")
+    handler = EndpointHandler("", model=args.checkpoint)
     rng = np.random.default_rng(0)
     small = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(small, "PNG")

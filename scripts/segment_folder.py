@@ -80,11 +80,9 @@ class RateLimiter:
 
 class InProcessSegmenter:
     def __init__(self, model: str | None) -> None:
-        if model:
-            os.environ["SAM3_MODEL_ID"] = model
         from handler import EndpointHandler
 
-        self.handler = EndpointHandler(str(ROOT))
+        self.handler = EndpointHandler(str(ROOT), model=model)
 
     def __call__(self, payload: dict) -> dict:
         from sam3_core.errors import RequestError

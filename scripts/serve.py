@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Serve the SAM3 endpoint handler locally over HTTP (the inference toolkit's contract, see sam3_core.server).
+"""Serve the SAM3 endpoint handler over HTTP (the inference toolkit's contract, see sam3_core.server).
 
     python scripts/serve.py [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080] [--ui]
 
-Weights: ``--model``, else env ``SAM3_MODEL_ID``, else a tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny``
-(meaningless masks, for trying the API only). For real masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set
-(gated repository), or ``--model /path/to/a/local/copy``.
+Weights: ``--model``; else, when env ``HF_MODEL_DIR`` names an endpoint repository (the custom container sets it
+to ``/repository``, where Inference Endpoints mounts the model repository) or ``SAM3_MODEL_ID`` is set, the
+handler's own rule (``SAM3_MODEL_ID``, then a checkpoint in the repository, then ``facebook/sam3``); otherwise a
+tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny`` (meaningless masks, for trying the API only). For real
+masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set (gated repository), or ``--model /path/to/a/local/copy``.
+When loading fails the server exits with status 1 (as the toolkit does), so a platform restarts or reports it.
 """
 
 from __future__ import annotations
@@ -33,11 +36,15 @@ BANNER = """
 """
 
 
-def choose_model(requested: str | None) -> str:
+def choose_model(requested: str | None, repository: str | None) -> str | None:
+    """The weights to serve: ``requested``; None (the handler decides) in a deployment or with SAM3_MODEL_ID set;
+    else the tiny random checkpoint, announced loudly."""
     if requested:
-        return requested
-    if os.environ.get("SAM3_MODEL_ID", "").strip():
-        return os.environ["SAM3_MODEL_ID"].strip()
+        if Path(requested).expanduser().exists() or not requested.startswith(("/", ".", "~")):
+            return requested
+        raise SystemExit(f"error: --model: directory {requested} does not exist")
+    if repository or os.environ.get("SAM3_MODEL_ID", "").strip():
+        return None
     from make_tiny_checkpoint import make_checkpoint
     from sam3_core.checkpoint import is_sam3_checkpoint
 
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the SAM3 endpoint handler over HTTP.")
     parser.add_argument("--model", help="checkpoint directory or Hub id (default: env SAM3_MODEL_ID, else tiny)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: env PORT")
     parser.add_argument("--max-body-mb", type=int, default=int(os.environ.get("SAM3_MAX_BODY_MB", "80")))
     parser.add_argument("--ui", action="store_true", help="also serve the Gradio web UI at /ui")
     parser.add_argument(
@@ -67,17 +74,34 @@ def main(argv: list[str] | None = None) -> int:
 
     from sam3_core.server import create_app
 
-    os.environ["SAM3_MODEL_ID"] = choose_model(args.model)
+    repository = os.environ.get("HF_MODEL_DIR", "").strip() or None
+    model = choose_model(args.model, repository)
 
     def load():
         from handler import EndpointHandler
 
-        return EndpointHandler(str(ROOT))
+        return EndpointHandler(repository or str(ROOT), model=model)
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = create_app(load, max_body_bytes=args.max_body_mb * 1024 * 1024, max_waiting=args.max_waiting, ui=args.ui)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    return 0
+    failures: list[BaseException] = []
+    server: uvicorn.Server | None = None
+
+    def stop_serving(error: BaseException) -> None:
+        failures.append(error)
+        LOG.error("loading the model failed; the server exits")
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(
+        load,
+        max_body_bytes=args.max_body_mb * 1024 * 1024,
+        max_waiting=args.max_waiting,
+        ui=args.ui,
+        on_load_failure=stop_serving,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    server.run()
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
