@@ -13,8 +13,10 @@ huggingface_hub 0.30.2, diffusers 0.33.1, peft 0.15.1, ...) and the toolkit's se
 requirements, so a rebuild happens only when either changes. Differences from the real image, all deliberate:
 
 - no CUDA base image (CPU here) and the toolkit's ``kenlm`` git pin is dropped (audio only; transformers'
-  ``audio`` extra still installs ``kenlm`` from PyPI); starlette, unpinned, is held below 1.0 as in images
-  built before starlette 1.0 (whose ``Starlette`` no longer takes the toolkit's ``on_startup``);
+  ``audio`` extra still installs ``kenlm`` from PyPI);
+- what the toolkit leaves unpinned (starlette, uvicorn, torchvision, torchaudio, ...) resolves from PyPI as of
+  the snapshot's date (``SOURCE_COMMIT``; ``pip install --uploaded-prior-to``), as it did when such an image
+  was built; pip itself is the current release (older ones lack that option);
 - the entrypoint is the toolkit's own ``entrypoint.sh`` with its fixed port 5000 replaced by ``--port``;
 - the Hub is not reachable: the caller provides what the endpoint would download (see the endpoint test).
 
@@ -28,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 # What the endpoint repository's requirements.txt installs on top of the image; part of the cache key.
 REQUIREMENT_FILES = ["requirements.txt", "requirements-runtime.txt", "toolkit_compat"]
-REPLICA_VERSION = "1"
+REPLICA_VERSION = "2"
+PYPI = "https://pypi.org/simple"
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,24 @@ def _digest_paths(paths: list[Path], digest: hashlib._Hash) -> None:
 def replica_key(toolkit: Path) -> str:
     """Hash of the image recipe (the toolkit's pins, Dockerfile, entrypoint) and of the endpoint's requirements."""
     digest = hashlib.sha256(f"{REPLICA_VERSION} {sys.version_info[:2]}".encode())
-    recipe = ["setup.py", "dockerfiles/pytorch/Dockerfile", "scripts/entrypoint.sh"]
+    recipe = ["SOURCE_COMMIT", "setup.py", "dockerfiles/pytorch/Dockerfile", "scripts/entrypoint.sh"]
     _digest_paths([toolkit / name for name in recipe], digest)
     _digest_paths([ROOT / name for name in REQUIREMENT_FILES], digest)
     return digest.hexdigest()[:16]
+
+
+def snapshot_date(toolkit: Path) -> str:
+    """The toolkit snapshot's commit date (``SOURCE_COMMIT`` names it), as pip's ``--uploaded-prior-to`` value."""
+    match = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", (toolkit / "SOURCE_COMMIT").read_text())
+    if not match:
+        raise RuntimeError(f"no date in {toolkit / 'SOURCE_COMMIT'}")
+    return f"{match.group(1)}T23:59:59Z"
+
+
+def _pypi_only_environment() -> dict[str, str]:
+    """pip reads PyPI alone (local mirrors carry no upload times, so a date cap could not hold there)."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PIP_") or key == "PIP_CERT"}
+    return environ | {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": PYPI, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
 def _run(command: list[str], **kwargs) -> None:
@@ -102,9 +120,11 @@ def build(toolkit: Path = DEFAULT_TOOLKIT) -> Replica:
     setup.write_text("".join(line for line in setup.read_text().splitlines(True) if '"kenlm@git+' not in line))
     _run([sys.executable, "-m", "venv", str(replica.venv)])
     pip = [str(replica.venv / "bin" / "python"), "-m", "pip"]
-    _run([*pip, "install", "-q", "--upgrade", "pip"])
-    # starlette is unpinned in the toolkit; images of its time have starlette < 1 (1.0 dropped on_startup).
-    _run([*pip, "install", "-q", ".[torch,st,diffusers]", "starlette<1"], cwd=replica.app)
+    environment = _pypi_only_environment()
+    _run([*pip, "install", "-q", "--upgrade", "pip"], env=environment)
+    # The Dockerfile's install, resolved as of the snapshot's date.
+    install = [*pip, "install", "-q", "--uploaded-prior-to", snapshot_date(toolkit), ".[torch,st,diffusers]"]
+    _run(install, cwd=replica.app, env=environment)
     # The Dockerfile's two COPY lines: the server module at the top of /app.
     package = replica.app / "src" / "huggingface_inference_toolkit"
     shutil.copytree(package, replica.app / "huggingface_inference_toolkit")

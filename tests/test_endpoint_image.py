@@ -94,8 +94,10 @@ def endpoint(tmp_path_factory, tiny_checkpoint):
             except requests.ConnectionError:
                 pass
             time.sleep(1)
-        figures = server.cold_start(time.monotonic() - server.started)
+        healthy_after_s = time.monotonic() - server.started
+        figures = server.cold_start(healthy_after_s)
         print(f"\nendpoint image replica, first start of the requirements: {json.dumps(figures)}")
+        print(f"this start: pip install {server.pip_done_s or 0:.1f} s, healthy after {healthy_after_s:.1f} s")
         yield url, server
     finally:
         server.stop()
