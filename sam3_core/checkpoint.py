@@ -1,6 +1,6 @@
 """Where the SAM3 weights come from, and on which device and dtype they run.
 
-Source, first match wins: env ``SAM3_MODEL_ID`` (a Hub id or a local directory); the endpoint's ``path`` when it
+Source, first match wins: ``SAM3_MODEL_ID`` (a Hub id or a local directory); the endpoint's ``path`` when it
 holds a SAM3 checkpoint; otherwise the Hub model ``facebook/sam3`` (gated: needs ``HF_TOKEN``). A checkpoint is
 the ``facebook/sam3`` layout: ``config.json`` of model type ``sam3_video``, safetensors weights, processor and
 tokenizer files.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from sam3_core.settings import ModelSettings
 
 LOG = logging.getLogger("sam3_core")
 HUB_DEFAULT = "facebook/sam3"
@@ -45,9 +46,9 @@ def is_sam3_checkpoint(directory: str | os.PathLike) -> bool:
     return model_type == "sam3_video" and has_weights
 
 
-def resolve_source(path: str | os.PathLike | None, environ: Mapping[str, str] = os.environ) -> CheckpointSource:
+def resolve_source(path: str | os.PathLike | None, model: ModelSettings) -> CheckpointSource:
     """Apply the precedence rule above; never touches the network."""
-    configured = environ.get("SAM3_MODEL_ID", "").strip()
+    configured = (model.model_id or "").strip()
     if configured:
         return CheckpointSource(configured, "set by env SAM3_MODEL_ID")
     if path and is_sam3_checkpoint(path):
@@ -55,8 +56,8 @@ def resolve_source(path: str | os.PathLike | None, environ: Mapping[str, str] = 
     return CheckpointSource(HUB_DEFAULT, f"SAM3_MODEL_ID is unset and {str(path or '')!r} holds no SAM3 checkpoint")
 
 
-def local_directory(source: CheckpointSource, environ: Mapping[str, str] = os.environ) -> Path:
-    """The checkpoint as a local directory: as is when local, else downloaded from the Hub (``HF_TOKEN``)."""
+def local_directory(source: CheckpointSource, token: str | None = None) -> Path:
+    """The checkpoint as a local directory: as is when local, else downloaded from the Hub with ``token``."""
     candidate = Path(source.location).expanduser()
     if candidate.is_dir():
         if not is_sam3_checkpoint(candidate):
@@ -64,7 +65,6 @@ def local_directory(source: CheckpointSource, environ: Mapping[str, str] = os.en
         return candidate
     from huggingface_hub import snapshot_download
 
-    token = environ.get("HF_TOKEN") or None
     LOG.info("downloading %s from the Hugging Face Hub", source.location)
     directory = Path(snapshot_download(source.location, token=token, allow_patterns=HUB_FILES))
     if not is_sam3_checkpoint(directory):
@@ -72,20 +72,17 @@ def local_directory(source: CheckpointSource, environ: Mapping[str, str] = os.en
     return directory
 
 
-def select_device(environ: Mapping[str, str] = os.environ) -> tuple[torch.device, torch.dtype]:
+def select_device(model: ModelSettings) -> tuple[torch.device, torch.dtype]:
     """CUDA when available, else CPU; bfloat16 on GPUs that support it (else float16), float32 on CPU.
 
-    ``SAM3_DEVICE`` (e.g. ``cpu``, ``cuda:1``) and ``SAM3_DTYPE`` (``float32``/``bfloat16``/``float16``) override.
+    ``model.device`` (``SAM3_DEVICE``, e.g. ``cpu``, ``cuda:1``) and ``model.dtype`` (``SAM3_DTYPE``) override.
     """
-    requested = environ.get("SAM3_DEVICE", "").strip()
+    requested = (model.device or "").strip()
     device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"SAM3_DEVICE={requested} but CUDA is not available")
-    name = environ.get("SAM3_DTYPE", "").strip().lower()
-    if name:
-        if name not in DTYPES:
-            raise RuntimeError(f"SAM3_DTYPE={name!r}: expected one of {', '.join(DTYPES)}")
-        return device, DTYPES[name]
+    if model.dtype:
+        return device, DTYPES[model.dtype]
     if device.type == "cuda":
         return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return device, torch.float32

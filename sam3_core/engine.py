@@ -14,7 +14,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 from sam3_core.cache import ByteLRUCache
 from sam3_core.errors import RequestError
 from sam3_core.request import SegmentRequest
+from sam3_core.settings import EngineSettings
 
 LOG = logging.getLogger("sam3_core")
 MB = 1024 * 1024
@@ -72,17 +72,6 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise RuntimeError(f"{name}={raw!r}: expected a non-negative integer") from None
-    if value < 0:
-        raise RuntimeError(f"{name}={raw!r}: expected a non-negative integer")
-    return value
-
-
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -97,7 +86,9 @@ class Sam3Engine:
         tracker: Sam3TrackerModel,
         processor: Sam3Processor,
         tracker_processor: Sam3TrackerProcessor,
+        settings: EngineSettings | None = None,
     ) -> None:
+        settings = settings or EngineSettings()
         self.detector = detector.eval()
         self.device = next(detector.parameters()).device
         self.dtype = next(detector.parameters()).dtype
@@ -108,21 +99,21 @@ class Sam3Engine:
         self.processor = processor
         self.tracker_processor = tracker_processor
         self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
-        self.prompt_batch = max(1, _env_int("SAM3_PROMPT_BATCH", 8))
-        self.amg_points_per_side = max(1, _env_int("SAM3_AMG_POINTS_PER_SIDE", 16))
-        self.amg_min_stability = float(os.environ.get("SAM3_AMG_MIN_STABILITY", "0.9"))
-        self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(_env_int("SAM3_FEATURE_CACHE_MB", 1024) * MB)
-        self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(
-            _env_int("SAM3_TEXT_CACHE_MB", 64) * MB
-        )
-        if os.environ.get("SAM3_COMPILE", "").strip() == "1":
+        self.prompt_batch = settings.prompt_batch
+        self.amg_points_per_side = settings.amg_points_per_side
+        self.amg_min_stability = settings.amg_min_stability
+        self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(settings.feature_cache_mb * MB)
+        self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(settings.text_cache_mb * MB)
+        if settings.compile:
             # The ViT dominates the cost and always sees the same input shape: compile it (during warm-up).
             self.detector.vision_encoder.backbone = torch.compile(self.detector.vision_encoder.backbone)
         self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
         self._lock = threading.Lock()
 
     @classmethod
-    def from_directory(cls, directory: str | Path, device: torch.device, dtype: torch.dtype) -> Sam3Engine:
+    def from_directory(
+        cls, directory: str | Path, device: torch.device, dtype: torch.dtype, settings: EngineSettings | None = None
+    ) -> Sam3Engine:
         """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory."""
         detector = Sam3Model.from_pretrained(directory, dtype=dtype).to(device)
         tracker = Sam3TrackerModel.from_pretrained(directory, dtype=dtype)  # moved to the device in __init__
@@ -131,7 +122,7 @@ class Sam3Engine:
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        return cls(detector, tracker, processor, tracker_processor)
+        return cls(detector, tracker, processor, tracker_processor, settings)
 
     # ---- public API -------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sam3_core.errors import PayloadTooLarge, RequestError
-from sam3_core.limits import Limits
+from sam3_core.settings import Limits, RequestSettings
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
@@ -51,17 +51,17 @@ def decode_base64(text: str, field: str = "image") -> bytes:
         raise RequestError(field, "is not valid base64") from None
 
 
-def decode_image(value: object, limits: Limits, field: str = "image") -> Image.Image:
+def decode_image(value: object, settings: RequestSettings, field: str = "image") -> Image.Image:
     """Return the upright RGB image for a request's ``image`` value (see module docstring)."""
     if isinstance(value, Image.Image):
         image = value
-        _check_pixels(image, limits, field)
+        _check_pixels(image, settings.limits, field)
     else:
         if isinstance(value, str) and _URL.match(value.strip()):
-            raw = fetch_url(value.strip(), limits, field)
+            raw = fetch_url(value.strip(), settings, field)
         elif isinstance(value, str):
-            if len(value) > limits.max_image_bytes * 4 // 3 + 1024:
-                raise PayloadTooLarge(field, f"is larger than the {limits.max_image_bytes} byte limit")
+            if len(value) > settings.limits.max_image_bytes * 4 // 3 + 1024:
+                raise PayloadTooLarge(field, f"is larger than the {settings.limits.max_image_bytes} byte limit")
             raw = decode_base64(value, field)
         elif isinstance(value, (bytes, bytearray, memoryview)):
             raw = bytes(value)
@@ -71,37 +71,37 @@ def decode_image(value: object, limits: Limits, field: str = "image") -> Image.I
             raise RequestError(field, f"expected a base64 string or image bytes, got {type(value).__name__}")
         if not raw:
             raise RequestError(field, "is empty")
-        if len(raw) > limits.max_image_bytes:
-            raise PayloadTooLarge(field, f"is {len(raw)} bytes, over the {limits.max_image_bytes} byte limit")
-        image = _open(raw, limits, field)
+        if len(raw) > settings.limits.max_image_bytes:
+            raise PayloadTooLarge(field, f"is {len(raw)} bytes, over the {settings.limits.max_image_bytes} byte limit")
+        image = _open(raw, settings.limits, field)
     try:
         return _to_upright_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
 
 
-def fetch_url(url: str, limits: Limits, field: str = "image") -> bytes:
+def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> bytes:
     """Download an image URL, only from the operator's allowlist (``SAM3_URL_HOSTS``), redirects included,
     within ``max_image_bytes`` and ``url_timeout_s``. Without an allowlist every URL is refused (no SSRF)."""
-    if not limits.url_hosts:
+    if not settings.url_hosts:
         raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
-    _check_url(url, limits, field)
+    _check_url(url, settings, field)
 
     class CheckedRedirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
-            _check_url(newurl, limits, field)
+            _check_url(newurl, settings, field)
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     opener = urllib.request.build_opener(CheckedRedirects)
     try:
-        with opener.open(url, timeout=limits.url_timeout_s) as response:
-            data = response.read(limits.max_image_bytes + 1)
+        with opener.open(url, timeout=settings.url_timeout_s) as response:
+            data = response.read(settings.limits.max_image_bytes + 1)
     except RequestError:
         raise
     except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts
         raise RequestError(field, f"could not be fetched ({_short(exc)})") from None
-    if len(data) > limits.max_image_bytes:
-        raise PayloadTooLarge(field, f"URL body is over the {limits.max_image_bytes} byte limit")
+    if len(data) > settings.limits.max_image_bytes:
+        raise PayloadTooLarge(field, f"URL body is over the {settings.limits.max_image_bytes} byte limit")
     return data
 
 
@@ -116,9 +116,9 @@ def refuse_oversized_images_in_pil(max_pixels: int) -> None:
     Image.MAX_IMAGE_PIXELS = max(1, (max_pixels + 1) // 2)
 
 
-def _check_url(url: str, limits: Limits, field: str) -> None:
+def _check_url(url: str, settings: RequestSettings, field: str) -> None:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in limits.url_hosts:
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in settings.url_hosts:
         raise RequestError(field, f"URL host {parts.hostname!r} is not in the allowed hosts (SAM3_URL_HOSTS)")
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from sam3_core.errors import RequestError
 from sam3_core.image_io import decode_image
-from sam3_core.limits import Limits
+from sam3_core.settings import Limits, RequestSettings
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -106,7 +106,7 @@ class SegmentRequest:
         return [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 0]
 
 
-def parse_payload(data: object, limits: Limits) -> SegmentRequest:
+def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
     """Validate any of the three payload forms; raise ``RequestError`` (a ``ValueError``) naming the bad field."""
     if not isinstance(data, Mapping):
         raise RequestError("payload", f"expected a JSON object, got {type(data).__name__}")
@@ -121,10 +121,10 @@ def parse_payload(data: object, limits: Limits) -> SegmentRequest:
         else:
             if parameters and "image" in parameters:
                 raise RequestError("parameters.image", "give the image as 'inputs'")
-            return _image_with_parameters(inputs, dict(parameters or {}), limits)
-        return _parse_fields(fields, limits)
+            return _image_with_parameters(inputs, dict(parameters or {}), settings)
+        return _parse_fields(fields, settings)
     if "data" in data:
-        return _parse_fields(_simple_api_fields(data["data"]), limits)
+        return _parse_fields(_simple_api_fields(data["data"]), settings)
     raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
 
 
@@ -177,7 +177,7 @@ def parse_query_value(name: str, text: str) -> Any:
     return [values[i : i + width] for i in range(0, len(values), width)]
 
 
-def _image_with_parameters(image: object, parameters: dict, limits: Limits) -> SegmentRequest:
+def _image_with_parameters(image: object, parameters: dict, settings: RequestSettings) -> SegmentRequest:
     """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task.
 
     - ``candidate_labels`` (zero-shot-image-classification): the labels are the text prompts.
@@ -213,9 +213,9 @@ def _image_with_parameters(image: object, parameters: dict, limits: Limits) -> S
             parameters["confidence_threshold"] = parameters["threshold"]
         for name in TASK_PARAMETERS[SEGMENTATION]:
             parameters.pop(name, None)
-        if not PROMPT_FIELDS & parameters.keys() and limits.default_prompts:
-            fields["text_prompts"] = list(limits.default_prompts)
-    request = _parse_fields({**parameters, **fields}, limits, automatic_allowed=task == SEGMENTATION)
+        if not PROMPT_FIELDS & parameters.keys() and settings.default_prompts:
+            fields["text_prompts"] = list(settings.default_prompts)
+    request = _parse_fields({**parameters, **fields}, settings, automatic_allowed=task == SEGMENTATION)
     return replace(request, task=task)
 
 
@@ -231,7 +231,8 @@ def _simple_api_fields(values: object) -> dict:
     return fields
 
 
-def _parse_fields(fields: Mapping, limits: Limits, automatic_allowed: bool = False) -> SegmentRequest:
+def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed: bool = False) -> SegmentRequest:
+    limits = settings.limits
     unknown = sorted(str(key) for key in fields if key not in FIELDS)
     if unknown:
         close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
@@ -263,7 +264,7 @@ def _parse_fields(fields: Mapping, limits: Limits, automatic_allowed: bool = Fal
         raise RequestError("prompts", problem)
 
     started = time.perf_counter()
-    image = decode_image(fields.get("image"), limits)
+    image = decode_image(fields.get("image"), settings)
     decode_ms = (time.perf_counter() - started) * 1000.0
     width, height = image.size
     for index, (x, y) in enumerate(points):

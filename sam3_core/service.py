@@ -18,9 +18,9 @@ import torch
 
 from sam3_core.engine import Sam3Engine
 from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
-from sam3_core.limits import Limits
 from sam3_core.request import SegmentRequest, parse_payload
 from sam3_core.response import build_response
+from sam3_core.settings import RequestSettings
 
 LOG = logging.getLogger("sam3_core")
 REQUEST_LOG = logging.getLogger("sam3_core.requests")
@@ -39,15 +39,17 @@ def describe(request: SegmentRequest) -> dict[str, Any]:
 
 
 class SegmentationService:
-    def __init__(self, engine: Sam3Engine, limits: Limits) -> None:
+    """Answers one payload at a time (thread-safe): what ``EndpointHandler.__call__`` runs."""
+
+    def __init__(self, engine: Sam3Engine, settings: RequestSettings) -> None:
         self.engine = engine
-        self.limits = limits
+        self.settings = settings
 
     def __call__(self, data: Any) -> dict[str, Any] | list[dict[str, Any]]:
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
         try:
-            request = parse_payload(data, self.limits)
+            request = parse_payload(data, self.settings)
             record.update(describe(request))
             prediction = self.engine.predict(request)
             response = build_response(request, prediction)

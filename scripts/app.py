@@ -28,12 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from serve import choose_model
 
-    model = choose_model(args.model, None)
-    from handler import EndpointHandler
+    from sam3_core.loading import load_service
+    from sam3_core.settings import Settings
     from sam3_core.ui import build_ui
 
-    handler = EndpointHandler(str(ROOT), model=model)
-    build_ui(handler).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
+    settings = Settings.from_env()
+    service = load_service(settings, ROOT, choose_model(args.model, settings))
+    build_ui(service).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
     return 0
 
 

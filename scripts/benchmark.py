@@ -88,8 +88,9 @@ def child_e2e(args) -> dict:
     import torch
 
     from sam3_core.checkpoint import select_device
+    from sam3_core.settings import Settings
 
-    device, dtype = select_device()
+    device, dtype = select_device(Settings.from_env().model)
     width, height = args.image
     image = test_image(width, height)
     prompts = PROMPT_WORDS[: args.prompts]
@@ -126,9 +127,10 @@ def child_e2e(args) -> dict:
         result["objects"] = run(prompts)
         result["total_ms"] = (time.perf_counter() - started) * 1000
     else:
-        from handler import EndpointHandler
+        from sam3_core.loading import load_service
+        from sam3_core.settings import Settings
 
-        handler = EndpointHandler("", model=str(path))
+        handler = load_service(Settings.from_env(), model=str(path))
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
         image_b64 = base64.b64encode(buffer.getvalue()).decode()

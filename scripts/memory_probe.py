@@ -46,9 +46,10 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--objects", type=int, default=100)
     args = parser.parse_args()
-    from handler import EndpointHandler
+    from sam3_core.loading import load_service
+    from sam3_core.settings import Settings
 
-    handler = EndpointHandler("", model=args.checkpoint)
+    handler = load_service(Settings.from_env(), model=args.checkpoint)
     rng = np.random.default_rng(0)
     small = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(small, "PNG")

@@ -80,9 +80,10 @@ class RateLimiter:
 
 class InProcessSegmenter:
     def __init__(self, model: str | None) -> None:
-        from handler import EndpointHandler
+        from sam3_core.loading import load_service
+        from sam3_core.settings import Settings
 
-        self.handler = EndpointHandler(str(ROOT), model=model)
+        self.handler = load_service(Settings.from_env(), ROOT, model)
 
     def __call__(self, payload: dict) -> dict:
         from sam3_core.errors import RequestError

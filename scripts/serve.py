@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+from sam3_core.settings import Settings  # noqa: E402
+
 LOG = logging.getLogger("sam3_core.serve")
 TINY_DIR = ROOT / "checkpoints" / "sam3-tiny"
 
@@ -36,14 +38,14 @@ BANNER = """
 """
 
 
-def choose_model(requested: str | None, repository: str | None) -> str | None:
-    """The weights to serve: ``requested``; None (the handler decides) in a deployment or with SAM3_MODEL_ID set;
-    else the tiny random checkpoint, announced loudly."""
+def choose_model(requested: str | None, settings: Settings) -> str | None:
+    """The weights to serve: ``requested``; None (the loader's rule) in a deployment (``HF_MODEL_DIR``) or with
+    ``SAM3_MODEL_ID`` set; else the tiny random checkpoint, announced loudly."""
     if requested:
         if Path(requested).expanduser().exists() or not requested.startswith(("/", ".", "~")):
             return requested
         raise SystemExit(f"error: --model: directory {requested} does not exist")
-    if repository or os.environ.get("SAM3_MODEL_ID", "").strip():
+    if settings.server.model_dir or settings.model.model_id:
         return None
     from make_tiny_checkpoint import make_checkpoint
     from sam3_core.checkpoint import is_sam3_checkpoint
@@ -55,16 +57,17 @@ def choose_model(requested: str | None, repository: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
     parser = argparse.ArgumentParser(description="Serve the SAM3 endpoint handler over HTTP.")
     parser.add_argument("--model", help="checkpoint directory or Hub id (default: env SAM3_MODEL_ID, else tiny)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: env PORT")
-    parser.add_argument("--max-body-mb", type=int, default=int(os.environ.get("SAM3_MAX_BODY_MB", "80")))
+    parser.add_argument("--port", type=int, default=settings.server.port, help="default: env PORT, else 8080")
+    parser.add_argument("--max-body-mb", type=int, default=settings.server.max_body_mb)
     parser.add_argument("--ui", action="store_true", help="also serve the Gradio web UI at /ui")
     parser.add_argument(
         "--max-waiting",
         type=int,
-        default=int(os.environ.get("SAM3_MAX_WAITING", "64")),
+        default=settings.server.max_waiting,
         help="requests in flight before answering 503 overloaded",
     )
     args = parser.parse_args(argv)
@@ -74,13 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from sam3_core.server import create_app
 
-    repository = os.environ.get("HF_MODEL_DIR", "").strip() or None
-    model = choose_model(args.model, repository)
+    model = choose_model(args.model, settings)
 
     def load():
-        from handler import EndpointHandler
+        from sam3_core.loading import load_service
 
-        return EndpointHandler(repository or str(ROOT), model=model)
+        return load_service(settings, settings.server.model_dir or ROOT, model)
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     failures: list[BaseException] = []

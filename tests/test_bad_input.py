@@ -98,22 +98,19 @@ def test_oversized_images_are_payload_too_large(handler):
         handler({"inputs": {"image": b64(png_claiming(60000, 60000)), **GOOD}})
 
 
-def test_limits_follow_the_environment(monkeypatch, tiny_checkpoint):
-    from sam3_core.limits import Limits
+def test_limits_follow_the_environment():
+    from sam3_core.settings import Limits, Settings
 
-    monkeypatch.setenv("SAM3_MAX_POINTS", "2")
-    monkeypatch.setenv("SAM3_MAX_IMAGE_PIXELS", "1000")
-    limits = Limits.from_env()
+    limits = Settings.from_env({"SAM3_MAX_POINTS": "2", "SAM3_MAX_IMAGE_PIXELS": "1000"}).request.limits
     assert limits.max_points == 2 and limits.max_image_pixels == 1000 and limits.max_boxes == Limits().max_boxes
-    monkeypatch.setenv("SAM3_MAX_BOXES", "many")
-    with pytest.raises(ValueError, match="SAM3_MAX_BOXES"):
-        Limits.from_env()
+    with pytest.raises(ValueError, match="SAM3_MAX_BOXES='many': expected a positive integer"):
+        Settings.from_env({"SAM3_MAX_BOXES": "many"})
 
 
 def test_box_partly_outside_is_clipped(handler):
     inputs = {"image": SMALL, "boxes": [[-20, -10, 30, 400]], "box_labels": [1], "confidence_threshold": 0.0}
-    from sam3_core.limits import Limits
     from sam3_core.request import parse_payload
+    from sam3_core.settings import RequestSettings
 
-    assert parse_payload({"inputs": inputs}, Limits()).boxes == ((0.0, 0.0, 30.0, 48.0),)
+    assert parse_payload({"inputs": inputs}, RequestSettings()).boxes == ((0.0, 0.0, 30.0, 48.0),)
     assert handler({"inputs": inputs})["success"] is True

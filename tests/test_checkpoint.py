@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 
 import pytest
 import torch
+from fake_hub import FakeHub
+from huggingface_hub.errors import GatedRepoError
 from safetensors.torch import load_file
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
 from make_tiny_checkpoint import make_checkpoint
 from sam3_core import checkpoint
 from sam3_core.checkpoint import HUB_DEFAULT, resolve_source
+from sam3_core.settings import ModelSettings, Settings
 
 
 def test_layout_matches_the_hub_repository(tiny_checkpoint):
@@ -47,9 +51,9 @@ def test_deterministic_for_a_seed(tmp_path, tiny_checkpoint):
 
 
 def test_source_precedence(tiny_checkpoint, tmp_path):
-    assert resolve_source(str(tiny_checkpoint), {"SAM3_MODEL_ID": "me/my-sam3"}).location == "me/my-sam3"
-    assert resolve_source(str(tiny_checkpoint), {}).location == str(tiny_checkpoint)
-    fallback = resolve_source(str(tmp_path), {})
+    assert resolve_source(str(tiny_checkpoint), ModelSettings(model_id="me/my-sam3")).location == "me/my-sam3"
+    assert resolve_source(str(tiny_checkpoint), ModelSettings()).location == str(tiny_checkpoint)
+    fallback = resolve_source(str(tmp_path), ModelSettings())
     assert fallback.location == HUB_DEFAULT and "SAM3_MODEL_ID" in fallback.reason
 
 
@@ -64,19 +68,20 @@ def test_loads_from_model_id_env_directory(tiny_checkpoint, tmp_path, monkeypatc
 
 
 def test_loads_from_hub_id(tiny_checkpoint, tmp_path, monkeypatch):
-    """The Hub is the one thing that cannot run here: snapshot_download is replaced by the tiny checkpoint."""
-    calls = []
-
-    def fake_snapshot_download(repo_id, token=None, allow_patterns=None):
-        calls.append((repo_id, token, allow_patterns))
-        return str(tiny_checkpoint)
-
-    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
-    monkeypatch.delenv("SAM3_MODEL_ID", raising=False)
-    monkeypatch.setenv("HF_TOKEN", "hf_test")
-    source = resolve_source(str(tmp_path))
-    assert checkpoint.local_directory(source) == tiny_checkpoint
-    assert calls == [(HUB_DEFAULT, "hf_test", checkpoint.HUB_FILES)]
+    """The real download code against the fake Hub (tests/fake_hub.py): gated, so the token is needed."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "cache"))
+    hub = FakeHub(token="hf_test")
+    hub.add_model(HUB_DEFAULT, tiny_checkpoint, gated=True)
+    source = resolve_source(str(tmp_path / "repository"), ModelSettings())
+    assert source.location == HUB_DEFAULT
+    with hub.install():
+        with pytest.raises(GatedRepoError):
+            checkpoint.local_directory(source, token=None)
+        directory = checkpoint.local_directory(source, token="hf_test")
+    assert directory.is_relative_to(tmp_path / "cache")
+    expected = {p.name for p in tiny_checkpoint.iterdir() if any(fnmatch(p.name, g) for g in checkpoint.HUB_FILES)}
+    assert {p.name for p in directory.iterdir()} == expected
+    assert (directory / "model.safetensors").read_bytes() == (tiny_checkpoint / "model.safetensors").read_bytes()
 
 
 def test_directory_that_is_not_a_checkpoint_fails_loudly(tmp_path):
@@ -85,7 +90,9 @@ def test_directory_that_is_not_a_checkpoint_fails_loudly(tmp_path):
 
 
 def test_device_and_dtype_selection():
-    assert checkpoint.select_device({"SAM3_DEVICE": "cpu"}) == (torch.device("cpu"), torch.float32)
-    assert checkpoint.select_device({"SAM3_DEVICE": "cpu", "SAM3_DTYPE": "bfloat16"})[1] == torch.bfloat16
-    with pytest.raises(RuntimeError, match="SAM3_DTYPE"):
-        checkpoint.select_device({"SAM3_DEVICE": "cpu", "SAM3_DTYPE": "int8"})
+    cpu = Settings.from_env({"SAM3_DEVICE": "cpu"}).model
+    assert checkpoint.select_device(cpu) == (torch.device("cpu"), torch.float32)
+    bf16 = Settings.from_env({"SAM3_DEVICE": "cpu", "SAM3_DTYPE": "BFloat16"}).model
+    assert checkpoint.select_device(bf16)[1] == torch.bfloat16
+    with pytest.raises(ValueError, match="SAM3_DTYPE='int8': expected one of float32, bfloat16, float16"):
+        Settings.from_env({"SAM3_DEVICE": "cpu", "SAM3_DTYPE": "int8"})

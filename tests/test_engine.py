@@ -8,16 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from sam3_core.engine import ObjectPrediction
-from sam3_core.limits import Limits
 from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
 from sam3_core.request import parse_payload
+from sam3_core.settings import Limits, RequestSettings
 
 PROMPTS = ["cat", "dog", "a red ball", "green square", "blue triangle", "sky", "grass", "person", "car", "tree"]
 
 
 def predict(handler, inputs: dict):
     """Engine objects for a request, with no cap on their number (max_objects would drop low scores)."""
-    request = parse_payload({"inputs": inputs}, Limits(max_objects=10_000))
+    request = parse_payload({"inputs": inputs}, RequestSettings(Limits(max_objects=10_000)))
     return handler.engine.predict(request).objects
 
 

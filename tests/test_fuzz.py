@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from conftest import b64, encode, scene
 from sam3_core.errors import RequestError
-from sam3_core.limits import Limits
 from sam3_core.request import FIELDS, SegmentRequest, parse_payload
+from sam3_core.settings import Limits, RequestSettings
 
 SCALE = int(os.environ.get("SAM3_FUZZ_SCALE", "1"))
 SMALL_PNG = encode(scene(16, 12))
-LIMITS = Limits(max_image_pixels=4_000_000)
+LIMITS = RequestSettings(Limits(max_image_pixels=4_000_000))
 
 numbers = (
     st.integers(min_value=-(2**70), max_value=2**70)

@@ -11,9 +11,9 @@ from PIL import Image
 
 from conftest import b64, decode_mask, encode, scene
 from sam3_core.image_io import decode_base64, decode_image
-from sam3_core.limits import Limits
+from sam3_core.settings import RequestSettings
 
-LIMITS = Limits()
+LIMITS = RequestSettings()
 
 
 def roundtrip(data) -> Image.Image:

@@ -9,8 +9,8 @@ from huggingface_hub import InferenceClient
 from PIL import Image
 
 from conftest import decode_mask, encode, iou
-from sam3_core.limits import Limits
 from sam3_core.request import SEGMENTATION, ZERO_SHOT, parse_payload
+from sam3_core.settings import RequestSettings
 
 
 def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):
@@ -30,12 +30,12 @@ def test_segmentation_payload_with_prompts_and_threshold(handler, image_b64):
 
 
 def test_task_detection_and_default_prompts(image_b64):
-    limits = Limits(default_prompts=("cat", "dog"))
+    limits = RequestSettings(default_prompts=("cat", "dog"))
     assert parse_payload({"inputs": image_b64, "parameters": {"candidate_labels": ["a"]}}, limits).task == ZERO_SHOT
     segmentation = parse_payload({"inputs": image_b64, "parameters": {"threshold": 0.2}}, limits)
     assert segmentation.task == SEGMENTATION and segmentation.text_prompts == ("cat", "dog")
     assert segmentation.confidence_threshold == 0.2 and not segmentation.automatic
-    automatic = parse_payload({"inputs": image_b64}, Limits())
+    automatic = parse_payload({"inputs": image_b64}, RequestSettings())
     assert automatic.task == SEGMENTATION and automatic.automatic and automatic.prompt_types == ["visual"]
     main_form = parse_payload({"inputs": image_b64, "parameters": {"points": [[5, 5]], "point_labels": [1]}}, limits)
     assert main_form.task is None and not main_form.automatic

@@ -11,7 +11,7 @@ import pytest
 from conftest import encode, scene
 from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.image_io import decode_image
-from sam3_core.limits import Limits
+from sam3_core.settings import Limits, RequestSettings, Settings
 
 PNG = encode(scene(40, 30))
 
@@ -51,7 +51,7 @@ def site():
     server.shutdown()
 
 
-ALLOWED = Limits(url_hosts=("127.0.0.1",), url_timeout_s=1, max_image_bytes=len(PNG) + 100)
+ALLOWED = RequestSettings(Limits(max_image_bytes=len(PNG) + 100), url_hosts=("127.0.0.1",), url_timeout_s=1)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ ALLOWED = Limits(url_hosts=("127.0.0.1",), url_timeout_s=1, max_image_bytes=len(
 )
 def test_urls_are_refused_by_default(url):
     with pytest.raises(RequestError, match="URLs are not fetched"):
-        decode_image(url, Limits())
+        decode_image(url, RequestSettings())
 
 
 def test_allowed_host_is_fetched(site):
@@ -87,5 +87,6 @@ def test_other_hosts_and_schemes_are_refused_even_with_an_allowlist():
 
 
 def test_allowlist_from_the_environment():
-    limits = Limits.from_env({"SAM3_URL_HOSTS": " Images.Example.com, 127.0.0.1 ", "SAM3_URL_TIMEOUT_S": "3"})
-    assert limits.url_hosts == ("images.example.com", "127.0.0.1") and limits.url_timeout_s == 3
+    environ = {"SAM3_URL_HOSTS": " Images.Example.com, 127.0.0.1 ", "SAM3_URL_TIMEOUT_S": "3"}
+    request = Settings.from_env(environ).request
+    assert request.url_hosts == ("images.example.com", "127.0.0.1") and request.url_timeout_s == 3

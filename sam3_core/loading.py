@@ -1,0 +1,38 @@
+"""The one way to load SAM3 for serving: weights, device and dtype, engine, warm-up, each step logged.
+
+Used by the endpoint handler, the HTTP server, the Space app, the batch labeller and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from sam3_core.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
+from sam3_core.engine import Sam3Engine
+from sam3_core.image_io import refuse_oversized_images_in_pil
+from sam3_core.service import SegmentationService
+from sam3_core.settings import Settings
+
+LOG = logging.getLogger("sam3_core")
+
+
+def load_service(
+    settings: Settings, repository: str | os.PathLike | None = None, model: str | None = None
+) -> SegmentationService:
+    """A ready service. Weights: ``model`` (a Hub id or directory chosen by the caller) when given, else the rule
+    of ``checkpoint.resolve_source`` (``SAM3_MODEL_ID``, then a checkpoint in ``repository``, then
+    ``facebook/sam3``)."""
+    started = time.perf_counter()
+    # Also where the inference toolkit decodes a binary request body, before the handler sees it.
+    refuse_oversized_images_in_pil(settings.request.limits.max_image_pixels)
+    source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(repository, settings.model)
+    LOG.info("SAM3 weights: %s (%s)", source.location, source.reason)
+    device, dtype = select_device(settings.model)
+    directory = local_directory(source, settings.model.hf_token)
+    engine = Sam3Engine.from_directory(directory, device, dtype, settings.engine)
+    engine.warm_up()
+    seconds = time.perf_counter() - started
+    LOG.info("SAM3 ready on %s (%s) in %.1f s", device, str(dtype).removeprefix("torch."), seconds)
+    return SegmentationService(engine, settings.request)

@@ -1,0 +1,190 @@
+"""Every setting of the service: read once from the environment by ``Settings.from_env`` and passed explicitly.
+
+Each field names its environment variable and how it is read; an unset or empty variable keeps the default. One
+rule for a bad value: ``SettingsError`` (a ``ValueError``) naming the variable and what it accepts, and start-up
+fails. The README's configuration table lists the same variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the service cannot use."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < float("inf"):
+        raise ValueError
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError
+    return value
+
+
+def _flag(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise ValueError
+    return raw == "1"
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    return tuple(host.strip().lower() for host in raw.split(",") if host.strip())
+
+
+def _prompts(raw: str) -> tuple[str, ...]:
+    return tuple(prompt.strip() for prompt in raw.split(",") if prompt.strip())
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError
+        return raw.lower()
+
+    parse.expected = "one of " + ", ".join(choices)  # type: ignore[attr-defined]
+    return parse
+
+
+EXPECTED = {
+    _positive_int: "a positive integer",
+    _non_negative_int: "a non-negative integer",
+    _port: "a port number (1-65535)",
+    _positive_float: "a positive number",
+    _fraction: "a number from 0 to 1",
+    _flag: "0 or 1",
+}
+
+
+def env(name: str, parse: Callable[[str], Any], default: Any) -> Any:
+    """A dataclass field read from environment variable ``name`` with ``parse``."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable default")
+    return field(default=default, metadata={"env": name, "parse": parse})
+
+
+def _read(cls: type, environ: Mapping[str, str]) -> Any:
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        if "env" not in spec.metadata:  # a nested settings group
+            values[spec.name] = _read(spec.default_factory, environ)  # type: ignore[misc]
+            continue
+        name, parse = spec.metadata["env"], spec.metadata["parse"]
+        raw = environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[spec.name] = parse(raw)
+        except (ValueError, OverflowError):
+            expected = getattr(parse, "expected", None) or EXPECTED[parse]
+            raise SettingsError(f"{name}={raw[:40]!r}: expected {expected}") from None
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on what one request may ask for (positive integers)."""
+
+    max_image_pixels: int = env("SAM3_MAX_IMAGE_PIXELS", _positive_int, 50_000_000)  # decoded width * height
+    max_image_bytes: int = env("SAM3_MAX_IMAGE_BYTES", _positive_int, 50 * 1024 * 1024)  # encoded, after base64
+    max_text_prompts: int = env("SAM3_MAX_TEXT_PROMPTS", _positive_int, 32)
+    # Characters per text prompt; the model also reads at most 32 tokens (checked separately).
+    max_prompt_chars: int = env("SAM3_MAX_PROMPT_CHARS", _positive_int, 256)
+    max_points: int = env("SAM3_MAX_POINTS", _positive_int, 64)
+    max_boxes: int = env("SAM3_MAX_BOXES", _positive_int, 64)
+    max_objects: int = env("SAM3_MAX_OBJECTS", _positive_int, 100)  # returned per request; highest scores kept
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """What request parsing needs: the limits, where image URLs may come from, and task defaults."""
+
+    limits: Limits = field(default_factory=Limits)
+    # Image URLs are refused unless the operator lists the hosts they may come from.
+    url_hosts: tuple[str, ...] = env("SAM3_URL_HOSTS", _hosts, ())
+    url_timeout_s: float = env("SAM3_URL_TIMEOUT_S", _positive_float, 10.0)  # for the whole download
+    # Text prompts for image-segmentation task requests that bring none (unset: segment everything).
+    default_prompts: tuple[str, ...] = env("SAM3_DEFAULT_PROMPTS", _prompts, ())
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which weights, on which device and dtype (see ``sam3_core.checkpoint``)."""
+
+    model_id: str | None = env("SAM3_MODEL_ID", _text, None)  # a Hub id or a directory; overrides the repository
+    hf_token: str | None = env("HF_TOKEN", _text, None)  # for gated or private Hub weights
+    device: str | None = env("SAM3_DEVICE", _text, None)  # e.g. cpu, cuda:1; default cuda when available
+    dtype: str | None = env("SAM3_DTYPE", _choice("float32", "bfloat16", "float16"), None)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Caches, batching and compilation of the inference engine."""
+
+    feature_cache_mb: int = env("SAM3_FEATURE_CACHE_MB", _non_negative_int, 1024)  # 0 disables
+    text_cache_mb: int = env("SAM3_TEXT_CACHE_MB", _non_negative_int, 64)
+    prompt_batch: int = env("SAM3_PROMPT_BATCH", _positive_int, 8)  # text prompts per detector batch
+    compile: bool = env("SAM3_COMPILE", _flag, False)  # torch.compile the ViT during warm-up
+    amg_points_per_side: int = env("SAM3_AMG_POINTS_PER_SIDE", _positive_int, 16)
+    amg_min_stability: float = env("SAM3_AMG_MIN_STABILITY", _fraction, 0.9)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The standalone HTTP server (``scripts/serve.py``, the custom container)."""
+
+    port: int = env("PORT", _port, 8080)
+    max_body_mb: int = env("SAM3_MAX_BODY_MB", _positive_int, 80)
+    max_waiting: int = env("SAM3_MAX_WAITING", _positive_int, 64)
+    # The endpoint repository (the container sets /repository, where Inference Endpoints mounts it).
+    model_dir: str | None = env("HF_MODEL_DIR", _text, None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, in groups, one per layer that reads them."""
+
+    request: RequestSettings = field(default_factory=RequestSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Defaults overridden by the environment; raises ``SettingsError`` for a malformed value."""
+        return _read(cls, environ)
