@@ -1,4 +1,4 @@
-# Custom container for Inference Endpoints: scripts/serve.py (the toolkit's HTTP contract, telling client errors
+# Custom container for Inference Endpoints: sam3_core.cli.serve (the toolkit's HTTP contract, telling client errors
 # from server faults) on port 8080, health route /health. Endpoints mounts the model repository at /repository:
 # weights uploaded there (deploy.py --with-weights) are used, else SAM3_MODEL_ID (deploy.py sets facebook/sam3
 # and the HF_TOKEN secret). The server exits non-zero when the model cannot be loaded.
@@ -11,8 +11,7 @@ COPY requirements-runtime.txt requirements-server.txt requirements-container.txt
 RUN pip install --no-cache-dir -r requirements-container.txt
 COPY handler.py ./
 COPY sam3_core ./sam3_core
-COPY scripts/serve.py ./scripts/
 
 ENV HF_MODEL_DIR=/repository PORT=8080 PYTHONUNBUFFERED=1
 EXPOSE 8080
-CMD ["python", "scripts/serve.py", "--host", "0.0.0.0"]
+CMD ["python", "-m", "sam3_core.cli.serve", "--host", "0.0.0.0"]

@@ -3,34 +3,49 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+SCALE ?= 10
 
-.PHONY: serve test test-endpoint-image lint format clean
+.PHONY: serve test test-fast test-endpoint-image fuzz lint format clean
 
-$(VENV)/.installed: requirements-runtime.txt requirements-server.txt requirements-container.txt requirements-dev.txt
-	@# The web UI test drives Debian's Chromium (Playwright's own browser download cannot run offline).
-	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+# Serving only: torch, the SAM3 code and the HTTP server (add the web UI with: .venv/bin/pip install -e .[ui]).
+$(VENV)/.serve: requirements-runtime.txt requirements-server.txt requirements-container.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-container.txt -e .[server]
+	touch $@
+
+# Everything for tests and tools. The web UI test drives Debian's Chromium (Playwright cannot download its own).
+$(VENV)/.dev: $(VENV)/.serve requirements-ui.txt requirements-coco.txt requirements-test.txt requirements-dev.txt
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-serve: $(VENV)/.installed
-	$(PY) scripts/serve.py $(ARGS)
+serve: $(VENV)/.serve
+	$(VENV)/bin/sam3-serve $(ARGS)
 
-test: $(VENV)/.installed lint
+# What CI runs (.ci/run): lint, then every test, including the endpoint-image replica (skipped without ../shared).
+test: $(VENV)/.dev lint
 	$(PY) -m pytest -q
 
-# The deploy.py repository on a replica of the default Inference Endpoints image (part of `make test` too).
-test-endpoint-image: $(VENV)/.installed
+# Unit tests only: no servers, browsers, subprocesses or replicas.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -q -m "not slow"
+
+# The sam3-deploy repository on a replica of the default Inference Endpoints image.
+test-endpoint-image: $(VENV)/.dev
 	$(PY) -m pytest -q -m endpoint_image tests/test_endpoint_image.py
 
-lint: $(VENV)/.installed
+# The property-based fuzz tests at SCALE times CI's size (CI: 2,000 parser and 300 full-handler payloads).
+fuzz: $(VENV)/.dev
+	SAM3_FUZZ_SCALE=$(SCALE) $(PY) -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+
+lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: $(VENV)/.installed
+format: $(VENV)/.dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) checkpoints .pytest_cache .ruff_cache
+	rm -rf $(VENV) checkpoints build .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Errors a client can cause. The inference toolkit (and ``scripts/serve.py``) turn a ``ValueError`` into HTTP 400."""
+"""Errors a client can cause. The inference toolkit (and ``sam3-serve``) turn a ``ValueError`` into HTTP 400."""
 
 from __future__ import annotations
 

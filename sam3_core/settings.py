@@ -166,7 +166,7 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """The standalone HTTP server (``scripts/serve.py``, the custom container)."""
+    """The standalone HTTP server (``sam3-serve``, the custom container)."""
 
     port: int = env("PORT", _port, 8080)
     max_body_mb: int = env("SAM3_MAX_BODY_MB", _positive_int, 80)

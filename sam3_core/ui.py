@@ -1,7 +1,7 @@
 """A Gradio web UI over the handler: upload an image, prompt with text or with clicks and boxes, see the masks.
 
 ``build_ui(call)`` returns the Blocks; ``call(payload) -> response`` is the handler (or anything answering the
-main API). Mounted at ``/ui`` by ``scripts/serve.py --ui`` and run as a Space by ``scripts/app.py``.
+main API). Mounted at ``/ui`` by ``sam3-serve --ui`` and run as a Space by ``sam3-app``.
 """
 
 from __future__ import annotations

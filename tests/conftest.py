@@ -19,11 +19,7 @@ import pytest
 import requests
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from make_tiny_checkpoint import make_checkpoint  # noqa: E402
+from sam3_core.tiny_checkpoint import make_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +50,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def server(tiny_checkpoint):
-    """scripts/serve.py on a free loopback port with the tiny checkpoint (2 MB body limit) and the web UI at /ui,
+    """sam3-serve on a free loopback port with the tiny checkpoint (2 MB body limit) and the web UI at /ui,
     until the session ends."""
     port = free_port()
     # Automatic mask generation: a 4x4 grid and no stability filter, so random weights still yield objects.
     env = {**os.environ, "SAM3_DEVICE": "cpu", "SAM3_AMG_POINTS_PER_SIDE": "4", "SAM3_AMG_MIN_STABILITY": "0"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
-    command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--model", str(tiny_checkpoint)]
+    command = [sys.executable, "-m", "sam3_core.cli.serve", "--model", str(tiny_checkpoint)]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--max-body-mb", "2", "--ui"],
         env=env,

@@ -7,15 +7,16 @@ from fnmatch import fnmatch
 
 import pytest
 import torch
-from fake_hub import FakeHub
 from huggingface_hub.errors import GatedRepoError
 from safetensors.torch import load_file
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
-from make_tiny_checkpoint import make_checkpoint
 from sam3_core import checkpoint
 from sam3_core.checkpoint import HUB_DEFAULT, resolve_source
 from sam3_core.settings import ModelSettings, Settings
+from sam3_core.tiny_checkpoint import make_checkpoint
+
+from fake_hub import FakeHub
 
 
 def test_layout_matches_the_hub_repository(tiny_checkpoint):

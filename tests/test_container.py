@@ -17,8 +17,11 @@ import pytest
 import requests
 import torch
 
-import deploy
+from sam3_core.cli import deploy
+
 from conftest import free_port
+
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

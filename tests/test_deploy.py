@@ -1,4 +1,4 @@
-"""scripts/deploy.py: the built endpoint repository, the dry run, and the Hub calls (the Hub is mocked: it is the
+"""sam3-deploy: the built endpoint repository, the dry run, and the Hub calls (the Hub is mocked: it is the
 one thing that cannot run here)."""
 
 from __future__ import annotations
@@ -8,19 +8,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_hub import FakeHub
 
-import deploy
+from sam3_core.cli import deploy
+
+from fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     build = tmp_path / "repo"
     completed = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "deploy.py"),
+            "-m",
+            "sam3_core.cli.deploy",
             "--repo",
             "me/sam3-endpoint",
             "--dry-run",
@@ -48,6 +51,7 @@ def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     assert int(pins["torch"].split(".")[1]) >= 6, "transformers 5 needs torch >= 2.6; the image has 2.5.1"
 
 
+@pytest.mark.slow
 def test_the_built_repository_serves(tmp_path, tiny_checkpoint, image_b64, monkeypatch):
     """The folder that gets uploaded is a working endpoint: import its handler and answer a request."""
     build = tmp_path / "repo"
@@ -122,7 +126,7 @@ def test_deploy_with_weights_and_a_custom_container(tmp_path, hub, tiny_checkpoi
 
 def run_deploy(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "deploy.py"), *argv],
+        [sys.executable, "-m", "sam3_core.cli.deploy", *argv],
         capture_output=True,
         text=True,
         timeout=120,
@@ -130,6 +134,7 @@ def run_deploy(argv: list[str], env: dict[str, str] | None = None) -> subprocess
     )
 
 
+@pytest.mark.slow
 def test_no_token_without_weights_exits_2_with_one_line_before_anything(tmp_path):
     build = tmp_path / "r"
     for extra in ([], ["--dry-run"]):

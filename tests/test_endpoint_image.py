@@ -1,6 +1,6 @@
 """The repository deploy.py uploads, started on a replica of the default Inference Endpoints image.
 
-The replica (``scripts/endpoint_image_replica.py``) is the inference toolkit from ``../shared/vendor`` installed
+The replica (``sam3-endpoint-replica``) is the inference toolkit from ``../shared/vendor`` installed
 with its own pins, started by its own ``entrypoint.sh``: ``pip install -r $HF_MODEL_DIR/requirements.txt``, then
 ``uvicorn webservice_starlette:app``. The endpoint gets exactly the environment and secrets in deploy.py's plan
 (defaults: ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret). The one stand-in: the Hub cannot be
@@ -37,6 +37,7 @@ TOKEN = "hf_replica_token_value"
 START_TIMEOUT_S = 1500
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.endpoint_image,
     pytest.mark.skipif(not TOOLKIT.is_dir(), reason="../shared/vendor/huggingface-inference-toolkit is absent"),
 ]
@@ -45,7 +46,7 @@ pytestmark = [
 def deploy_dry_run(build: Path) -> dict:
     """deploy.py with its defaults (and a token): the endpoint settings it would send, secrets filled in."""
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "deploy.py"), "--repo", "me/sam3-endpoint", "--dry-run"]
+        [sys.executable, "-m", "sam3_core.cli.deploy", "--repo", "me/sam3-endpoint", "--dry-run"]
         + ["--build-dir", str(build)],
         capture_output=True,
         text=True,
@@ -72,8 +73,7 @@ def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3"
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory, tiny_checkpoint):
     """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from endpoint_image_replica import ReplicaServer, build
+    from sam3_core.cli.endpoint_image_replica import ReplicaServer, build
 
     work = tmp_path_factory.mktemp("endpoint-image")
     plan = deploy_dry_run(work / "repository")

@@ -1,7 +1,7 @@
 """Property-based fuzzing of the payload parser and the whole handler: every generated payload is answered with a
 response or a clean ``ValueError`` (``RequestError``), never any other exception.
 
-CI runs 2,000 parser payloads and 300 full-handler payloads; ``scripts/fuzz.py --examples N`` runs more.
+CI runs 2,000 parser payloads and 300 full-handler payloads; ``make fuzz SCALE=N`` runs N times more.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ import base64
 import math
 import os
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import b64, encode, scene
 from sam3_core.errors import RequestError
 from sam3_core.request import FIELDS, SegmentRequest, parse_payload
 from sam3_core.settings import Limits, RequestSettings
+
+from conftest import b64, encode, scene
 
 SCALE = int(os.environ.get("SAM3_FUZZ_SCALE", "1"))
 SMALL_PNG = encode(scene(16, 12))
@@ -117,6 +119,7 @@ payloads = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(payloads)
 def test_parser_answers_a_request_or_a_clean_error(payload):
@@ -132,6 +135,7 @@ def test_parser_answers_a_request_or_a_clean_error(payload):
     assert 0.0 <= request.confidence_threshold <= 1.0 and set(FIELDS) >= {"image"}
 
 
+@pytest.mark.slow
 @settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(payload=payloads)
 def test_handler_answers_a_response_or_a_clean_error(handler, monkeypatch, payload):

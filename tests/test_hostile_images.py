@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import b64, encode, png_claiming, scene
 from sam3_core.errors import RequestError
+
+from conftest import b64, encode, png_claiming, scene
 
 
 def animated_gif() -> bytes:

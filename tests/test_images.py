@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import b64, decode_mask, encode, scene
 from sam3_core.image_io import decode_base64, decode_image
 from sam3_core.settings import RequestSettings
+
+from conftest import b64, decode_mask, encode, scene
 
 LIMITS = RequestSettings()
 

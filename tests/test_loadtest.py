@@ -1,4 +1,4 @@
-"""A short run of scripts/loadtest.py in CI: concurrent clients with distinct images, no failure, no mix-up,
+"""A short run of sam3-loadtest in CI: concurrent clients with distinct images, no failure, no mix-up,
 bounded memory drift (the full run and its figures: docs/RELIABILITY.md)."""
 
 from __future__ import annotations
@@ -8,12 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_short_load_and_soak(tiny_checkpoint, tmp_path):
     report = tmp_path / "load.json"
-    command = [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "--model", str(tiny_checkpoint)]
+    command = [sys.executable, "-m", "sam3_core.cli.loadtest", "--model", str(tiny_checkpoint)]
     options = ["--clients", "4", "--requests", "20", "--soak", "60", "--sample-every", "10"]
     completed = subprocess.run(
         [*command, *options, "--max-seconds", "400", "--json", str(report)], capture_output=True, text=True, timeout=600

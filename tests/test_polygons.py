@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import fill_polygon, iou
 from sam3_core.encoding import mask_to_polygon
+
+from conftest import fill_polygon, iou
 
 SIZE = (240, 320)  # (height, width)
 

@@ -1,4 +1,4 @@
-"""scripts/segment_folder.py: COCO output that pycocotools reads, in-process and over HTTP, skips, retries, resume."""
+"""sam3-segment-folder: COCO output that pycocotools reads, in-process and over HTTP, skips, retries, resume."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from pycocotools.coco import COCO
 
 from conftest import scene
 
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "segment_folder.py"
+COMMAND = [sys.executable, "-m", "sam3_core.cli.segment_folder"]
 SIZES = [(120, 90), (96, 128), (150, 100), (64, 64), (200, 80), (90, 90)]
 
 
@@ -38,7 +40,7 @@ def folder(tmp_path_factory) -> Path:
 
 def run(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--quiet"],
+        [*COMMAND, *args, "--quiet"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -156,7 +158,7 @@ def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, tm
     cut = tmp_path / "cut.json"
     journal = cut.with_name(cut.name + ".partial.jsonl")
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(folder), "--out", str(cut), *common, "--quiet"],
+        [*COMMAND, str(folder), "--out", str(cut), *common, "--quiet"],
         env={**os.environ, "SAM3_DEVICE": "cpu"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -12,6 +12,8 @@ import requests
 from conftest import b64, encode, scene
 from test_seed_examples import EXAMPLES, seed_payload
 
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

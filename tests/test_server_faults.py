@@ -13,8 +13,11 @@ import torch
 import uvicorn
 
 import sam3_core.response
+from sam3_core.http_api import create_app
+
 from conftest import free_port
-from sam3_core.server import create_app
+
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
 
 def serve_in_thread(app) -> tuple[str, uvicorn.Server]:

@@ -8,9 +8,10 @@ import pytest
 from huggingface_hub import InferenceClient
 from PIL import Image
 
-from conftest import decode_mask, encode, iou
 from sam3_core.request import SEGMENTATION, ZERO_SHOT, parse_payload
 from sam3_core.settings import RequestSettings
+
+from conftest import decode_mask, encode, iou
 
 
 def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):
@@ -58,6 +59,7 @@ def test_automatic_mask_generation(handler, image, image_b64, monkeypatch):
     assert handler({"inputs": image_b64, "parameters": {"threshold": 0.0}}) == [], "nothing is that stable"
 
 
+@pytest.mark.slow
 def test_inference_client_zero_shot_over_http(server, handler, image):
     client = InferenceClient(base_url=server)
     found = client.zero_shot_image_classification(encode(image), candidate_labels=["cat", "remote"])
@@ -67,6 +69,7 @@ def test_inference_client_zero_shot_over_http(server, handler, image):
     assert found[0].box == expected[0]["box"] and found[0].mask == expected[0]["mask"]
 
 
+@pytest.mark.slow
 def test_inference_client_image_segmentation_over_http(server, image):
     client = InferenceClient(base_url=server)
     segments = client.image_segmentation(encode(image), threshold=0.0)

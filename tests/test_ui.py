@@ -1,4 +1,4 @@
-"""The web UI in a real browser: headless Chromium (Debian's) driven by Playwright against scripts/serve.py --ui
+"""The web UI in a real browser: headless Chromium (Debian's) driven by Playwright against sam3-serve --ui
 (the session's server fixture)."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import pytest
 from playwright import sync_api as playwright
 
 from conftest import scene
+
+pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

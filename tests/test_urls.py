@@ -8,10 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import encode, scene
 from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.image_io import decode_image
 from sam3_core.settings import Limits, RequestSettings, Settings
+
+from conftest import encode, scene
 
 PNG = encode(scene(40, 30))
 

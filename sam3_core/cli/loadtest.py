@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Load and soak test of the local server on loopback (bounded in requests and time; stops by itself).
 
-    python scripts/loadtest.py [--model DIR] [--clients 8] [--requests 100] [--soak 1000]
+    sam3-loadtest [--model DIR] [--clients 8] [--requests 100] [--soak 1000]
                                [--max-seconds 1800] [--json F]
 
-Starts ``scripts/serve.py`` on a free loopback port (the tiny random checkpoint unless ``--model``), then:
+Starts ``sam3-serve`` on a free loopback port (the tiny random checkpoint unless ``--model``), then:
 1. load: ``--clients`` concurrent clients each send ``--requests`` requests, every one with its own image (its
    own width x height), a text prompt and a click, and check the answer against their own request: status 200,
    ``original_image_size`` and every mask's PNG size equal to that image's size, labels as asked;
@@ -33,8 +33,6 @@ from pathlib import Path
 import numpy as np
 import requests
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -69,7 +67,7 @@ class Server:
     def __init__(self, model: str | None, cache_mb: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", str(self.port)]
+        command = [sys.executable, "-m", "sam3_core.cli.serve", "--port", str(self.port)]
         if model:
             command += ["--model", model]
         env = {

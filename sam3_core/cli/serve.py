@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Serve the SAM3 endpoint handler over HTTP (the inference toolkit's contract, see sam3_core.server).
 
-    python scripts/serve.py [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080] [--ui]
+    sam3-serve [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 8080] [--ui]
 
 Weights: ``--model``; else, when env ``HF_MODEL_DIR`` names an endpoint repository (the custom container sets it
 to ``/repository``, where Inference Endpoints mounts the model repository) or ``SAM3_MODEL_ID`` is set, the
@@ -14,26 +14,23 @@ When loading fails the server exits with status 1 (as the toolkit does), so a pl
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-
-from sam3_core.settings import Settings  # noqa: E402
+from sam3_core.settings import Settings
 
 LOG = logging.getLogger("sam3_core.serve")
-TINY_DIR = ROOT / "checkpoints" / "sam3-tiny"
+TINY_DIR = Path("checkpoints") / "sam3-tiny"  # in the working directory
 
 BANNER = """
 ============================================================================================
   NO REAL SAM3 WEIGHTS CONFIGURED: serving a tiny RANDOMLY INITIALISED checkpoint from
   {path}
   Every mask and score it returns is MEANINGLESS. Use it to try the API, not to segment.
-  For real masks: python scripts/serve.py --model facebook/sam3   (with HF_TOKEN set; gated)
-             or: SAM3_MODEL_ID=/path/to/sam3 python scripts/serve.py
+  For real masks: sam3-serve --model facebook/sam3   (with HF_TOKEN set; gated)
+             or: SAM3_MODEL_ID=/path/to/sam3 sam3-serve
 ============================================================================================
 """
 
@@ -47,8 +44,8 @@ def choose_model(requested: str | None, settings: Settings) -> str | None:
         raise SystemExit(f"error: --model: directory {requested} does not exist")
     if settings.server.model_dir or settings.model.model_id:
         return None
-    from make_tiny_checkpoint import make_checkpoint
     from sam3_core.checkpoint import is_sam3_checkpoint
+    from sam3_core.tiny_checkpoint import make_checkpoint
 
     if not is_sam3_checkpoint(TINY_DIR):
         make_checkpoint(TINY_DIR)
@@ -71,18 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         help="requests in flight before answering 503 overloaded",
     )
     args = parser.parse_args(argv)
+    if args.ui and importlib.util.find_spec("gradio") is None:
+        parser.error("--ui needs the web UI's dependencies: pip install -e '.[ui]' (make test installs them)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import uvicorn
 
-    from sam3_core.server import create_app
+    from sam3_core.http_api import create_app
 
     model = choose_model(args.model, settings)
 
     def load():
         from sam3_core.loading import load_service
 
-        return load_service(settings, settings.server.model_dir or ROOT, model)
+        return load_service(settings, settings.server.model_dir, model)
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     failures: list[BaseException] = []

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the endpoint repository, upload it to the Hub, and create the Inference Endpoint.
 
-    python scripts/deploy.py --repo USER/sam3-endpoint [--with-weights] [--name sam3]
+    sam3-deploy --repo USER/sam3-endpoint [--with-weights] [--name sam3]
         [--vendor aws --region us-east-1 --instance-type nvidia-l4 --instance-size x1]
         [--min-replica 0 --max-replica 2] [--access authenticated] [--container IMAGE_URL] [--dry-run]
 
@@ -30,7 +30,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 # The endpoint repository: the handler, its package, and what the default image must install (requirements.txt
 # includes requirements-runtime.txt and installs toolkit_compat/ from the mounted repository).
 CODE = ["handler.py", "sam3_core", "requirements.txt", "requirements-runtime.txt", "toolkit_compat"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a tiny, randomly initialised SAM3 checkpoint in the file layout of ``facebook/sam3``.
 
-    python scripts/make_tiny_checkpoint.py OUT_DIR [--seed 0] [--full]
+    sam3-make-tiny OUT_DIR [--seed 0] [--full]
 
 The layout matches the Hub repository: one ``config.json`` of model type ``sam3_video`` (a detector config
 and a tracker config), one ``model.safetensors`` whose keys are ``detector_model.*``, ``tracker_model.*`` and

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peak resident memory of one large request: a 4032x3024 JPEG whose answer holds 100 objects.
 
-    python scripts/memory_probe.py CHECKPOINT_DIR [--objects 100]
+    sam3-memory-probe CHECKPOINT_DIR [--objects 100]
 
 Loads the handler, sends one warm-up request on a small image, then the large request, and prints JSON:
 ``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS during the request minus that, from ``VmHWM``
@@ -15,15 +15,10 @@ import argparse
 import base64
 import io
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def status_mb(field: str) -> float:

@@ -153,7 +153,7 @@ def create_app(
     on_load_failure: Callable[[BaseException], None] | None = None,
 ) -> Starlette:
     """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
-    fails, ``/health`` answers 500 and ``on_load_failure`` is called (``scripts/serve.py`` then exits non-zero).
+    fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
     ``ui``: also serve the Gradio web UI (``sam3_core.ui``) at ``/ui``."""
     host = HandlerHost(load, max_waiting, on_load_failure)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark the handler against the straightforward transformers pipeline, side by side, in one run.
 
-    python scripts/benchmark.py e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
-    python scripts/benchmark.py postprocess [--objects 50,100] [--image 4032x3024] [--json F]
-    python scripts/benchmark.py memory --size full [--json F]
+    sam3-benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
+    sam3-benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
+    sam3-benchmark memory --size full [--json F]
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -31,9 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-CHECKPOINTS = {"tiny": ROOT / "checkpoints" / "sam3-tiny", "full": ROOT / "checkpoints" / "sam3-full-random"}
+# Generated checkpoints, in the working directory.
+CHECKPOINTS = {"tiny": Path("checkpoints") / "sam3-tiny", "full": Path("checkpoints") / "sam3-full-random"}
 PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bottle", "bird", "cup"] * 4
 
 
@@ -47,8 +46,8 @@ def peak_rss_mb() -> float:
 
 
 def checkpoint(size: str) -> Path:
-    from make_tiny_checkpoint import make_checkpoint
     from sam3_core.checkpoint import is_sam3_checkpoint
+    from sam3_core.tiny_checkpoint import make_checkpoint
 
     path = CHECKPOINTS[size]
     if not is_sam3_checkpoint(path):
@@ -262,7 +261,7 @@ def _modules(model):
 
 
 def run_child(mode: str, extra: list[str]) -> dict:
-    command = [sys.executable, __file__, mode, "--child", *extra]
+    command = [sys.executable, "-m", "sam3_core.cli.benchmark", mode, "--child", *extra]
     completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr[-4000:])

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Label a whole folder with SAM3 concept prompts and write COCO instance segmentation.
 
-    python scripts/segment_folder.py INPUT --prompts "cat,dog" --out annotations.json [--threshold 0.5]
+    sam3-segment-folder INPUT --prompts "cat,dog" --out annotations.json [--threshold 0.5]
         [--format rle|polygon] [--masks-dir DIR] [--model DIR_OR_HUB_ID]
         [--endpoint URL --token TOKEN --concurrency N --rate R] [--resume]
 
 INPUT: a directory (searched recursively for images), a glob (quote it), or a text file with one path per line.
 In-process by default (the engine loads once); with ``--endpoint`` it posts to a deployed endpoint (or
-``scripts/serve.py``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
+``sam3-serve``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
 ``--rate`` requests per second. Scaling out is the endpoint's replicas (min/max replicas), not this script.
 
 Output: COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area, score) written
@@ -24,15 +24,11 @@ import base64
 import glob
 import json
 import os
-import sys
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -83,7 +79,7 @@ class InProcessSegmenter:
         from sam3_core.loading import load_service
         from sam3_core.settings import Settings
 
-        self.handler = load_service(Settings.from_env(), ROOT, model)
+        self.handler = load_service(Settings.from_env(), None, model)
 
     def __call__(self, payload: dict) -> dict:
         from sam3_core.errors import RequestError

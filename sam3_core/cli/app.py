@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The web UI as a Hugging Face Space (or locally): the handler in-process behind the Gradio UI of sam3_core.ui.
 
-    python scripts/app.py [--model DIR_OR_HUB_ID] [--port 7860]
+    sam3-app [--model DIR_OR_HUB_ID] [--port 7860]
 
-Weights as for scripts/serve.py: ``--model``, else ``SAM3_MODEL_ID``, else the tiny RANDOM checkpoint (loudly).
-On a Space, set ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret. ``scripts/serve.py --ui`` serves the
+Weights as for sam3-serve: ``--model``, else ``SAM3_MODEL_ID``, else the tiny RANDOM checkpoint (loudly).
+On a Space, set ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret. ``sam3-serve --ui`` serves the
 same UI at ``/ui`` next to the HTTP API.
 """
 
@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,14 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from serve import choose_model
-
+    from sam3_core.cli.serve import choose_model
     from sam3_core.loading import load_service
     from sam3_core.settings import Settings
     from sam3_core.ui import build_ui
 
     settings = Settings.from_env()
-    service = load_service(settings, ROOT, choose_model(args.model, settings))
+    service = load_service(settings, None, choose_model(args.model, settings))
     build_ui(service).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
     return 0
 

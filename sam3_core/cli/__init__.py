@@ -1,0 +1,1 @@
+"""Command-line tools over the package (console entry points in pyproject.toml)."""
