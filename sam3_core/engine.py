@@ -22,13 +22,12 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision.ops import masks_to_boxes, nms
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
+from sam3_core.automatic import point_grid, select_masks
 from sam3_core.cache import ByteLRUCache
-from sam3_core.errors import RequestError
 from sam3_core.request import SegmentRequest
 from sam3_core.settings import EngineSettings
 
@@ -128,7 +127,6 @@ class Sam3Engine:
 
     def predict(self, request: SegmentRequest) -> Prediction:
         """Run every prompt of ``request``: text prompts in order, then visual objects (see ``SegmentRequest``)."""
-        self._check_token_lengths(request.text_prompts)
         timings: dict[str, float] = {}
         with self._lock, torch.inference_mode():
             started = time.perf_counter()
@@ -199,14 +197,9 @@ class Sam3Engine:
 
     # ---- concept prompts (Sam3Model) --------------------------------------------------------------------
 
-    def _check_token_lengths(self, prompts: Sequence[str]) -> None:
-        tokenizer = self.processor.tokenizer
-        for index, prompt in enumerate(prompts):
-            count = len(tokenizer(prompt)["input_ids"])
-            if count > self.max_text_tokens:
-                raise RequestError(
-                    f"text_prompts[{index}]", f"is {count} tokens long, the model reads at most {self.max_text_tokens}"
-                )
+    def token_counts(self, prompts: Sequence[str]) -> list[int]:
+        """Tokens of each prompt as the text encoder reads them (it reads at most ``max_text_tokens``)."""
+        return [len(self.processor.tokenizer(prompt)["input_ids"]) for prompt in prompts]
 
     def _text_embeddings(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(n, 32, D)`` projected text features and their ``(n, 32)`` attention mask, cached per prompt."""
@@ -283,30 +276,27 @@ class Sam3Engine:
         width, height = request.image_size
         call = {"features": features, "size": (height, width), "multimask": request.multimask_output}
         # Box-only objects share one batched call; an object with points (at most one) gets its own.
-        box_only = [obj for obj in objects if not obj.points]
-        masks_of: dict[int, list[ObjectPrediction]] = {}
+        box_only = [index for index, obj in enumerate(objects) if not obj.points]
+        masks_of: dict[int, list[ObjectPrediction]] = {}  # object index -> its masks
         if box_only:
-            batched = self._track(**call, boxes=[[list(obj.box) for obj in box_only]])
-            masks_of.update(zip(map(id, box_only), batched, strict=False))
-        for obj in objects:
+            batched = self._track(**call, boxes=[[list(objects[index].box) for index in box_only]])
+            masks_of.update(zip(box_only, batched, strict=True))
+        for index, obj in enumerate(objects):
             if obj.points:
-                [masks_of[id(obj)]] = self._track(
+                [masks_of[index]] = self._track(
                     **call,
                     points=[[[list(point) for point in obj.points]]],
                     labels=[[list(obj.point_labels)]],
                     boxes=[[list(obj.box)]] if obj.box else None,
                 )
         threshold = request.confidence_threshold
-        return [mask for obj in objects for mask in masks_of[id(obj)] if mask.score > threshold]
+        return [mask for index in range(len(objects)) for mask in masks_of[index] if mask.score > threshold]
 
     def _automatic(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
-        """Segment everything: a grid of single-point objects (``SAM3_AMG_POINTS_PER_SIDE``, default 16), SAM's 3
-        candidates each, kept when predicted IoU > the threshold and stable (the mask barely changes when its
-        logit threshold moves by +-1: stability >= ``SAM3_AMG_MIN_STABILITY``, default 0.9), then non-maximum
-        suppression of their boxes (IoU 0.7), best first."""
+        """Segment everything (``sam3_core.automatic``): a ``SAM3_AMG_POINTS_PER_SIDE``² grid of single-point
+        objects, SAM's 3 candidates each above the confidence threshold, then stable masks after box NMS."""
         width, height = request.image_size
-        side = self.amg_points_per_side
-        grid = [[(i + 0.5) * width / side, (j + 0.5) * height / side] for j in range(side) for i in range(side)]
+        grid = point_grid(width, height, self.amg_points_per_side)
         candidates: list[ObjectPrediction] = []
         for chunk in _chunks(grid, 64):
             candidates += [
@@ -324,14 +314,8 @@ class Sam3Engine:
         if not candidates:
             return []
         logits = torch.stack([mask.low_res for mask in candidates])
-        stability = (logits > 1.0).flatten(1).sum(1) / (logits > -1.0).flatten(1).sum(1).clamp(min=1)
-        keep = torch.nonzero((stability >= self.amg_min_stability) & (logits > 0).flatten(1).any(1)).flatten()
-        if keep.numel() == 0:
-            return []
-        boxes = masks_to_boxes(logits[keep] > 0).float()
-        scores = torch.tensor([candidates[i].score for i in keep.tolist()], device=boxes.device)
-        survivors = nms(boxes, scores, iou_threshold=0.7).tolist()
-        return [candidates[keep[i]] for i in survivors]
+        scores = torch.tensor([mask.score for mask in candidates])
+        return [candidates[index] for index in select_masks(logits, scores, self.amg_min_stability)]
 
     def _track(
         self,

@@ -11,10 +11,11 @@ continuous coordinates, so a box covering the whole image is ``[0, 0, width, hei
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,24 +24,10 @@ from PIL import Image
 from sam3_core.errors import RequestError
 from sam3_core.image_io import decode_image
 from sam3_core.settings import Limits, RequestSettings
+from sam3_core.tasks import SEGMENTATION, task_fields
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
-
-DEFAULTS = {
-    "text_prompts": (),
-    "points": (),
-    "point_labels": (),
-    "boxes": (),
-    "box_labels": (),
-    "multimask_output": False,
-    "confidence_threshold": 0.5,
-    "vectorize": False,
-    "simplify_epsilon": 2.0,
-    "return_timings": False,
-    "max_objects": None,  # None: the deployment limit (SAM3_MAX_OBJECTS)
-}
-FIELDS = ("image", *DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -106,6 +93,26 @@ class SegmentRequest:
         return [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 0]
 
 
+# The fields a client may send and their defaults: SegmentRequest's own, except max_objects (None: the
+# deployment's SAM3_MAX_OBJECTS).
+CLIENT_FIELDS = (
+    "text_prompts",
+    "points",
+    "point_labels",
+    "boxes",
+    "box_labels",
+    "multimask_output",
+    "confidence_threshold",
+    "vectorize",
+    "simplify_epsilon",
+    "return_timings",
+    "max_objects",
+)
+DEFAULTS = {spec.name: spec.default for spec in dataclasses.fields(SegmentRequest) if spec.name in CLIENT_FIELDS}
+DEFAULTS["max_objects"] = None
+FIELDS = ("image", *DEFAULTS)
+
+
 def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
     """Validate any of the three payload forms; raise ``RequestError`` (a ``ValueError``) naming the bad field."""
     if not isinstance(data, Mapping):
@@ -126,16 +133,6 @@ def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
     if "data" in data:
         return _parse_fields(_simple_api_fields(data["data"]), settings)
     raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
-
-
-ZERO_SHOT = "zero-shot-image-classification"
-SEGMENTATION = "image-segmentation"
-# Parameters of the Hugging Face tasks that InferenceClient sends; they select the task's answer format.
-TASK_PARAMETERS = {
-    ZERO_SHOT: {"candidate_labels", "hypothesis_template"},
-    SEGMENTATION: {"threshold", "mask_threshold", "overlap_mask_area_threshold", "subtask"},
-}
-PROMPT_FIELDS = {"text_prompts", "points", "boxes"}
 
 
 # Fields that a query string carries as comma-separated lists: (item type, numbers per item).
@@ -177,14 +174,17 @@ def parse_query_value(name: str, text: str) -> Any:
     return [values[i : i + width] for i in range(0, len(values), width)]
 
 
-def _image_with_parameters(image: object, parameters: dict, settings: RequestSettings) -> SegmentRequest:
-    """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task.
+def check_token_lengths(counts: Sequence[int], limit: int) -> None:
+    """Refuse a text prompt longer than the ``limit`` tokens the text encoder reads (``counts``: the tokenizer's
+    count for each of ``text_prompts``, in order)."""
+    for index, count in enumerate(counts):
+        if count > limit:
+            raise RequestError(f"text_prompts[{index}]", f"is {count} tokens long, the model reads at most {limit}")
 
-    - ``candidate_labels`` (zero-shot-image-classification): the labels are the text prompts.
-    - ``threshold``/``mask_threshold``/``overlap_mask_area_threshold``/``subtask``, or no prompt at all
-      (image-segmentation): ``threshold`` is the confidence threshold (the other three are accepted and unused:
-      SAM binarises its own masks); prompts are ``text_prompts`` when given, else the deployment's
-      ``SAM3_DEFAULT_PROMPTS``, else automatic mask generation over a point grid.
+
+def _image_with_parameters(image: object, parameters: dict, settings: RequestSettings) -> SegmentRequest:
+    """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task
+    (``sam3_core.tasks``).
 
     An image object as ``inputs`` is what the inference toolkit makes of a binary body; it passes the query
     string as ``parameters`` of text (integers and true/false converted), read here as ``parse_query_value`` does.
@@ -196,26 +196,8 @@ def _image_with_parameters(image: object, parameters: dict, settings: RequestSet
             else value
             for name, value in parameters.items()
         }
-    fields = {"image": image}
-    task = None
-    if "candidate_labels" in parameters:
-        task = ZERO_SHOT
-        labels = parameters.pop("candidate_labels")
-        if isinstance(labels, str):
-            labels = [labels]
-        if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
-            raise RequestError("candidate_labels", "expected a non-empty list of strings")
-        fields["text_prompts"] = labels
-        parameters.pop("hypothesis_template", None)
-    elif TASK_PARAMETERS[SEGMENTATION] & parameters.keys() or not PROMPT_FIELDS & parameters.keys():
-        task = SEGMENTATION
-        if parameters.get("threshold") is not None:
-            parameters["confidence_threshold"] = parameters["threshold"]
-        for name in TASK_PARAMETERS[SEGMENTATION]:
-            parameters.pop(name, None)
-        if not PROMPT_FIELDS & parameters.keys() and settings.default_prompts:
-            fields["text_prompts"] = list(settings.default_prompts)
-    request = _parse_fields({**parameters, **fields}, settings, automatic_allowed=task == SEGMENTATION)
+    task, fields = task_fields(parameters, settings.default_prompts)
+    request = _parse_fields({**fields, "image": image}, settings, automatic_allowed=task == SEGMENTATION)
     return replace(request, task=task)
 
 

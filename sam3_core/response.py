@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sam3_core.encoding import mask_to_png_base64, mask_to_polygon
 from sam3_core.engine import ObjectPrediction, Prediction
 from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
-from sam3_core.request import SEGMENTATION, ZERO_SHOT, SegmentRequest
+from sam3_core.request import SegmentRequest
+from sam3_core.tasks import task_answer
 
 SAM_VERSION = "3.0"
 _WORKERS = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
@@ -48,18 +49,8 @@ def build_response(request: SegmentRequest, prediction: Prediction) -> dict | li
         response["polygons"] = [polygon for _, _, polygon in rendered]
         response["polygon_format"] = "pixel_coordinates"
         response["original_image_size"] = list(request.image_size)
-    if request.task == ZERO_SHOT:  # InferenceClient.zero_shot_image_classification
-        return [
-            {"label": label, "score": score, "mask": mask, "box": box}
-            for label, score, mask, box in zip(
-                response["labels"], response["scores"], response["masks"], response["boxes"], strict=True
-            )
-        ]
-    if request.task == SEGMENTATION:  # InferenceClient.image_segmentation
-        return [
-            {"label": label, "score": score, "mask": mask}
-            for label, score, mask in zip(response["labels"], response["scores"], response["masks"], strict=True)
-        ]
+    if request.task is not None:  # an InferenceClient task (sam3_core.tasks)
+        return task_answer(request.task, response)
     if request.return_timings:
         timings = dict(prediction.timings)
         timings["decode_ms"] = request.decode_ms

@@ -18,7 +18,7 @@ import torch
 
 from sam3_core.engine import Sam3Engine
 from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
-from sam3_core.request import SegmentRequest, parse_payload
+from sam3_core.request import SegmentRequest, check_token_lengths, parse_payload
 from sam3_core.response import build_response
 from sam3_core.settings import RequestSettings
 
@@ -51,6 +51,7 @@ class SegmentationService:
         try:
             request = parse_payload(data, self.settings)
             record.update(describe(request))
+            check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
             prediction = self.engine.predict(request)
             response = build_response(request, prediction)
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)

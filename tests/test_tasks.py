@@ -8,10 +8,11 @@ import pytest
 from huggingface_hub import InferenceClient
 from PIL import Image
 
-from sam3_core.request import SEGMENTATION, ZERO_SHOT, parse_payload
+from sam3_core.request import parse_payload
 from sam3_core.settings import RequestSettings
+from sam3_core.tasks import SEGMENTATION, ZERO_SHOT
 
-from conftest import decode_mask, encode, iou
+from helpers import decode_mask, encode, iou
 
 
 def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):
