@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,16 +35,8 @@ LOG = logging.getLogger("sam3_core.server")
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def json_response(content: Any, status_code: int = 200) -> Response:
-    body = json.dumps(content, default=_json_default, allow_nan=False, separators=(",", ":"))
+    body = json.dumps(content, allow_nan=False, separators=(",", ":"))
     return Response(body, status_code=status_code, media_type="application/json")
 
 

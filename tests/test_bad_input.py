@@ -8,7 +8,7 @@ import pytest
 
 from sam3_core.errors import PayloadTooLarge, RequestError
 
-from conftest import b64, encode, png_claiming, scene
+from helpers import b64, encode, png_claiming, scene
 
 GOOD = {"text_prompts": ["cat"], "confidence_threshold": 0.5}
 SMALL = b64(encode(scene(64, 48)))

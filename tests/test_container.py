@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import torch
 
 from sam3_core.cli import deploy
 
-from conftest import free_port
+from helpers import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
@@ -74,17 +73,8 @@ def start_container(app: Path, repository: Path, extra_env: dict[str, str]) -> t
     return process, f"http://127.0.0.1:{port}"
 
 
-def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            if requests.get(url + "/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("the container did not become healthy")
+def wait_healthy(process: subprocess.Popen, url: str) -> None:
+    wait_until_healthy(url, process, 180, output=lambda: process.stdout.read() if process.poll() is not None else "")
 
 
 def stop(process: subprocess.Popen) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import decode_mask
+from helpers import decode_mask
 
 
 def strip(response: dict) -> dict:

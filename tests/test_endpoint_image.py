@@ -28,7 +28,7 @@ import requests
 from huggingface_hub import InferenceClient
 from PIL import Image
 
-from conftest import decode_mask, encode, free_port, scene
+from helpers import decode_mask, encode, free_port, scene, wait_until_healthy
 from test_seed_examples import EXAMPLES, seed_payload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,17 +83,8 @@ def endpoint(tmp_path_factory, tiny_checkpoint):
     port = free_port()
     server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
     try:
-        while True:
-            assert server.process.poll() is None, "the endpoint exited:\n" + server.log()[-4000:]
-            assert time.monotonic() < deadline, "the endpoint did not start:\n" + server.log()[-4000:]
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
+        wait_until_healthy(url, server.process, START_TIMEOUT_S, output=server.log)
         healthy_after_s = time.monotonic() - server.started
         figures = server.cold_start(healthy_after_s)
         print(f"\nendpoint image replica, first start of the requirements: {json.dumps(figures)}")

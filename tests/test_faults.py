@@ -11,7 +11,7 @@ import torch
 import sam3_core.response
 from sam3_core.errors import InternalError, ServiceUnavailable
 
-from conftest import b64, encode, scene
+from helpers import b64, encode, scene
 
 GOOD = {"text_prompts": ["cat"], "points": [[85, 95]], "point_labels": [1], "confidence_threshold": 0.0}
 

@@ -18,7 +18,7 @@ from sam3_core.errors import RequestError
 from sam3_core.request import FIELDS, SegmentRequest, parse_payload
 from sam3_core.settings import Limits, RequestSettings
 
-from conftest import b64, encode, scene
+from helpers import b64, encode, scene
 
 SCALE = int(os.environ.get("SAM3_FUZZ_SCALE", "1"))
 SMALL_PNG = encode(scene(16, 12))

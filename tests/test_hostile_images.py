@@ -10,7 +10,7 @@ from PIL import Image
 
 from sam3_core.errors import RequestError
 
-from conftest import b64, encode, png_claiming, scene
+from helpers import b64, encode, png_claiming, scene
 
 
 def animated_gif() -> bytes:

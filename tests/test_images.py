@@ -12,7 +12,7 @@ from PIL import Image
 from sam3_core.image_io import decode_base64, decode_image
 from sam3_core.settings import RequestSettings
 
-from conftest import b64, decode_mask, encode, scene
+from helpers import b64, decode_mask, encode, scene
 
 LIMITS = RequestSettings()
 

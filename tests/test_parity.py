@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
-from conftest import decode_mask, iou
+from helpers import decode_mask, iou
 
 SCORE_TOLERANCE = 1e-3
 MIN_IOU = 0.99

@@ -8,7 +8,7 @@ import pytest
 
 from sam3_core.encoding import mask_to_polygon
 
-from conftest import fill_polygon, iou
+from helpers import fill_polygon, iou
 
 SIZE = (240, 320)  # (height, width)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import decode_mask
+from helpers import decode_mask
 
 DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"

@@ -17,7 +17,7 @@ import pytest
 import requests
 from pycocotools.coco import COCO
 
-from conftest import scene
+from helpers import scene
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 

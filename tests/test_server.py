@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import b64, encode, scene
+from helpers import b64, encode, scene
 from test_seed_examples import EXAMPLES, seed_payload
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)

@@ -15,7 +15,7 @@ import uvicorn
 import sam3_core.response
 from sam3_core.http_api import create_app
 
-from conftest import free_port
+from helpers import free_port
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 

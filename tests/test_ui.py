@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api as playwright
 
-from conftest import scene
+from helpers import scene
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 

@@ -12,7 +12,7 @@ from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.image_io import decode_image
 from sam3_core.settings import Limits, RequestSettings, Settings
 
-from conftest import encode, scene
+from helpers import encode, scene
 
 PNG = encode(scene(40, 30))
 

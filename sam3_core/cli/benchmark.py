@@ -25,24 +25,16 @@ import io
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from sam3_core.cli.support import memory_mb, synthetic_image
+
 # Generated checkpoints, in the working directory.
 CHECKPOINTS = {"tiny": Path("checkpoints") / "sam3-tiny", "full": Path("checkpoints") / "sam3-full-random"}
 PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bottle", "bird", "cup"] * 4
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def checkpoint(size: str) -> Path:
@@ -54,17 +46,6 @@ def checkpoint(size: str) -> Path:
         print(f"building the {size} random checkpoint in {path} ...", file=sys.stderr)
         make_checkpoint(path, full=size == "full")
     return path
-
-
-def test_image(width: int, height: int):
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(width, 1), y * 255 // max(height, 1), (x ^ y) & 255], axis=-1)
-    noise = rng.integers(0, 40, size=(height, width, 3))
-    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
 
 
 def synchronize():
@@ -91,7 +72,7 @@ def child_e2e(args) -> dict:
 
     device, dtype = select_device(Settings.from_env().model)
     width, height = args.image
-    image = test_image(width, height)
+    image = synthetic_image(width, height, seed=0)
     prompts = PROMPT_WORDS[: args.prompts]
     path = checkpoint(args.size)
     result = {"contender": args.contender, "device": str(device), "dtype": str(dtype).removeprefix("torch.")}
@@ -121,7 +102,7 @@ def child_e2e(args) -> dict:
             return len(pngs)
 
         run(["warm up"])  # same warm-up courtesy the handler gets in __init__
-        before = rss_mb()
+        before = memory_mb()
         started = time.perf_counter()
         result["objects"] = run(prompts)
         result["total_ms"] = (time.perf_counter() - started) * 1000
@@ -141,7 +122,7 @@ def child_e2e(args) -> dict:
             synchronize()
             return (time.perf_counter() - started) * 1000, response
 
-        before = rss_mb()
+        before = memory_mb()
         for _ in range(args.repeat if device.type == "cuda" else 1):
             handler.engine.feature_cache.clear()
             handler.engine.text_cache.clear()
@@ -157,7 +138,7 @@ def child_e2e(args) -> dict:
         handler.engine.feature_cache.clear()
         handler.engine.text_cache.clear()
         result["cold_one_prompt_ms"] = request(prompts[:1])[0]
-    result["peak_rss_delta_mb"] = peak_rss_mb() - before
+    result["peak_rss_delta_mb"] = memory_mb("VmHWM") - before
     result["gpu_peak_mb"] = gpu_peak_mb()
     return result
 
@@ -192,7 +173,7 @@ def child_postprocess(args) -> dict:
     width, height = args.image
     logits, masks, boxes = synthetic_outputs(args.objects)
     result = {"contender": args.contender, "objects": args.objects}
-    before = rss_mb()
+    before = memory_mb()
     started = time.perf_counter()
     if args.contender == "baseline":
         outputs = Sam3ImageSegmentationOutput(
@@ -220,7 +201,7 @@ def child_postprocess(args) -> dict:
         kept = build_response(request, Prediction(objects))["num_objects"]
     result["total_ms"] = (time.perf_counter() - started) * 1000
     result["kept"] = kept
-    result["peak_rss_delta_mb"] = peak_rss_mb() - before
+    result["peak_rss_delta_mb"] = memory_mb("VmHWM") - before
     return result
 
 
@@ -230,7 +211,7 @@ def child_memory(args) -> dict:
     import torch
 
     path = checkpoint(args.size)
-    before = rss_mb()
+    before = memory_mb()
     if args.contender == "separate":
         from transformers import Sam3Model, Sam3TrackerModel
 
@@ -247,8 +228,8 @@ def child_memory(args) -> dict:
     return {
         "checksum": checksum,
         "contender": args.contender,
-        "resident_mb": rss_mb() - before,
-        "peak_rss_delta_mb": peak_rss_mb() - before,
+        "resident_mb": memory_mb() - before,
+        "peak_rss_delta_mb": memory_mb("VmHWM") - before,
         "unique_parameters_m": sum(p.numel() for p in params.values()) / 1e6,
     }
 

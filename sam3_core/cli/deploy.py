@@ -30,15 +30,15 @@ import shutil
 import sys
 from pathlib import Path
 
+from sam3_core.checkpoint import HUB_DEFAULT, HUB_FILES
+
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 # The endpoint repository: the handler, its package, and what the default image must install (requirements.txt
 # includes requirements-runtime.txt and installs toolkit_compat/ from the mounted repository).
 CODE = ["handler.py", "sam3_core", "requirements.txt", "requirements-runtime.txt", "toolkit_compat"]
 ACCESS_TYPES = ["public", "authenticated", "private"]
-HUB_WEIGHTS = "facebook/sam3"
 # Inference Endpoints names: lowercase letters, digits and '-', at most 32 characters.
 ENDPOINT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.txt"]
 
 
 def build_repository(out: Path, with_weights: bool, token: str | None) -> list[Path]:
@@ -56,7 +56,7 @@ def build_repository(out: Path, with_weights: bool, token: str | None) -> list[P
     if with_weights:
         from huggingface_hub import snapshot_download
 
-        snapshot_download(HUB_WEIGHTS, token=token, allow_patterns=WEIGHT_PATTERNS, local_dir=out)
+        snapshot_download(HUB_DEFAULT, token=token, allow_patterns=HUB_FILES, local_dir=out)
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
@@ -81,7 +81,7 @@ def endpoint_settings(args, token: str | None) -> dict:
     if args.min_replica == 0:
         settings["scale_to_zero_timeout"] = args.scale_to_zero_minutes
     if not args.with_weights:
-        settings["env"]["SAM3_MODEL_ID"] = HUB_WEIGHTS
+        settings["env"]["SAM3_MODEL_ID"] = HUB_DEFAULT
         if token:
             settings["secrets"]["HF_TOKEN"] = token
     if args.container:
@@ -117,11 +117,11 @@ def connect(args):
     if args.repo.split("/")[0] not in namespaces:
         return None, f"error: --repo {args.repo}: the token's account can write to {', '.join(sorted(namespaces))}"
     try:
-        api.auth_check(HUB_WEIGHTS)
+        api.auth_check(HUB_DEFAULT)
     except (GatedRepoError, RepositoryNotFoundError):
         return None, (
-            f"error: the token cannot read the gated {HUB_WEIGHTS}: accept its licence at "
-            f"https://huggingface.co/{HUB_WEIGHTS} with this account, then run again"
+            f"error: the token cannot read the gated {HUB_DEFAULT}: accept its licence at "
+            f"https://huggingface.co/{HUB_DEFAULT} with this account, then run again"
         )
     return api, None
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         print(f"  {path.relative_to(args.build_dir)}  {path.stat().st_size} bytes")
     if args.with_weights and args.dry_run:
-        print("  + facebook/sam3 weights (" + ", ".join(WEIGHT_PATTERNS) + "), downloaded when not a dry run")
+        print("  + facebook/sam3 weights (" + ", ".join(HUB_FILES) + "), downloaded when not a dry run")
     print("inference endpoint:", json.dumps(shown, indent=2))
     if args.dry_run:
         print("dry run: nothing was uploaded or created")

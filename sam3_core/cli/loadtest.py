@@ -21,7 +21,6 @@ import base64
 import io
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -30,31 +29,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import requests
-from PIL import Image
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from sam3_core.cli.support import free_port, memory_mb, synthetic_image, wait_until_healthy
 
 
 def image_for(number: int) -> tuple[str, tuple[int, int]]:
     """A distinct image per request number: its size encodes the number, its pixels are seeded by it."""
     width, height = 48 + number % 157, 40 + (number // 157) % 131
-    pixels = np.random.default_rng(number).integers(0, 255, size=(height, width, 3), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
+    synthetic_image(width, height, seed=number).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode(), (width, height)
 
 
@@ -78,17 +62,10 @@ class Server:
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def wait_healthy(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit("server exited during start-up")
-            try:
-                if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        raise SystemExit("server did not become healthy")
+        try:
+            wait_until_healthy(self.url, self.process, seconds)
+        except RuntimeError as error:
+            raise SystemExit(str(error)) from None
 
     def stop(self) -> None:
         self.process.terminate()
@@ -142,7 +119,7 @@ def drive(server: Server, args) -> dict:
             done += 1
             latencies.append(elapsed)
             if done % args.sample_every == 0:
-                rss_samples.append((done, rss_mb(server.process.pid)))
+                rss_samples.append((done, memory_mb("VmRSS", server.process.pid)))
         if response.status_code != 200:
             failures.append(f"#{number}: HTTP {response.status_code} {response.text[:100]}")
             return
@@ -169,7 +146,7 @@ def drive(server: Server, args) -> dict:
             for _ in range(args.clients):
                 pool.submit(client, numbers)
         time.sleep(0.5)
-        return rss_mb(server.process.pid)
+        return memory_mb("VmRSS", server.process.pid)
 
     started = time.perf_counter()
     load = args.clients * args.requests

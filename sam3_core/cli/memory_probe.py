@@ -17,23 +17,7 @@ import io
 import json
 import time
 
-import numpy as np
-from PIL import Image
-
-
-def status_mb(field: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the next peak is the request's own."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
+from sam3_core.cli.support import memory_mb, reset_peak_memory, synthetic_image
 
 
 def main() -> int:
@@ -45,15 +29,12 @@ def main() -> int:
     from sam3_core.settings import Settings
 
     handler = load_service(Settings.from_env(), model=args.checkpoint)
-    rng = np.random.default_rng(0)
     small = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(small, "PNG")
+    synthetic_image(64, 64, seed=0).save(small, "PNG")
     handler({"inputs": {"image": base64.b64encode(small.getvalue()).decode(), "text_prompts": ["warm up"]}})
 
-    y, x = np.mgrid[0:3024, 0:4032]
-    pixels = np.stack([x % 256, y % 256, (x * y) % 256], axis=-1).astype(np.uint8)
     large = io.BytesIO()
-    Image.fromarray(pixels).save(large, "JPEG", quality=90)
+    synthetic_image(4032, 3024, seed=0).save(large, "JPEG", quality=90)
     payload = {
         "inputs": {
             "image": base64.b64encode(large.getvalue()).decode(),
@@ -63,9 +44,9 @@ def main() -> int:
             "vectorize": True,
         }
     }
-    del pixels, large
-    reset_peak()
-    before = status_mb("VmRSS")
+    del large
+    reset_peak_memory()
+    before = memory_mb("VmRSS")
     started = time.perf_counter()
     response = handler(payload)
     seconds = time.perf_counter() - started
@@ -73,8 +54,8 @@ def main() -> int:
         "objects": response["num_objects"],
         "image": response["original_image_size"],
         "rss_before_mb": round(before, 1),
-        "peak_delta_mb": round(status_mb("VmHWM") - before, 1),
-        "rss_after_mb": round(status_mb("VmRSS"), 1),
+        "peak_delta_mb": round(memory_mb("VmHWM") - before, 1),
+        "rss_after_mb": round(memory_mb("VmRSS"), 1),
         "seconds": round(seconds, 2),
     }
     print(json.dumps(result))

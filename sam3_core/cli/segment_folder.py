@@ -30,6 +30,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from sam3_core.request import DEFAULTS
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 RETRY_STATUSES = {429, 502, 503, 504}
 
@@ -193,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--format", choices=["rle", "polygon"], default="rle")
-    parser.add_argument("--simplify-epsilon", type=float, default=1.0, help="polygon simplification, pixels")
+    parser.add_argument(
+        "--simplify-epsilon",
+        type=float,
+        default=DEFAULTS["simplify_epsilon"],
+        help="polygon simplification in pixels (default: the API's)",
+    )
     parser.add_argument("--masks-dir", type=Path, help="also write each object's mask as PNG here")
     parser.add_argument("--model", help="in-process: checkpoint directory or Hub id (default: SAM3_MODEL_ID)")
     parser.add_argument("--endpoint", help="URL of a deployed endpoint or local server (POST /)")

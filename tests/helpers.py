@@ -1,0 +1,67 @@
+"""Helpers the tests share (fixtures are in conftest.py): test pictures, encodings, masks and polygons."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from sam3_core.cli.support import free_port, synthetic_image, wait_until_healthy
+
+__all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
+__all__ += ["fill_polygon"]
+
+
+def scene(width: int = 320, height: int = 240) -> Image.Image:
+    """The deterministic test picture (``synthetic_image``: gradient, disc, rectangle, triangle; no noise)."""
+    return synthetic_image(width, height)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb that is cheap to make)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **save_args) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save_args)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_mask(png_b64: str) -> np.ndarray:
+    """A response mask as a ``(H, W)`` bool array (asserting the documented 8-bit 0/255 PNG)."""
+    raw = base64.b64decode(png_b64)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(raw)) as png:
+        assert png.mode == "L"
+        mask = np.asarray(png)
+    assert set(np.unique(mask).tolist()) <= {0, 255}
+    return mask > 0
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def fill_polygon(polygon: list, shape: tuple[int, int]) -> np.ndarray:
+    canvas = np.zeros(shape, dtype=np.uint8)
+    if polygon:
+        cv2.fillPoly(canvas, [np.asarray(polygon, dtype=np.int32).reshape(-1, 1, 2)], 255)
+    return canvas > 0
