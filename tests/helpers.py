@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
+import json
 import struct
 import zlib
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,7 +18,11 @@ from PIL import Image
 from sam3_core.cli.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon"]
+__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload"]
+
+SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
+# The seed page's request examples: (route, the json= argument's source text), in page order.
+SEED_EXAMPLES = [(item["route"], item["json"]) for item in json.loads(SEED_DATA.read_text())["examples"]]
 
 
 def scene(width: int = 320, height: int = 240) -> Image.Image:
@@ -65,3 +73,9 @@ def fill_polygon(polygon: list, shape: tuple[int, int]) -> np.ndarray:
     if polygon:
         cv2.fillPoly(canvas, [np.asarray(polygon, dtype=np.int32).reshape(-1, 1, 2)], 255)
     return canvas > 0
+
+
+def seed_payload(source: str, image_b64: str) -> Any:
+    """A seed example's ``json=`` argument as the page's Python would build it."""
+    tree = compile(ast.parse(source, mode="eval"), str(SEED_DATA), "eval")
+    return eval(tree, {}, {"image_b64": image_b64, "true": True, "false": False})  # noqa: S307

@@ -28,8 +28,8 @@ import requests
 from huggingface_hub import InferenceClient
 from PIL import Image
 
-from helpers import decode_mask, encode, free_port, scene, wait_until_healthy
-from test_seed_examples import EXAMPLES, seed_payload
+from helpers import SEED_EXAMPLES as EXAMPLES
+from helpers import decode_mask, encode, free_port, scene, seed_payload, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"

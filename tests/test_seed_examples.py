@@ -1,23 +1,21 @@
 """Every request example of the seed's API page, verbatim, through the handler.
 
-The examples are ``tests/data/seed_examples.json``: each ``requests.post(URL, json=...)`` call's ``json`` argument
-on the page, as written there, evaluated with ``image_b64`` bound to a local image (and ``true``/``false`` as the
-page writes them). Where ``../shared`` is present, a test checks the file against the page itself.
+The examples are ``tests/data/seed_examples.json`` (loaded by helpers.py): each ``requests.post(URL, json=...)``
+call's ``json`` argument on the page, as written there, evaluated with ``image_b64`` bound to a local image (and
+``true``/``false`` as the page writes them). Where ``../shared`` is present, a test checks the file against the
+page itself.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from helpers import decode_mask
+from helpers import SEED_EXAMPLES as EXAMPLES
+from helpers import decode_mask, seed_payload
 
-DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"
 RESPONSE_KEYS = {"masks", "scores", "num_objects", "sam_version", "prompt_types", "success", "boxes", "labels"}
 
@@ -35,15 +33,6 @@ def examples_on_page(text: str) -> list[tuple[str, str]]:
                 break
         examples.append((match.group("url").rsplit("/", 1)[-1], text[start:end]))
     return examples
-
-
-EXAMPLES = [(item["route"], item["json"]) for item in json.loads(DATA.read_text())["examples"]]
-
-
-def seed_payload(source: str, image_b64: str) -> Any:
-    """The example's ``json=`` argument as the page's Python would build it."""
-    tree = compile(ast.parse(source, mode="eval"), str(DATA), "eval")
-    return eval(tree, {}, {"image_b64": image_b64, "true": True, "false": False})  # noqa: S307
 
 
 @pytest.mark.skipif(not SEED_PAGE.is_file(), reason="../shared/seed is absent (plain clone)")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import b64, encode, scene
-from test_seed_examples import EXAMPLES, seed_payload
+from helpers import SEED_EXAMPLES as EXAMPLES
+from helpers import b64, encode, scene, seed_payload
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
