@@ -28,8 +28,8 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 from sam3_core.automatic import point_grid, select_masks
 from sam3_core.cache import ByteLRUCache
-from sam3_core.request import SegmentRequest
 from sam3_core.settings import EngineSettings
+from sam3_core.work import SegmentationWork, VisualObject
 
 LOG = logging.getLogger("sam3_core")
 MB = 1024 * 1024
@@ -125,26 +125,26 @@ class Sam3Engine:
 
     # ---- public API -------------------------------------------------------------------------------------
 
-    def predict(self, request: SegmentRequest) -> Prediction:
-        """Run every prompt of ``request``: text prompts in order, then visual objects (see ``SegmentRequest``)."""
+    def predict(self, work: SegmentationWork) -> Prediction:
+        """Run every prompt of ``work``: text prompts in order, then visual objects (see ``SegmentationWork``)."""
         timings: dict[str, float] = {}
         with self._lock, torch.inference_mode():
             started = time.perf_counter()
-            features, hit = self._image_features(request.image)
+            features, hit = self._image_features(work.image)
             timings["backbone_ms"] = (time.perf_counter() - started) * 1000.0
             timings["cache_hit"] = hit
             started = time.perf_counter()
             objects: list[ObjectPrediction] = []
-            if request.text_prompts:
-                objects += self._concepts(features, request)
-            objects += self._automatic(features, request) if request.automatic else self._visual(features, request)
+            if work.text_prompts:
+                objects += self._concepts(features, work)
+            objects += self._automatic(features, work) if work.automatic else self._visual(features, work)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
-        if len(objects) > request.max_objects:
+        if len(objects) > work.max_objects:
             # Keep the highest scores (before any upsampling), in the documented order.
             ranked = sorted(range(len(objects)), key=lambda index: -objects[index].score)
-            kept = set(ranked[: request.max_objects])
+            kept = set(ranked[: work.max_objects])
             objects = [obj for index, obj in enumerate(objects) if index in kept]
         return Prediction(objects, timings)
 
@@ -159,8 +159,8 @@ class Sam3Engine:
     def warm_up(self) -> None:
         """One small inference through every stage, so the first real request is not the slow one."""
         image = Image.new("RGB", (64, 48), (127, 127, 127))
-        request = SegmentRequest(image=image, text_prompts=("warm up",), points=((32.0, 24.0),), point_labels=(1,))
-        self.predict(request)
+        visual = VisualObject(points=((32.0, 24.0),), point_labels=(1,))
+        self.predict(SegmentationWork(image=image, text_prompts=("warm up",), visual_objects=(visual,)))
         self.feature_cache.clear()
 
     # ---- image features ---------------------------------------------------------------------------------
@@ -217,20 +217,20 @@ class Sam3Engine:
         masks = torch.stack([found[prompt][1] for prompt in prompts])
         return features, masks
 
-    def _concepts(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
-        width, height = request.image_size
+    def _concepts(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
+        width, height = work.image_size
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         exemplars = {}
-        if request.boxes:
+        if work.exemplar_boxes:
             # Exemplar boxes: pixel xyxy -> normalised cxcywh in [0, 1], as Sam3Processor does.
-            xyxy = torch.tensor(request.boxes, dtype=torch.float32) / scale
+            xyxy = torch.tensor(work.exemplar_boxes, dtype=torch.float32) / scale
             cxcywh = torch.cat([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], dim=-1)
             exemplars = {
                 "input_boxes": cxcywh.to(self.device, self.dtype)[None],
-                "input_boxes_labels": torch.tensor(request.box_labels, device=self.device)[None],
+                "input_boxes_labels": torch.tensor(work.exemplar_labels, device=self.device)[None],
             }
         objects = []
-        for prompts in _chunks(request.text_prompts, self.prompt_batch):
+        for prompts in _chunks(work.text_prompts, self.prompt_batch):
             count = len(prompts)
             text, text_mask = self._text_embeddings(prompts)
             positions = self._positions[tuple(features.detector[0].shape[-2:])]
@@ -250,7 +250,7 @@ class Sam3Engine:
             boxes = (output.pred_boxes.float().cpu() * scale).clamp_(min=0)
             boxes = torch.minimum(boxes, scale)
             for row, prompt in enumerate(prompts):
-                keep = torch.nonzero(scores[row] > request.confidence_threshold).flatten()
+                keep = torch.nonzero(scores[row] > work.confidence_threshold).flatten()
                 keep = keep[torch.argsort(scores[row, keep], descending=True, stable=True)]
                 if keep.numel() == 0:
                     continue
@@ -269,12 +269,12 @@ class Sam3Engine:
 
     # ---- visual prompts (Sam3TrackerModel) --------------------------------------------------------------
 
-    def _visual(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
-        objects = request.visual_objects
+    def _visual(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
+        objects = work.visual_objects
         if not objects:
             return []
-        width, height = request.image_size
-        call = {"features": features, "size": (height, width), "multimask": request.multimask_output}
+        width, height = work.image_size
+        call = {"features": features, "size": (height, width), "multimask": work.multimask_output}
         # Box-only objects share one batched call; an object with points (at most one) gets its own.
         box_only = [index for index, obj in enumerate(objects) if not obj.points]
         masks_of: dict[int, list[ObjectPrediction]] = {}  # object index -> its masks
@@ -289,13 +289,13 @@ class Sam3Engine:
                     labels=[[list(obj.point_labels)]],
                     boxes=[[list(obj.box)]] if obj.box else None,
                 )
-        threshold = request.confidence_threshold
+        threshold = work.confidence_threshold
         return [mask for index in range(len(objects)) for mask in masks_of[index] if mask.score > threshold]
 
-    def _automatic(self, features: ImageFeatures, request: SegmentRequest) -> list[ObjectPrediction]:
+    def _automatic(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
         """Segment everything (``sam3_core.automatic``): a ``SAM3_AMG_POINTS_PER_SIDE``² grid of single-point
         objects, SAM's 3 candidates each above the confidence threshold, then stable masks after box NMS."""
-        width, height = request.image_size
+        width, height = work.image_size
         grid = point_grid(width, height, self.amg_points_per_side)
         candidates: list[ObjectPrediction] = []
         for chunk in _chunks(grid, 64):
@@ -309,7 +309,7 @@ class Sam3Engine:
                     labels=[[[1] for _ in chunk]],
                 )
                 for mask in masks
-                if mask.score > request.confidence_threshold
+                if mask.score > work.confidence_threshold
             ]
         if not candidates:
             return []

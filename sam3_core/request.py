@@ -25,18 +25,7 @@ from sam3_core.errors import RequestError
 from sam3_core.image_io import decode_image
 from sam3_core.settings import Limits, RequestSettings
 from sam3_core.tasks import SEGMENTATION, task_fields
-
-Point = tuple[float, float]
-Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class VisualObject:
-    """One object for the tracker (SAM2 semantics): its points (with 1/0 labels) and/or one box, pixel coords."""
-
-    points: tuple[Point, ...] = ()
-    point_labels: tuple[int, ...] = ()
-    box: Box | None = None
+from sam3_core.work import Box, Point, SegmentationWork, VisualObject
 
 
 @dataclass(frozen=True)
@@ -84,6 +73,21 @@ class SegmentRequest:
         if points and len(positive) == 1:
             return [VisualObject(self.points, self.point_labels, positive[0])]
         return [VisualObject(box=box) for box in positive] + ([points] if points else [])
+
+    def work(self) -> SegmentationWork:
+        """The engine's part of this request: with text, boxes are exemplars and points one visual object;
+        without, ``visual_objects``."""
+        return SegmentationWork(
+            image=self.image,
+            text_prompts=self.text_prompts,
+            exemplar_boxes=self.boxes if self.text_prompts else (),
+            exemplar_labels=self.box_labels if self.text_prompts else (),
+            visual_objects=tuple(self.visual_objects),
+            automatic=self.automatic,
+            confidence_threshold=self.confidence_threshold,
+            multimask_output=self.multimask_output,
+            max_objects=self.max_objects,
+        )
 
     @property
     def exclusion_boxes(self) -> list[Box]:

@@ -52,7 +52,7 @@ class SegmentationService:
             request = parse_payload(data, self.settings)
             record.update(describe(request))
             check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
-            prediction = self.engine.predict(request)
+            prediction = self.engine.predict(request.work())
             response = build_response(request, prediction)
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
             return response

@@ -18,7 +18,7 @@ PROMPTS = ["cat", "dog", "a red ball", "green square", "blue triangle", "sky", "
 def predict(handler, inputs: dict):
     """Engine objects for a request, with no cap on their number (max_objects would drop low scores)."""
     request = parse_payload({"inputs": inputs}, RequestSettings(Limits(max_objects=10_000)))
-    return handler.engine.predict(request).objects
+    return handler.engine.predict(request.work()).objects
 
 
 def assert_same_up_to_rounding(batched: ObjectPrediction, alone: ObjectPrediction, size: tuple[int, int]) -> int:
