@@ -150,12 +150,14 @@ def test_no_token_without_weights_exits_2_with_one_line_before_anything(tmp_path
         (["--name", "SAM3 endpoint"], "--name"),
         (["--access", "protected"], "--access"),
         (["--max-replica", "0"], "--max-replica"),
+        (["--min-replica", "-1"], "--min-replica"),
     ],
 )
-def test_bad_arguments_stop_before_the_hub(tmp_path, hub, argv, message):
+def test_bad_arguments_stop_before_the_hub(tmp_path, hub, capsys, argv, message):
     with pytest.raises(SystemExit) as stopped:
         deploy.main(["--repo", "me/sam3", "--build-dir", str(tmp_path / "r"), "--token", "hf_write_token", *argv])
-    assert stopped.value.code == 2 and hub.requests == [] and hub.endpoints == []
+    assert stopped.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]
+    assert hub.requests == [] and not (tmp_path / "r").exists()
 
 
 def test_a_refused_token_or_no_access_to_the_weights_stops_before_uploading(tmp_path, hub, capsys):

@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=os.environ.get("HF_TOKEN"))
     parser.add_argument("--dry-run", action="store_true", help="build and print the plan; no Hub calls")
     args = parser.parse_args(argv)
-    if args.max_replica < max(1, args.min_replica):
-        parser.error("--max-replica must be >= 1 and >= --min-replica")
+    if args.min_replica < 0 or args.max_replica < max(1, args.min_replica):
+        parser.error("--min-replica must be >= 0, --max-replica >= 1 and >= --min-replica")
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
