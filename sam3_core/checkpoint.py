@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from sam3_core.settings import ModelSettings
+from sam3_core.settings import DTYPE_NAMES, ModelSettings
 
 LOG = logging.getLogger("sam3_core")
 HUB_DEFAULT = "facebook/sam3"
 HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ fails. The README's configuration table lists the same variables.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,45 +19,33 @@ class SettingsError(ValueError):
     """An environment variable with a value the service cannot use."""
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError
-    return value
+def _number(kind: type, accept: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """A reader of ``kind`` (int or float) values that ``accept`` allows; ``expected`` goes into the error."""
+
+    def parse(raw: str) -> Any:
+        value = kind(raw)
+        if not accept(value):
+            raise ValueError
+        return value
+
+    parse.expected = expected  # type: ignore[attr-defined]
+    return parse
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError
-    return value
-
-
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 0 < value < 65536:
-        raise ValueError
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not 0 < value < float("inf"):
-        raise ValueError
-    return value
-
-
-def _fraction(raw: str) -> float:
-    value = float(raw)
-    if not 0 <= value <= 1:
-        raise ValueError
-    return value
+_positive_int = _number(int, lambda value: value > 0, "a positive integer")
+_non_negative_int = _number(int, lambda value: value >= 0, "a non-negative integer")
+_port = _number(int, lambda value: 0 < value < 65536, "a port number (1-65535)")
+_positive_float = _number(float, lambda value: 0 < value < math.inf, "a positive number")
+_fraction = _number(float, lambda value: 0 <= value <= 1, "a number from 0 to 1")
 
 
 def _flag(raw: str) -> bool:
     if raw not in ("0", "1"):
         raise ValueError
     return raw == "1"
+
+
+_flag.expected = "0 or 1"  # type: ignore[attr-defined]
 
 
 def _hosts(raw: str) -> tuple[str, ...]:
@@ -71,6 +60,9 @@ def _text(raw: str) -> str:
     return raw
 
 
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # torch dtypes the models may run in
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if raw.lower() not in choices:
@@ -81,20 +73,8 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
-EXPECTED = {
-    _positive_int: "a positive integer",
-    _non_negative_int: "a non-negative integer",
-    _port: "a port number (1-65535)",
-    _positive_float: "a positive number",
-    _fraction: "a number from 0 to 1",
-    _flag: "0 or 1",
-}
-
-
 def env(name: str, parse: Callable[[str], Any], default: Any) -> Any:
-    """A dataclass field read from environment variable ``name`` with ``parse``."""
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("mutable default")
+    """A dataclass field read from environment variable ``name`` with ``parse`` (immutable defaults only)."""
     return field(default=default, metadata={"env": name, "parse": parse})
 
 
@@ -111,8 +91,7 @@ def _read(cls: type, environ: Mapping[str, str]) -> Any:
         try:
             values[spec.name] = parse(raw)
         except (ValueError, OverflowError):
-            expected = getattr(parse, "expected", None) or EXPECTED[parse]
-            raise SettingsError(f"{name}={raw[:40]!r}: expected {expected}") from None
+            raise SettingsError(f"{name}={raw[:40]!r}: expected {parse.expected}") from None
     return cls(**values)
 
 
@@ -149,7 +128,7 @@ class ModelSettings:
     model_id: str | None = env("SAM3_MODEL_ID", _text, None)  # a Hub id or a directory; overrides the repository
     hf_token: str | None = env("HF_TOKEN", _text, None)  # for gated or private Hub weights
     device: str | None = env("SAM3_DEVICE", _text, None)  # e.g. cpu, cuda:1; default cuda when available
-    dtype: str | None = env("SAM3_DTYPE", _choice("float32", "bfloat16", "float16"), None)
+    dtype: str | None = env("SAM3_DTYPE", _choice(*DTYPE_NAMES), None)
 
 
 @dataclass(frozen=True)
