@@ -1,0 +1,52 @@
+"""The one-shot GPU check (``sam3_core.cli.gpu_check``) in its CPU smoke mode: every phase runs and reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sam3_core.cli.gpu_check import SMOKE_PLAN
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_run_reports_every_phase(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    command = [sys.executable, "-m", "sam3_core.cli.gpu_check", "--smoke", "--skip", "compile", "--json", str(out)]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "gpu_check summary" in completed.stdout
+
+    parity = report["parity"]["tiny"]
+    assert parity["concept_queries"] > 0
+    for key in ("concept_top20_mask_iou_min", "concept_top20_mask_iou_median", "visual_mask_iou_min"):
+        assert 0.0 <= parity[key] <= 1.0, key
+    for key in ("concept_max_abs_score_diff", "concept_mean_abs_score_diff", "visual_max_abs_score_diff"):
+        assert 0.0 <= parity[key] < 1.0, key
+
+    latency = report["latency"]
+    scenarios = [
+        f"text{n}_{size}_{state}"
+        for n in SMOKE_PLAN.prompt_counts
+        for size in ("1008", "12mp")
+        for state in ("cold", "cached")
+    ]
+    scenarios += ["click_1008_cached", "click_12mp_cached", "objects100_12mp_cold"]
+    for key in scenarios:
+        figures = latency[key]
+        assert 0 < figures["min_ms"] <= figures["median_ms"] <= figures["p90_ms"], key
+        assert figures["stages_ms"]["cache_hit"] is key.endswith("cached"), key
+    # Threshold 0 keeps every query (the tiny model has 20; the real one 200, capped at 100).
+    assert 0 < latency["objects100_12mp_cold"]["objects"] <= 100
+    for key in ("text1_1008_cold", "text5_12mp_cold"):
+        assert latency["plain_pipeline"][key]["median_ms"] > 0
+
+    for clients in SMOKE_PLAN.clients:
+        figures = report["concurrency"][f"clients{clients}"]
+        assert figures["requests"] == clients * SMOKE_PLAN.requests_per_client
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+    assert report["compile"] == {"skipped": "--skip"}
