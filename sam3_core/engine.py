@@ -12,7 +12,6 @@ them to the image size. Coordinates in and out are pixels of the upright image (
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import threading
 import time
@@ -29,7 +28,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 from sam3_core.automatic import point_grid, select_masks
 from sam3_core.cache import ByteLRUCache
 from sam3_core.settings import EngineSettings
-from sam3_core.work import SegmentationWork, VisualObject
+from sam3_core.work import Picture, SegmentationWork, VisualObject
 
 LOG = logging.getLogger("sam3_core")
 MB = 1024 * 1024
@@ -160,24 +159,26 @@ class Sam3Engine:
         """One small inference through every stage, so the first real request is not the slow one."""
         image = Image.new("RGB", (64, 48), (127, 127, 127))
         visual = VisualObject(points=((32.0, 24.0),), point_labels=(1,))
-        self.predict(SegmentationWork(image=image, text_prompts=("warm up",), visual_objects=(visual,)))
+        work = SegmentationWork(image=Picture.of(image), text_prompts=("warm up",), visual_objects=(visual,))
+        self.predict(work)
         self.feature_cache.clear()
 
     # ---- image features ---------------------------------------------------------------------------------
 
-    def _image_features(self, image: Image.Image) -> tuple[ImageFeatures, bool]:
-        key = (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest())
+    def _image_features(self, picture: Picture) -> tuple[ImageFeatures, bool]:
+        key = (picture.size, picture.key)
         cached = self.feature_cache.get(key)
         if cached is not None:
             return cached, True
-        features = self.compute_image_features(image)
+        features = self.compute_image_features(picture.pixels())
         self.feature_cache.put(key, features)
         return features, False
 
     def compute_image_features(self, image: Image.Image) -> ImageFeatures:
         """ViT once, then the detector neck and the tracker neck (+ its mask-decoder projections)."""
-        pixel_values = self.processor.image_processor(images=image, return_tensors="pt").pixel_values
-        pixel_values = pixel_values.to(self.device, self.dtype)
+        # Resized and normalised on the model's device (a 12 MP picture is 36 MB of uint8 to move, then GPU work).
+        processed = self.processor.image_processor(images=image, return_tensors="pt", device=self.device)
+        pixel_values = processed.pixel_values.to(self.device, self.dtype)
         vision = self.detector.vision_encoder
         hidden = vision.backbone(pixel_values).last_hidden_state  # (1, H/14 * W/14, C)
         patch = vision.config.backbone_config.patch_size

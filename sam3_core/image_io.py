@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
+import threading
 import urllib.parse
 import urllib.request
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.settings import Limits, RequestSettings
+from sam3_core.work import Picture
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
@@ -40,6 +44,10 @@ def decode_base64(text: str, field: str = "image") -> bytes:
         if mime and not mime.startswith("image/"):
             raise RequestError(field, f"data URI has media type {mime!r}, expected image/*")
         text = text[match.end() :]
+    try:  # the common case, plain padded standard base64: no copies, no regex over megabytes
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
     text = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/").rstrip("=")
     if not text:
         raise RequestError(field, "is empty")
@@ -54,30 +62,81 @@ def decode_base64(text: str, field: str = "image") -> bytes:
 def decode_image(value: object, settings: RequestSettings, field: str = "image") -> Image.Image:
     """Return the upright RGB image for a request's ``image`` value (see module docstring)."""
     if isinstance(value, Image.Image):
-        image = value
-        _check_pixels(image, settings.limits, field)
+        _check_pixels(value, settings.limits, field)
+        return _upright(value, field)
+    return _upright(_open(encoded_bytes(value, settings, field), settings.limits, field), field)
+
+
+def encoded_bytes(value: object, settings: RequestSettings, field: str = "image") -> bytes:
+    """The image file a request's ``image`` value carries (base64 text, bytes, or an allowed URL), size-checked."""
+    if isinstance(value, str) and _URL.match(value.strip()):
+        raw = fetch_url(value.strip(), settings, field)
+    elif isinstance(value, str):
+        if len(value) > settings.limits.max_image_bytes * 4 // 3 + 1024:
+            raise PayloadTooLarge(field, f"is larger than the {settings.limits.max_image_bytes} byte limit")
+        raw = decode_base64(value, field)
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    elif value is None:
+        raise RequestError(field, "is missing")
     else:
-        if isinstance(value, str) and _URL.match(value.strip()):
-            raw = fetch_url(value.strip(), settings, field)
-        elif isinstance(value, str):
-            if len(value) > settings.limits.max_image_bytes * 4 // 3 + 1024:
-                raise PayloadTooLarge(field, f"is larger than the {settings.limits.max_image_bytes} byte limit")
-            raw = decode_base64(value, field)
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            raw = bytes(value)
-        elif value is None:
-            raise RequestError(field, "is missing")
-        else:
-            raise RequestError(field, f"expected a base64 string or image bytes, got {type(value).__name__}")
-        if not raw:
-            raise RequestError(field, "is empty")
-        if len(raw) > settings.limits.max_image_bytes:
-            raise PayloadTooLarge(field, f"is {len(raw)} bytes, over the {settings.limits.max_image_bytes} byte limit")
-        image = _open(raw, settings.limits, field)
-    try:
-        return _to_upright_rgb(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+        raise RequestError(field, f"expected a base64 string or image bytes, got {type(value).__name__}")
+    if not raw:
+        raise RequestError(field, "is empty")
+    _check_byte_count(len(raw), settings.limits, field)
+    return raw
+
+
+class _KnownImages:
+    """Encoded images decoded successfully before: digest of what the client sent -> (upright size, byte count).
+
+    A client that sends the same file again (every click on a picture in a segmentation UI) has its limits checked
+    against these figures and its pixels decoded only if the engine no longer holds the picture's features.
+    Bounded: ``capacity`` entries, least recently used dropped.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._entries: OrderedDict[str, tuple[tuple[int, int], int]] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[tuple[int, int], int] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: str, size: tuple[int, int], byte_count: int) -> None:
+        with self._lock:
+            self._entries[key] = (size, byte_count)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+_KNOWN = _KnownImages()
+
+
+def read_image(value: object, settings: RequestSettings, field: str = "image") -> Picture:
+    """The request's picture (see ``decode_image`` for what is accepted), named for the engine's feature cache by a
+    digest of the client's base64 text or bytes; a file seen before is not decoded again here."""
+    if isinstance(value, str) and not _URL.match(value.strip()):
+        key = "base64:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        key = "bytes:" + hashlib.sha256(value).hexdigest()[:32]
+    else:  # a PIL image, a URL (fetched every time: its content may change), or a type decode_image refuses
+        return Picture.of(decode_image(value, settings, field))
+    known = _KNOWN.get(key)
+    if known is not None:
+        size, byte_count = known
+        _check_byte_count(byte_count, settings.limits, field)
+        _check_size(*size, settings.limits, field)
+        return Picture(size, key, decode=lambda: decode_image(value, settings, field))
+    raw = encoded_bytes(value, settings, field)
+    image = _upright(_open(raw, settings.limits, field), field)
+    _KNOWN.put(key, image.size, len(raw))
+    return Picture(image.size, key, image)
 
 
 def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> bytes:
@@ -143,14 +202,29 @@ def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
     return image
 
 
+def _check_byte_count(byte_count: int, limits: Limits, field: str) -> None:
+    if byte_count > limits.max_image_bytes:
+        raise PayloadTooLarge(field, f"is {byte_count} bytes, over the {limits.max_image_bytes} byte limit")
+
+
 def _check_pixels(image: Image.Image, limits: Limits, field: str) -> None:
-    width, height = image.size
+    _check_size(*image.size, limits, field)
+
+
+def _check_size(width: int, height: int, limits: Limits, field: str) -> None:
     if width < 1 or height < 1:
         raise RequestError(field, f"has no pixels ({width}x{height})")
     if width * height > limits.max_image_pixels:
         raise PayloadTooLarge(
             field, f"is {width}x{height} = {width * height} pixels, over the {limits.max_image_pixels} pixel limit"
         )
+
+
+def _upright(image: Image.Image, field: str) -> Image.Image:
+    try:
+        return _to_upright_rgb(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
 
 
 def _to_upright_rgb(image: Image.Image) -> Image.Image:

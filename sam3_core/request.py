@@ -22,17 +22,17 @@ from typing import Any
 from PIL import Image
 
 from sam3_core.errors import RequestError
-from sam3_core.image_io import decode_image
+from sam3_core.image_io import read_image
 from sam3_core.settings import Limits, RequestSettings
 from sam3_core.tasks import SEGMENTATION, task_fields
-from sam3_core.work import Box, Point, SegmentationWork, VisualObject
+from sam3_core.work import Box, Picture, Point, SegmentationWork, VisualObject
 
 
 @dataclass(frozen=True)
 class SegmentRequest:
     """A validated request. Boxes are already clipped to the image; every list is as long as its labels."""
 
-    image: Image.Image
+    image: Picture
     text_prompts: tuple[str, ...] = ()
     points: tuple[Point, ...] = ()
     point_labels: tuple[int, ...] = ()
@@ -250,7 +250,7 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
         raise RequestError("prompts", problem)
 
     started = time.perf_counter()
-    image = decode_image(fields.get("image"), settings)
+    image = read_image(fields.get("image"), settings)
     decode_ms = (time.perf_counter() - started) * 1000.0
     width, height = image.size
     for index, (x, y) in enumerate(points):

@@ -5,12 +5,40 @@ Coordinates are pixels of the upright image, origin top-left, x right, y down; b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
+
+
+@dataclass(eq=False)
+class Picture:
+    """An upright RGB picture for the engine, decoded only when its pixels are needed.
+
+    ``size``: ``(width, height)``. ``key``: names the picture in the engine's feature cache: a digest of what the
+    client sent (so the same file sent again is recognised without decoding it) or of the pixels.
+    ``pixels()``: the RGB image; decoded on first call by ``decode`` when only the size was known.
+    """
+
+    size: tuple[int, int]
+    key: str
+    image: Image.Image | None = field(default=None, repr=False)
+    decode: Callable[[], Image.Image] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, image: Image.Image) -> Picture:
+        """A decoded picture, named by a digest of its pixels (SHA-256: hardware-accelerated, ~1.5 GB/s)."""
+        digest = hashlib.sha256(image.tobytes()).hexdigest()[:32]
+        return cls(image.size, f"pixels:{image.mode}:{digest}", image)
+
+    def pixels(self) -> Image.Image:
+        if self.image is None:
+            self.image = self.decode()
+        return self.image
 
 
 @dataclass(frozen=True)
@@ -33,7 +61,7 @@ class SegmentationWork:
     - ``max_objects``: at most this many objects come back, the highest scores, in the order above.
     """
 
-    image: Image.Image
+    image: Picture
     text_prompts: tuple[str, ...] = ()
     exemplar_boxes: tuple[Box, ...] = ()
     exemplar_labels: tuple[int, ...] = ()

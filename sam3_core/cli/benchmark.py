@@ -169,6 +169,7 @@ def child_postprocess(args) -> dict:
     from sam3_core.engine import ObjectPrediction, Prediction
     from sam3_core.request import SegmentRequest
     from sam3_core.response import build_response
+    from sam3_core.work import Picture
 
     width, height = args.image
     logits, masks, boxes = synthetic_outputs(args.objects)
@@ -197,7 +198,7 @@ def child_postprocess(args) -> dict:
             ObjectPrediction("cat", float(scores[q]), probabilities[i], 0.5, tuple(boxes[0, q].tolist()))
             for i, q in enumerate(keep.tolist())
         ]
-        request = SegmentRequest(image=Image.new("RGB", (width, height)), text_prompts=("cat",))
+        request = SegmentRequest(image=Picture.of(Image.new("RGB", (width, height))), text_prompts=("cat",))
         kept = build_response(request, Prediction(objects))["num_objects"]
     result["total_ms"] = (time.perf_counter() - started) * 1000
     result["kept"] = kept
