@@ -103,8 +103,13 @@ class Sam3Engine:
         self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(settings.feature_cache_mb * MB)
         self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(settings.text_cache_mb * MB)
         if settings.compile:
-            # The ViT dominates the cost and always sees the same input shape: compile it (during warm-up).
-            self.detector.vision_encoder.backbone = torch.compile(self.detector.vision_encoder.backbone)
+            # The ViT always sees the same input shape; the detector's DETR encoder, decoder and mask decoder are
+            # many small kernels on a GPU, which compiling fuses. Compiled during warm-up (and once more per new
+            # prompt batch size).
+            detector = self.detector
+            detector.vision_encoder.backbone = torch.compile(detector.vision_encoder.backbone)
+            for name in ("detr_encoder", "detr_decoder", "mask_decoder"):
+                setattr(detector, name, torch.compile(getattr(detector, name)))
         self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
         self._lock = threading.Lock()
 

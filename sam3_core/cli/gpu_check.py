@@ -17,8 +17,10 @@ exhausted time budget leaves the others' results:
    a click on a cached image, 12 MP with 100 objects (threshold 0); median and p90 of several runs, peak GPU
    memory per scenario. The plain transformers pipeline (``Sam3Processor`` -> ``Sam3Model`` ->
    ``post_process_instance_segmentation`` -> PIL PNG -> base64) on the same inputs, for the ratio.
-3. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios).
-4. ``concurrency``: 1, 4 and 16 client threads sending distinct images: images/s, p50 and p99 latency.
+   Also the largest prompt count with the default prompt batch (``SAM3_PROMPT_BATCH``) and with one batch.
+3. ``concurrency``: 1, 4 and 16 client threads sending distinct images: images/s, p50 and p99 latency.
+4. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
+   the largest score difference from the eager service on one request).
 
 ``--smoke`` runs every phase on the tiny checkpoint only, small images and few runs (CPU is fine): what the test
 suite runs. Results print as they come, a summary table last, and go to ``--json`` (rewritten after each phase).
@@ -257,6 +259,8 @@ def latency(plan: Plan, device: str, dtype: str, size: str, compile_vit: bool = 
     service, load_s = load(size, device, dtype, compile_vit)
     results: dict[str, Any] = {"checkpoint": size, "dtype": dtype, "load_s": round(load_s, 1)}
     try:
+        check = ask(service, image=jpeg_b64(plan.small, seed=4), text_prompts=["cat"], confidence_threshold=0.0)
+        results["check_scores"] = check["scores"]
         for name, image_size, runs in (("1008", plan.small, plan.runs_small), ("12mp", plan.large, plan.runs_large)):
             image_b64 = jpeg_b64(image_size, seed=2)
             for count in plan.prompt_counts if not compile_vit else plan.prompt_counts[:1]:
@@ -280,6 +284,15 @@ def latency(plan: Plan, device: str, dtype: str, size: str, compile_vit: bool = 
             )["timings"]
             log(f"{key}: {results[key]}")
         if not compile_vit:
+            # Text prompts per detector batch (SAM3_PROMPT_BATCH): the default against one batch for all 20.
+            request = {"image": jpeg_b64(plan.small, seed=2), "text_prompts": PROMPT_WORDS[: plan.prompt_counts[-1]]}
+            default_batch = service.engine.prompt_batch
+            for batch in (default_batch, plan.prompt_counts[-1]):
+                service.engine.prompt_batch = batch
+                key = f"text{plan.prompt_counts[-1]}_1008_cached_batch{batch}"
+                results[key] = scenario(service, request, plan.runs_small, cold=False)
+                log(f"{key}: {results[key]}")
+            service.engine.prompt_batch = default_batch
             many = {"image": jpeg_b64(plan.large, seed=3), "text_prompts": ["object"], "confidence_threshold": 0.0}
             results["objects100_12mp_cold"] = scenario(service, many, plan.runs_large, cold=True)
             results["objects100_12mp_cold"]["objects"] = ask(service, **many)["num_objects"]
@@ -430,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"phase {name} done")
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=2))
+    eager, compiled = (report[name].get("check_scores") for name in ("latency", "compile"))
+    if eager and compiled:
+        report["compile"]["max_abs_score_diff_vs_eager"] = max(abs(a - b) for a, b in zip(eager, compiled, strict=True))
     report["total_s"] = round(time.perf_counter() - started, 1)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
@@ -454,7 +470,7 @@ def print_summary(report: dict) -> None:
             elif isinstance(value, dict):
                 for inner, figures in value.items():
                     print(f"{name:12s} {key}.{inner}: {figures}")
-            else:
+            elif key != "check_scores":
                 print(f"{name:12s} {key}: {value}")
 
 
