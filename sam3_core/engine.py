@@ -97,7 +97,7 @@ class Sam3Engine:
         self.processor = processor
         self.tracker_processor = tracker_processor
         self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
-        self.prompt_batch = settings.prompt_batch
+        self.prompt_batch = settings.prompt_batch or (32 if self.device.type == "cuda" else 8)
         self.amg_points_per_side = settings.amg_points_per_side
         self.amg_min_stability = settings.amg_min_stability
         self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(settings.feature_cache_mb * MB)

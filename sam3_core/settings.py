@@ -137,7 +137,9 @@ class EngineSettings:
 
     feature_cache_mb: int = env("SAM3_FEATURE_CACHE_MB", _non_negative_int, 1024)  # 0 disables
     text_cache_mb: int = env("SAM3_TEXT_CACHE_MB", _non_negative_int, 64)
-    prompt_batch: int = env("SAM3_PROMPT_BATCH", _positive_int, 8)  # text prompts per detector batch
+    # Text prompts per detector batch; unset: 8 on CPU (batching gains nothing there and costs memory), 32 on a
+    # GPU (20 prompts in one batch: 1.44x faster than in batches of 8 on an H200, +2.5 GB peak).
+    prompt_batch: int | None = env("SAM3_PROMPT_BATCH", _positive_int, None)
     compile: bool = env("SAM3_COMPILE", _flag, False)  # torch.compile the ViT during warm-up
     amg_points_per_side: int = env("SAM3_AMG_POINTS_PER_SIDE", _positive_int, 16)
     amg_min_stability: float = env("SAM3_AMG_MIN_STABILITY", _fraction, 0.9)
