@@ -1,6 +1,20 @@
-"""Errors a client can cause. The inference toolkit (and ``sam3-serve``) turn a ``ValueError`` into HTTP 400."""
+"""Errors a client can cause. The inference toolkit (and ``sam3-serve``) turn a ``ValueError`` into HTTP 400.
+
+Client text in a message is always a short prefix, through ``quote``.
+"""
 
 from __future__ import annotations
+
+QUOTE_CHARS = 40  # the most characters of client text an error message quotes
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as an error message may quote it: its ``repr`` (unprintable characters and lone surrogates
+    escaped), cut to ``limit`` characters and marked ``...`` when cut."""
+    shown = repr(text[:limit])
+    if len(text) > limit or len(shown) > limit + 2:
+        return shown[: limit + 1] + "..."
+    return shown
 
 
 class RequestError(ValueError):

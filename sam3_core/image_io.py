@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.errors import PayloadTooLarge, RequestError, quote
 from sam3_core.settings import Limits, RequestSettings
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
@@ -38,7 +38,7 @@ def decode_base64(text: str, field: str = "image") -> bytes:
             raise RequestError(field, "data URI must look like 'data:image/png;base64,...'")
         mime = (match.group("mime") or "").lower()
         if mime and not mime.startswith("image/"):
-            raise RequestError(field, f"data URI has media type {mime!r}, expected image/*")
+            raise RequestError(field, f"data URI has media type {quote(mime)}, expected image/*")
         text = text[match.end() :]
     text = _WHITESPACE.sub("", text).replace("-", "+").replace("_", "/").rstrip("=")
     if not text:
@@ -117,9 +117,13 @@ def refuse_oversized_images_in_pil(max_pixels: int) -> None:
 
 
 def _check_url(url: str, settings: RequestSettings, field: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in settings.url_hosts:
-        raise RequestError(field, f"URL host {parts.hostname!r} is not in the allowed hosts (SAM3_URL_HOSTS)")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed "[" of an IPv6 address, a bad port
+        raise RequestError(field, f"URL {quote(url)} is not valid") from None
+    if parts.scheme not in ("http", "https") or host.lower() not in settings.url_hosts:
+        raise RequestError(field, f"URL host {quote(host)} is not in the allowed hosts (SAM3_URL_HOSTS)")
 
 
 def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
