@@ -17,6 +17,13 @@ def quote(text: str, limit: int = QUOTE_CHARS) -> str:
     return shown
 
 
+def brief(exc: BaseException, limit: int = 120) -> str:
+    """An exception's message for an error message (a decoder's or downloader's complaint), at most ``limit``
+    characters."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class RequestError(ValueError):
     """Bad input. ``str(error)`` is short and starts with the offending field, e.g. ``"points[2]: not a number"``."""
 

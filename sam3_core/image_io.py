@@ -2,7 +2,8 @@
 
 Accepted: a base64 string (standard or URL-safe alphabet, padding optional, optional ``data:image/...;base64,``
 prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body). An
-``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``); never a file path.
+``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``, ``sam3_core.url_fetch``); never a
+file path.
 Formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame). Every mode (16-bit, CMYK, palette, alpha, ...) becomes RGB.
 EXIF orientation is applied, so every coordinate in requests and responses refers to the upright image.
 """
@@ -13,15 +14,14 @@ import base64
 import binascii
 import io
 import re
-import urllib.parse
-import urllib.request
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sam3_core.errors import PayloadTooLarge, RequestError, quote
+from sam3_core.errors import PayloadTooLarge, RequestError, brief, quote
 from sam3_core.settings import Limits, RequestSettings
+from sam3_core.url_fetch import fetch_url
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)
@@ -77,32 +77,7 @@ def decode_image(value: object, settings: RequestSettings, field: str = "image")
     try:
         return _to_upright_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
-
-
-def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> bytes:
-    """Download an image URL, only from the operator's allowlist (``SAM3_URL_HOSTS``), redirects included,
-    within ``max_image_bytes`` and ``url_timeout_s``. Without an allowlist every URL is refused (no SSRF)."""
-    if not settings.url_hosts:
-        raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
-    _check_url(url, settings, field)
-
-    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
-            _check_url(newurl, settings, field)
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    opener = urllib.request.build_opener(CheckedRedirects)
-    try:
-        with opener.open(url, timeout=settings.url_timeout_s) as response:
-            data = response.read(settings.limits.max_image_bytes + 1)
-    except RequestError:
-        raise
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts
-        raise RequestError(field, f"could not be fetched ({_short(exc)})") from None
-    if len(data) > settings.limits.max_image_bytes:
-        raise PayloadTooLarge(field, f"URL body is over the {settings.limits.max_image_bytes} byte limit")
-    return data
+        raise RequestError(field, f"could not be decoded ({brief(exc)})") from None
 
 
 def refuse_oversized_images_in_pil(max_pixels: int) -> None:
@@ -114,16 +89,6 @@ def refuse_oversized_images_in_pil(max_pixels: int) -> None:
     checks the limit itself either way.
     """
     Image.MAX_IMAGE_PIXELS = max(1, (max_pixels + 1) // 2)
-
-
-def _check_url(url: str, settings: RequestSettings, field: str) -> None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:  # an unclosed "[" of an IPv6 address, a bad port
-        raise RequestError(field, f"URL {quote(url)} is not valid") from None
-    if parts.scheme not in ("http", "https") or host.lower() not in settings.url_hosts:
-        raise RequestError(field, f"URL host {quote(host)} is not in the allowed hosts (SAM3_URL_HOSTS)")
 
 
 def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
@@ -143,7 +108,7 @@ def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
         image.seek(0)  # GIF/TIFF/WebP animations and multi-page files: the first frame
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+        raise RequestError(field, f"could not be decoded ({brief(exc)})") from None
     return image
 
 
@@ -177,8 +142,3 @@ def _to_upright_rgb(image: Image.Image) -> Image.Image:
     elif mode in ("P", "PA") or (mode == "L" and "transparency" in upright.info):
         upright = upright.convert("RGBA")
     return upright if upright.mode == "RGB" else upright.convert("RGB")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
