@@ -36,6 +36,8 @@ class Routes(BaseHTTPRequestHandler):
             self._drip(STATUS + b"\r\n" + PNG[:-DRIP_BYTES], PNG[-DRIP_BYTES:], b"")
         elif self.path == "/drip-headers.png":
             self._drip(STATUS, b"X-Drip: " + b"d" * DRIP_BYTES + b"\r\n", b"\r\n" + PNG)
+        elif self.path == "/garbage":
+            self.wfile.write(b"not an HTTP answer\r\n\r\n")
         else:
             self._send(404, b"missing")
 
@@ -91,6 +93,7 @@ def test_allowed_host_is_fetched(site):
         ("/away", RequestError, "not in the allowed hosts"),
         ("/slow.png", RequestError, "could not be fetched"),
         ("/nothing.png", RequestError, "could not be fetched"),
+        ("/garbage", RequestError, "could not be fetched"),
     ],
 )
 def test_fetch_limits(site, path, error, words):
