@@ -1,6 +1,27 @@
-"""Errors a client can cause. The inference toolkit (and ``sam3-serve``) turn a ``ValueError`` into HTTP 400."""
+"""Errors a client can cause. The inference toolkit (and ``sam3-serve``) turn a ``ValueError`` into HTTP 400.
+
+Client text in a message is always a short prefix, through ``quote``.
+"""
 
 from __future__ import annotations
+
+QUOTE_CHARS = 40  # the most characters of client text an error message quotes
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as an error message may quote it: its ``repr`` (unprintable characters and lone surrogates
+    escaped), cut to ``limit`` characters and marked ``...`` when cut."""
+    shown = repr(text[:limit])
+    if len(text) > limit or len(shown) > limit + 2:
+        return shown[: limit + 1] + "..."
+    return shown
+
+
+def brief(exc: BaseException, limit: int = 120) -> str:
+    """An exception's message for an error message (a decoder's or downloader's complaint), at most ``limit``
+    characters."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RequestError(ValueError):

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable
+from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
 from sam3_core.request import QUERY_LIST_FIELDS, parse_query_value
 
 LOG = logging.getLogger("sam3_core.server")
@@ -134,6 +134,8 @@ async def parse_json(request: Request, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError("body", f"is not valid JSON ({str(exc)[:80]})") from None
+    except RecursionError:
+        raise RequestError("body", "is nested too deeply") from None
 
 
 def create_app(
@@ -172,7 +174,7 @@ def create_app(
         elif media_type in ("application/json", ""):
             payload = await parse_json(request, max_body_bytes)
         else:
-            return error_response(415, f"content-type {media_type!r}: send application/json or an image")
+            return error_response(415, f"content-type {quote(media_type)}: send application/json or an image")
         return await host.call(payload)
 
     async def sam2_compatible(request: Request) -> Response:

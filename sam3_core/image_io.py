@@ -2,7 +2,8 @@
 
 Accepted: a base64 string (standard or URL-safe alphabet, padding optional, optional ``data:image/...;base64,``
 prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body). An
-``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``); never a file path.
+``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``, ``sam3_core.url_fetch``); never a
+file path.
 Formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame). Every mode (16-bit, CMYK, palette, alpha, ...) becomes RGB.
 EXIF orientation is applied, so every coordinate in requests and responses refers to the upright image.
 """
@@ -15,16 +16,15 @@ import hashlib
 import io
 import re
 import threading
-import urllib.parse
-import urllib.request
 import warnings
 from collections import OrderedDict
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.errors import PayloadTooLarge, RequestError, brief, quote
 from sam3_core.settings import Limits, RequestSettings
+from sam3_core.url_fetch import fetch_url
 from sam3_core.work import Picture
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
@@ -42,7 +42,7 @@ def decode_base64(text: str, field: str = "image") -> bytes:
             raise RequestError(field, "data URI must look like 'data:image/png;base64,...'")
         mime = (match.group("mime") or "").lower()
         if mime and not mime.startswith("image/"):
-            raise RequestError(field, f"data URI has media type {mime!r}, expected image/*")
+            raise RequestError(field, f"data URI has media type {quote(mime)}, expected image/*")
         text = text[match.end() :]
     try:  # the common case, plain padded standard base64: no copies, no regex over megabytes
         return binascii.a2b_base64(text, strict_mode=True)
@@ -139,31 +139,6 @@ def read_image(value: object, settings: RequestSettings, field: str = "image") -
     return Picture(image.size, key, image)
 
 
-def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> bytes:
-    """Download an image URL, only from the operator's allowlist (``SAM3_URL_HOSTS``), redirects included,
-    within ``max_image_bytes`` and ``url_timeout_s``. Without an allowlist every URL is refused (no SSRF)."""
-    if not settings.url_hosts:
-        raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
-    _check_url(url, settings, field)
-
-    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
-            _check_url(newurl, settings, field)
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    opener = urllib.request.build_opener(CheckedRedirects)
-    try:
-        with opener.open(url, timeout=settings.url_timeout_s) as response:
-            data = response.read(settings.limits.max_image_bytes + 1)
-    except RequestError:
-        raise
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts
-        raise RequestError(field, f"could not be fetched ({_short(exc)})") from None
-    if len(data) > settings.limits.max_image_bytes:
-        raise PayloadTooLarge(field, f"URL body is over the {settings.limits.max_image_bytes} byte limit")
-    return data
-
-
 def refuse_oversized_images_in_pil(max_pixels: int) -> None:
     """Make PIL itself refuse images over ``max_pixels`` in ``Image.open``, from the header, before decoding.
 
@@ -173,12 +148,6 @@ def refuse_oversized_images_in_pil(max_pixels: int) -> None:
     checks the limit itself either way.
     """
     Image.MAX_IMAGE_PIXELS = max(1, (max_pixels + 1) // 2)
-
-
-def _check_url(url: str, settings: RequestSettings, field: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() not in settings.url_hosts:
-        raise RequestError(field, f"URL host {parts.hostname!r} is not in the allowed hosts (SAM3_URL_HOSTS)")
 
 
 def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
@@ -198,7 +167,7 @@ def _open(raw: bytes, limits: Limits, field: str) -> Image.Image:
         image.seek(0)  # GIF/TIFF/WebP animations and multi-page files: the first frame
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+        raise RequestError(field, f"could not be decoded ({brief(exc)})") from None
     return image
 
 
@@ -224,7 +193,7 @@ def _upright(image: Image.Image, field: str) -> Image.Image:
     try:
         return _to_upright_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise RequestError(field, f"could not be decoded ({_short(exc)})") from None
+        raise RequestError(field, f"could not be decoded ({brief(exc)})") from None
 
 
 def _to_upright_rgb(image: Image.Image) -> Image.Image:
@@ -247,8 +216,3 @@ def _to_upright_rgb(image: Image.Image) -> Image.Image:
     elif mode in ("P", "PA") or (mode == "L" and "transparency" in upright.info):
         upright = upright.convert("RGBA")
     return upright if upright.mode == "RGB" else upright.convert("RGB")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."

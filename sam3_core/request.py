@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from sam3_core.errors import RequestError
+from sam3_core.errors import QUOTE_CHARS, RequestError, quote
 from sam3_core.image_io import read_image
 from sam3_core.settings import Limits, RequestSettings
 from sam3_core.tasks import SEGMENTATION, task_fields
@@ -159,7 +159,7 @@ def _query_scalar(text: str) -> Any:
             value = kind(text)
         except (ValueError, OverflowError):
             continue
-        return value if math.isfinite(value) else text
+        return value if kind is int or math.isfinite(value) else text
     return text
 
 
@@ -194,15 +194,24 @@ def _image_with_parameters(image: object, parameters: dict, settings: RequestSet
     string as ``parameters`` of text (integers and true/false converted), read here as ``parse_query_value`` does.
     """
     if isinstance(image, Image.Image):
-        parameters = {
-            name: parse_query_value(name, str(value))
-            if isinstance(value, (str, int)) and not isinstance(value, bool)
-            else value
-            for name, value in parameters.items()
-        }
+        parameters = {name: _query_parameter(name, value) for name, value in parameters.items()}
     task, fields = task_fields(parameters, settings.default_prompts)
     request = _parse_fields({**fields, "image": image}, settings, automatic_allowed=task == SEGMENTATION)
     return replace(request, task=task)
+
+
+def _query_parameter(name: str, value: object) -> Any:
+    """A parameter of the toolkit's binary-body form as ``parse_query_value`` reads its text; an integer the
+    toolkit converted stays one, except in a list field (``point_labels=1`` is ``[1]``)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return value
+    if isinstance(value, int) and name not in QUERY_LIST_FIELDS:
+        return value
+    try:
+        text = str(value)
+    except ValueError:  # an integer longer than str() writes
+        raise RequestError(name, "is too large a number") from None
+    return parse_query_value(name, text)
 
 
 def _simple_api_fields(values: object) -> dict:
@@ -219,11 +228,11 @@ def _simple_api_fields(values: object) -> dict:
 
 def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed: bool = False) -> SegmentRequest:
     limits = settings.limits
-    unknown = sorted(str(key) for key in fields if key not in FIELDS)
+    unknown = sorted(key if isinstance(key, str) else f"<{type(key).__name__}>" for key in fields if key not in FIELDS)
     if unknown:
         close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"accepted fields are {', '.join(FIELDS)}"
-        name = unknown[0] if unknown[0].isidentifier() and len(unknown[0]) <= 40 else repr(unknown[0][:40])
+        name = unknown[0] if unknown[0].isidentifier() and len(unknown[0]) <= QUOTE_CHARS else quote(unknown[0])
         raise RequestError(name, f"unknown field; {hint}")
     value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
 
@@ -286,6 +295,11 @@ def _text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
             raise RequestError(field, "is empty")
         if len(prompt) > limits.max_prompt_chars:
             raise RequestError(field, f"is {len(prompt)} characters, the limit is {limits.max_prompt_chars}")
+        if not prompt.isascii():
+            try:
+                prompt.encode("utf-8")  # JSON's "\ud800" escape parses into a lone surrogate; the tokenizer refuses it
+            except UnicodeEncodeError:
+                raise RequestError(field, "holds a lone surrogate (not valid Unicode text)") from None
         prompts.append(prompt)
     return tuple(prompts)
 
@@ -311,8 +325,11 @@ def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...
         raise RequestError(field, f"has {len(value)} labels for {expected} {of}; give one 0/1 label per entry")
     labels = []
     for index, label in enumerate(value):
-        if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
-            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {label!r}"[:80])
+        if isinstance(label, bool) or not isinstance(label, (int, float)):
+            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {type(label).__name__}")
+        if label not in (0, 1):
+            shown = f"{label:g}" if isinstance(label, float) or abs(label) < 10**15 else "a larger integer"
+            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {shown}")
         labels.append(int(label))
     return tuple(labels)
 
@@ -320,7 +337,10 @@ def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...
 def _number(value: object, field: str, low: float = -math.inf, high: float = math.inf, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(field, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a float's range (JSON allows integers of any length)
+        raise RequestError(field, "is too large a number") from None
     if not math.isfinite(number):
         raise RequestError(field, "must be a finite number")
     if integer and not number.is_integer():

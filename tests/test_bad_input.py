@@ -12,6 +12,18 @@ from helpers import b64, encode, png_claiming, scene
 
 GOOD = {"text_prompts": ["cat"], "confidence_threshold": 0.5}
 SMALL = b64(encode(scene(64, 48)))
+HUGE = 10**400  # an integer beyond float's range (JSON parses 400 digits into one)
+GIANT = 10**5000  # beyond the digits Python's str() writes
+LONG = "x" * 100_000
+
+
+def nested(depth: int) -> list:
+    """``[[[...]]]``, ``depth`` lists deep (built without recursion)."""
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
 
 CASES = {
     # name: (inputs overrides or a whole payload, field the message must start with, words it must contain)
@@ -62,6 +74,16 @@ CASES = {
     "point outside the image": ({"points": [[65, 10]], "point_labels": [1]}, "points[0]", "outside"),
     "misspelt field": ({"confidence_treshold": 0.3}, "confidence_treshold", "did you mean 'confidence_threshold'"),
     "unknown field": ({"colour": "red"}, "colour", "unknown field; accepted fields are image,"),
+    "huge integer threshold": ({"confidence_threshold": HUGE}, "confidence_threshold", "too large"),
+    "huge integer epsilon": ({"simplify_epsilon": -HUGE}, "simplify_epsilon", "too large"),
+    "huge integer max_objects": ({"max_objects": HUGE}, "max_objects", "too large"),
+    "huge integer coordinate": ({"points": [[HUGE, 1]], "point_labels": [1]}, "points[0][0]", "too large"),
+    "huge integer box": ({"boxes": [[0, 0, 5, GIANT]], "box_labels": [1]}, "boxes[0][3]", "too large"),
+    "huge integer label": ({"points": [[1, 1]], "point_labels": [GIANT]}, "point_labels[0]", "0 or 1"),
+    "nested label": ({"points": [[1, 1]], "point_labels": [nested(100_000)]}, "point_labels[0]", "0 or 1"),
+    "nested prompts": ({"text_prompts": nested(100_000)}, "text_prompts[0]", "string"),
+    "lone surrogate in a prompt": ({"text_prompts": ["\ud800cat"]}, "text_prompts[0]", "surrogate"),
+    "lone low surrogate in a prompt": ({"text_prompts": ["cat", "dog\udfff"]}, "text_prompts[1]", "surrogate"),
 }
 PAYLOADS = {
     "payload not an object": ([1, 2, 3], "payload", "JSON object"),
@@ -72,6 +94,35 @@ PAYLOADS = {
     "simple api without text": ({"data": [SMALL]}, "data", "list"),
     "simple api text not a string": ({"data": [SMALL, ["cat"], 0.5]}, "data[1]", "string"),
     "simple api bad threshold": ({"data": [SMALL, "cat", 2]}, "confidence_threshold", "outside"),
+    "simple api huge threshold": ({"data": [SMALL, "cat", HUGE]}, "confidence_threshold", "too large"),
+    "simple api surrogate": ({"data": [SMALL, "\ud83dcat"]}, "text_prompts[0]", "surrogate"),
+    "candidate label surrogate": (
+        {"inputs": SMALL, "parameters": {"candidate_labels": ["\ud800"]}},
+        "text_prompts[0]",
+        "surrogate",
+    ),
+    "huge integer parameter": ({"inputs": SMALL, "parameters": {"threshold": HUGE}}, "confidence_threshold", "large"),
+    # The toolkit's form for a binary body: a PIL image and the query string's parameters as text or integers.
+    "query threshold of 400 digits": (
+        {"inputs": scene(64, 48), "parameters": {"threshold": "1" + "0" * 400}},
+        "confidence_threshold",
+        "too large",
+    ),
+    "query threshold as a huge integer": (
+        {"inputs": scene(64, 48), "parameters": {"text_prompts": "cat", "confidence_threshold": HUGE}},
+        "confidence_threshold",
+        "too large",
+    ),
+    "query points of 400 digits": (
+        {"inputs": scene(64, 48), "parameters": {"points": "1" + "0" * 400 + ",5", "point_labels": "1"}},
+        "points[0][0]",
+        "too large",
+    ),
+    "query points as a giant integer": (
+        {"inputs": scene(64, 48), "parameters": {"points": GIANT, "point_labels": 1}},
+        "points",
+        "large",
+    ),
 }
 
 
@@ -115,3 +166,38 @@ def test_box_partly_outside_is_clipped(handler):
 
     assert parse_payload({"inputs": inputs}, RequestSettings()).boxes == ((0.0, 0.0, 30.0, 48.0),)
     assert handler({"inputs": inputs})["success"] is True
+
+
+LONG_TEXT = {
+    # name: (payload quoting 100 kB of client text somewhere, field the message must start with)
+    "unknown field name": ({"inputs": {"image": SMALL, **GOOD, LONG: 1}}, "'xxx"),
+    "unknown field name like a field": ({"inputs": {"image": SMALL, **GOOD, "confidence_" + LONG: 1}}, "'conf"),
+    "unknown query parameter": ({"inputs": scene(64, 48), "parameters": {**GOOD, LONG: LONG}}, "'xxx"),
+    "data URI media type": ({"inputs": {**GOOD, "image": f"data:text/{LONG};base64,aGVsbG8="}}, "image"),
+    "label as text": ({"inputs": {"image": SMALL, **GOOD, "points": [[1, 1]], "point_labels": [LONG]}}, "point_"),
+    "prompt": ({"inputs": {"image": SMALL, "text_prompts": [LONG]}}, "text_prompts[0]"),
+    "prompt of lone surrogates": ({"inputs": {"image": SMALL, "text_prompts": ["\udc80" * 100_000]}}, "text_"),
+    "image text": ({"inputs": {**GOOD, "image": "\udc80" + LONG}}, "image"),
+    "URL": ({"inputs": {**GOOD, "image": "https://" + LONG}}, "image"),
+}
+
+
+@pytest.mark.parametrize("name", list(LONG_TEXT))
+def test_client_text_in_errors_is_a_short_prefix(handler, name):
+    payload, field = LONG_TEXT[name]
+    with pytest.raises(RequestError) as caught:
+        handler(payload)
+    message = str(caught.value)
+    assert message.startswith(field) and len(message) < 240, message[:300]
+    assert message.encode("utf-8"), "no lone surrogates in the message"
+
+
+def test_an_allowed_url_host_is_quoted_short():
+    from sam3_core.image_io import decode_image
+    from sam3_core.settings import RequestSettings
+
+    settings = RequestSettings(url_hosts=("images.example.com",))
+    for url in ("http://" + LONG + "/a.png", "http://[" + LONG, "http://\ud800" + LONG):
+        with pytest.raises(RequestError) as caught:
+            decode_image(url, settings)
+        assert str(caught.value).startswith("image: ") and len(str(caught.value)) < 240, str(caught.value)[:300]

@@ -1,5 +1,10 @@
 """Property-based fuzzing of the payload parser and the whole handler: every generated payload is answered with a
-response or a clean ``ValueError`` (``RequestError``), never any other exception.
+response or a clean ``ValueError`` (``RequestError``) whose message is short, never any other exception.
+
+Besides wrong types and edge values the generator draws integers beyond a float's range (up to 5,000 digits),
+lone surrogates (what JSON's ``"\\ud800"`` escape parses into), lists and objects nested up to 20,000 deep,
+and strings up to 20,000 characters, in every position: field names, values, images, data URI media types, URLs,
+and the text parameters of the toolkit's binary-body form (the query string).
 
 CI runs 2,000 parser payloads and 300 full-handler payloads; ``make fuzz SCALE=N`` runs N times more.
 """
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import math
+import operator
 import os
 
 import pytest
@@ -22,18 +28,37 @@ from helpers import b64, encode, scene
 
 SCALE = int(os.environ.get("SAM3_FUZZ_SCALE", "1"))
 SMALL_PNG = encode(scene(16, 12))
-LIMITS = RequestSettings(Limits(max_image_pixels=4_000_000))
+# A URL host the parser may fetch from: the discard port on loopback, where nothing listens.
+LIMITS = RequestSettings(Limits(max_image_pixels=4_000_000), url_hosts=("127.0.0.1",), url_timeout_s=2)
 
+
+def nested(depth: int, kind: type = list) -> object:
+    """``[[[...]]]`` (or ``{"a": {"a": ...}}``) ``depth`` deep, built without recursion."""
+    value: object = kind()
+    for _ in range(depth):
+        value = [value] if kind is list else {"a": value}
+    return value
+
+
+characters = st.characters(exclude_categories=())  # every code point, lone surrogates included (st.text() skips them)
+short_text = st.text(characters, max_size=40)
+long_text = st.builds(operator.mul, st.text(characters, min_size=1, max_size=3), st.integers(1_000, 20_000))
+strings = short_text | long_text | st.sampled_from(["\ud800cat", "cat\udfff", "\udc80\udc80", "\x00", "\u202e"])
+# Beyond a float's range; from 4,301 digits also beyond what str() writes (hypothesis may not repr those itself).
+huge_integers = st.integers(309, 5000).map(lambda digits: 10**digits) | st.integers(2**1024, 2**1100).map(operator.neg)
 numbers = (
     st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.floats(min_value=-5, max_value=40)
-    | st.sampled_from([0, 1, -1, 2, 0.5, 1e308, -0.0, math.nan, math.inf])
+    | st.sampled_from([0, 1, -1, 2, 0.5, 1e308, -0.0, math.nan, math.inf, 10**400, -(10**400)])
+    | huge_integers
 )
-scalars = st.none() | st.booleans() | numbers | st.text(max_size=40) | st.binary(max_size=40)
+deep = st.builds(nested, st.integers(100, 20_000), st.sampled_from([list, dict]))
+scalars = st.none() | st.booleans() | numbers | strings | st.binary(max_size=40) | deep
+keys = st.sampled_from([*FIELDS, "confidence_treshold", "colour"]) | strings
 json_like = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(keys, children, max_size=5),
     max_leaves=25,
 )
 images = st.one_of(
@@ -44,13 +69,17 @@ images = st.one_of(
     st.binary(max_size=200),
     st.binary(min_size=1, max_size=300).map(lambda junk: b64(SMALL_PNG[:60] + junk)),  # corrupt PNG body
     st.text(max_size=60),
+    strings.map(lambda mime: f"data:{mime};base64,aGVsbG8="),
+    strings.map(lambda mime: f"data:image/{mime};base64,aGVsbG8="),
+    strings.map(lambda rest: "http://" + rest),
+    strings.map(lambda path: "http://127.0.0.1:9/" + path),
     json_like,
 )
 points = st.lists(st.lists(numbers, min_size=0, max_size=3), max_size=6) | json_like
 boxes = st.lists(st.lists(numbers, min_size=3, max_size=5), max_size=6) | json_like
 labels = st.lists(st.sampled_from([0, 1]) | numbers, max_size=6) | json_like
-prompts = st.lists(st.text(max_size=40) | json_like, max_size=5) | st.text(max_size=40) | json_like
-fields = st.fixed_dictionaries(
+prompts = st.lists(strings | json_like, max_size=5) | strings | json_like
+known_fields = st.fixed_dictionaries(
     {"image": images},
     optional={
         "text_prompts": prompts,
@@ -67,6 +96,8 @@ fields = st.fixed_dictionaries(
         "colour": json_like,
     },
 )
+extra_fields = st.just({}) | st.dictionaries(keys, json_like, min_size=1, max_size=2)
+fields = st.tuples(known_fields, extra_fields).map(lambda pair: {**pair[1], **pair[0]})
 IMAGES = {size: b64(encode(scene(*size))) for size in [(16, 12), (1, 1), (3, 40)]}
 
 
@@ -106,6 +137,17 @@ def plausible(draw):
     }
 
 
+# The toolkit's binary-body form: a PIL image, and the query string's parameters as text (integers converted).
+query_names = st.sampled_from([*FIELDS[1:], "threshold", "candidate_labels", "mask_threshold", "subtask"]) | strings
+number_text = st.sampled_from(["1", "0.5", "-2", "1e999", "nan", "10_0", ""]) | st.integers(300, 5000).map(
+    lambda digits: "1" + "0" * digits
+)
+query_text = strings | number_text | st.lists(number_text | short_text, max_size=9).map(",".join)
+query_values = query_text | st.booleans() | numbers
+query_payloads = st.dictionaries(query_names, query_values, max_size=6).map(
+    lambda parameters: {"inputs": scene(16, 12), "parameters": parameters}
+)
+
 payloads = st.one_of(
     plausible(),
     plausible(),
@@ -114,9 +156,18 @@ payloads = st.one_of(
         lambda pair: {"inputs": pair[0], "parameters": {k: v for k, v in pair[1].items() if k != "image"}}
     ),
     st.lists(images | st.text(max_size=20) | numbers | json_like, max_size=4).map(lambda data: {"data": data}),
+    query_payloads,
     st.dictionaries(st.sampled_from(["inputs", "data", "parameters", "x"]), json_like, max_size=3),
     json_like,
 )
+
+
+def assert_clean(error: BaseException) -> None:
+    """A ``RequestError`` whose message names the field, is one short line, and is valid Unicode."""
+    assert isinstance(error, RequestError), repr(error)[:300]
+    message = str(error)
+    assert message.split(":", 1)[0] and "\n" not in message and len(message) < 300, message[:400]
+    message.encode("utf-8")  # no lone surrogate echoed
 
 
 @pytest.mark.slow
@@ -125,8 +176,8 @@ payloads = st.one_of(
 def test_parser_answers_a_request_or_a_clean_error(payload):
     try:
         request = parse_payload(payload, LIMITS)
-    except RequestError as error:
-        assert str(error).split(":", 1)[0] and "\n" not in str(error) and len(str(error)) < 400
+    except ValueError as error:
+        assert_clean(error)
         return
     assert isinstance(request, SegmentRequest)
     assert request.text_prompts or request.points or 1 in request.box_labels or request.automatic
@@ -143,8 +194,9 @@ def test_handler_answers_a_response_or_a_clean_error(handler, monkeypatch, paylo
     try:
         response = handler(payload)
     except ValueError as error:
-        assert isinstance(error, RequestError), repr(error)
-        event(f"error on {error.field.split('[')[0]}")
+        assert_clean(error)
+        field = error.field.split("[")[0]
+        event(f"error on {field if field.isidentifier() else 'an unknown field'}")
         return
     if isinstance(response, list):  # an InferenceClient task's answer
         event(f"answered a task, {'some' if response else 'no'} objects")

@@ -15,6 +15,14 @@ from helpers import b64, encode, scene, seed_payload
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
 ROOT = Path(__file__).resolve().parents[1]
+SMALL = b64(encode(scene(32, 24)))
+JPEG = encode(scene(32, 24), "JPEG")
+JSON = {"content-type": "application/json"}
+
+
+def json_text(inputs: str) -> str:
+    """A JSON body whose inputs hold the small image, a cat prompt and ``inputs`` (JSON text, spliced as is)."""
+    return f'{{"inputs": {{"image": "{SMALL}", "text_prompts": ["cat"], {inputs}}}}}'
 
 
 def test_health_routes(server):
@@ -79,10 +87,48 @@ def test_raw_jpeg_body_with_query_parameters(server, handler):
 )
 def test_error_statuses(server, image_b64, kwargs, status, words):
     response = requests.post(server + "/", timeout=60, **kwargs)
-    assert response.status_code == status
+    assert response.status_code == status, response.text[:300]
     body = response.json()
-    assert body["success"] is False and words in body["error"]
+    assert body["success"] is False and words in body["error"] and len(response.content) < 400, body["error"][:300]
     ok = requests.post(server + "/", json={"inputs": {"image": image_b64, "text_prompts": ["cat"]}}, timeout=60)
+    assert ok.status_code == 200
+
+
+BINARY = {"data": JPEG, "headers": {"content-type": "image/jpeg"}}
+HOSTILE = {
+    # name: (requests.post arguments, status, what the error starts with)
+    "400-digit threshold": ({"data": json_text('"confidence_threshold": 1' + "0" * 400)}, 400, "confidence_threshold"),
+    "400-digit coordinate": ({"data": json_text('"points": [[1' + "0" * 400 + ", 1]]")}, 400, "points[0][0]"),
+    "4400-digit integer": ({"data": json_text('"max_objects": -1' + "0" * 4400)}, 400, "body: is not valid JSON"),
+    "400-digit query number": ({**BINARY, "params": {"max_objects": "1" + "0" * 400}}, 400, "max_objects"),
+    "400-digit query point": ({**BINARY, "params": {"points": "1" + "0" * 400 + ",1"}}, 400, "points[0][0]"),
+    "lone surrogate in a prompt": ({"data": json_text('"text_prompts": ["\\ud800cat"]')}, 400, "text_prompts[0]"),
+    "lone surrogate in a key": ({"data": json_text('"colour\\udfff": 1')}, 400, "'colour\\udfff': unknown"),
+    "100k [": ({"data": b"[" * 100_000}, 400, "body: is nested too deeply"),
+    "100k [ in a field": ({"data": json_text('"points": ' + "[" * 100_000)}, 400, "body: is nested too deeply"),
+    "50k objects deep": ({"data": b'{"inputs": ' * 50_000}, 400, "body: is nested too deeply"),
+    "200 kB media type": (
+        {"json": {"inputs": {"image": "data:text/" + "x" * 200_000 + ";base64,aGVsbG8=", "text_prompts": ["cat"]}}},
+        400,
+        "image: data URI has media type 'text/xxx",
+    ),
+    "100 kB key": ({"json": {"inputs": {"image": SMALL, "text_prompts": ["cat"], "x" * 100_000: 1}}}, 400, "'xxx"),
+    "8 kB content-type": ({"data": b"hello", "headers": {"content-type": "text/" + "x" * 8000}}, 415, "content-type"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_values_get_a_short_json_error(server, name):
+    """Huge integers, lone surrogates, deep nesting and long client text: a short JSON error naming the field,
+    then the next request works."""
+    kwargs, status, start = HOSTILE[name]
+    kwargs = {"headers": JSON, **kwargs}
+    response = requests.post(server + "/", timeout=60, **kwargs)
+    assert response.status_code == status, response.text[:300]
+    body = response.json()
+    assert body["success"] is False and body["error"].startswith(start), body["error"][:300]
+    assert len(response.content) < 300, body["error"][:300]
+    ok = requests.post(server + "/", json={"inputs": {"image": SMALL, "text_prompts": ["cat"]}}, timeout=60)
     assert ok.status_code == 200
 
 
