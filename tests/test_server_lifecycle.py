@@ -1,7 +1,9 @@
 """Connections and abandoned work over real HTTP: a ``sam3-serve`` subprocess on loopback (the custom container's
-command), driven by raw sockets; its log is read back.
+command) with a short read timeout and a small connection cap, driven by raw sockets; its log is read back.
 
 - A client that goes away: work not yet started never reaches the model, running work stops at the next stage.
+- A request whose headers or body never finish: 408 and closed within bounds.
+- Connections beyond the cap: 503.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from helpers import b64, encode, free_port, scene, wait_until_healthy
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
+READ_TIMEOUT_S = 3
+MAX_CONNECTIONS = 4
+BOUND_S = 20  # generous: only detects a connection held for ever
 # 32 prompts run one per detector call (SAM3_PROMPT_BATCH=1): several seconds on the engine, on CPU.
 MANY_PROMPTS = [f"object number {index}" for index in range(32)]
 
@@ -61,6 +66,8 @@ def served(tiny_checkpoint, tmp_path_factory) -> Server:
         "PYTHONUNBUFFERED": "1",
         "SAM3_DEVICE": "cpu",
         "SAM3_PROMPT_BATCH": "1",
+        "SAM3_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
+        "SAM3_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     }
     command = [sys.executable, "-m", "sam3_core.cli.serve", "--model", str(tiny_checkpoint), "--port", str(port)]
     with open(log_path, "wb") as log:
@@ -87,6 +94,15 @@ def http_post(path: str, body: bytes, content_type: str = "application/json", le
 
 def payload(image, prompts) -> bytes:
     return json.dumps({"inputs": {"image": b64(encode(image)), "text_prompts": prompts}}).encode()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (``socket.timeout`` after ``BOUND_S``)."""
+    sock.settimeout(BOUND_S)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
 
 
 def next_request_works(served: Server) -> None:
@@ -123,4 +139,35 @@ def test_running_work_stops_when_its_client_goes(served):
     [record] = served.wait_for_records(mark, 1)
     assert record["outcome"] == "cancelled" and record["status"] == 499, record
     assert "Traceback" not in served.log_since(mark)
+    next_request_works(served)
+
+
+def test_stalled_headers_get_408_and_the_connection_closes(served):
+    with socket.create_connection(served.address) as silent, socket.create_connection(served.address) as slow:
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n")
+        assert read_until_closed(silent) == b"", "a connection that sends nothing is closed"
+        assert read_until_closed(slow).startswith(b"HTTP/1.1 408 ")
+    next_request_works(served)
+
+
+def test_stalled_body_gets_408_and_the_connection_closes(served):
+    with socket.create_connection(served.address) as client:
+        client.sendall(http_post("/", b'{"inputs": {"ima', length=1000))
+        assert read_until_closed(client).startswith(b"HTTP/1.1 408 ")
+    next_request_works(served)
+
+
+def test_connections_beyond_the_cap_get_503(served):
+    idle = [socket.create_connection(served.address) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)  # accepted (well within the read timeout)
+        refused = requests.get(served.url + "/health", timeout=BOUND_S)
+        assert refused.status_code == 503
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + BOUND_S
+    while requests.get(served.url + "/health", timeout=BOUND_S).status_code != 200:
+        assert time.monotonic() < deadline, "still refused after the idle connections closed"
+        time.sleep(0.1)
     next_request_works(served)

@@ -9,6 +9,9 @@ handler's own rule (``SAM3_MODEL_ID``, then a checkpoint in the repository, then
 tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny`` (meaningless masks, for trying the API only). For real
 masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set (gated repository), or ``--model /path/to/a/local/copy``.
 When loading fails the server exits with status 1 (as the toolkit does), so a platform restarts or reports it.
+
+Connections: a request must arrive whole within ``SAM3_READ_TIMEOUT_S`` (``sam3_core.read_deadline``); beyond
+``SAM3_MAX_CONNECTIONS`` open connections requests are answered 503.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from sam3_core.http_api import create_app
+    from sam3_core.read_deadline import with_read_deadline
 
     model = choose_model(args.model, settings)
 
@@ -100,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         ui=args.ui,
         on_load_failure=stop_serving,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http=with_read_deadline(settings.server.read_timeout_s),
+        limit_concurrency=settings.server.max_connections + 1,  # uvicorn counts the new connection too
+    )
+    server = uvicorn.Server(config)
     server.run()
     return 1 if failures else 0
 
