@@ -12,7 +12,7 @@ too many requests waiting 503; anything else 500 with a short message and an id 
 toolkit answers 400 to every handler exception; this server tells client errors from server faults.
 
 A client that disconnects: its request's work stops (``sam3_core.cancel``; one request log line, outcome
-``cancelled``).
+``cancelled``); one that goes away while sending its body gets one log line, no traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -175,6 +175,9 @@ def create_app(
                 return await endpoint(request)
             except RequestError as exc:
                 return error_response(exc.status_code, str(exc))
+            except ClientDisconnect:
+                LOG.info("%s %s: the client went away before its body was complete", request.method, request.url.path)
+                return Response(status_code=CLIENT_GONE)
 
         return wrapper
 

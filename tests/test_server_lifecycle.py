@@ -4,6 +4,7 @@ command) with a short read timeout and a small connection cap, driven by raw soc
 - A client that goes away: work not yet started never reaches the model, running work stops at the next stage.
 - A request whose headers or body never finish: 408 and closed within bounds.
 - Connections beyond the cap: 503.
+- The log: one quiet line for a client that goes away mid-body, no prompts beyond their 12-character prefix.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ class Server:
             time.sleep(0.1)
         assert len(records) >= count, f"expected {count} request log lines, got:\n{self.log_since(mark)[-3000:]}"
         return records
+
+    def wait_for_log(self, mark: int, text: str) -> str:
+        deadline = time.monotonic() + BOUND_S
+        while text not in (log := self.log_since(mark)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert text in log, f"{text!r} not logged:\n{log[-3000:]}"
+        return log
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +158,24 @@ def test_stalled_headers_get_408_and_the_connection_closes(served):
     next_request_works(served)
 
 
-def test_stalled_body_gets_408_and_the_connection_closes(served):
+def test_stalled_body_gets_408_and_one_quiet_line(served):
+    mark = served.log_mark()
     with socket.create_connection(served.address) as client:
         client.sendall(http_post("/", b'{"inputs": {"ima', length=1000))
         assert read_until_closed(client).startswith(b"HTTP/1.1 408 ")
+    log = served.wait_for_log(mark, "went away")
+    assert "Traceback" not in log and "ERROR" not in log
+    next_request_works(served)
+
+
+def test_client_leaving_mid_body_logs_one_quiet_line(served):
+    mark = served.log_mark()
+    with socket.create_connection(served.address) as client:
+        client.sendall(http_post("/predict", b"\xff\xd8\xff" + b"\0" * 5000, "image/jpeg", length=100_000))
+        time.sleep(0.5)
+    log = served.wait_for_log(mark, "went away")
+    assert [line for line in log.splitlines() if "went away" in line] and "Traceback" not in log, log
+    assert "ClientDisconnect" not in log and "ERROR" not in log
     next_request_works(served)
 
 
@@ -171,3 +193,17 @@ def test_connections_beyond_the_cap_get_503(served):
         assert time.monotonic() < deadline, "still refused after the idle connections closed"
         time.sleep(0.1)
     next_request_works(served)
+
+
+def test_no_prompt_in_the_log_beyond_its_prefix(served):
+    mark = served.log_mark()
+    secret = "calico sofa velvet"  # within the tiny tokenizer's 32 tokens
+    query = {"text_prompts": secret, "confidence_threshold": "0.3"}
+    jpeg = encode(scene(), "JPEG")
+    answer = requests.post(
+        served.url + "/predict", params=query, data=jpeg, headers={"content-type": "image/jpeg"}, timeout=120
+    )
+    assert answer.status_code == 200
+    log = served.wait_for_log(mark, "POST /predict")  # the access log line
+    assert secret[:12] in log, "the request log keeps the prefix"
+    assert "velvet" not in log, log

@@ -11,7 +11,8 @@ masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set (gated repository), or ``
 When loading fails the server exits with status 1 (as the toolkit does), so a platform restarts or reports it.
 
 Connections: a request must arrive whole within ``SAM3_READ_TIMEOUT_S`` (``sam3_core.read_deadline``); beyond
-``SAM3_MAX_CONNECTIONS`` open connections requests are answered 503.
+``SAM3_MAX_CONNECTIONS`` open connections requests are answered 503. The access log shows paths without their
+query strings (which may carry whole prompts).
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def choose_model(requested: str | None, settings: Settings) -> str | None:
         make_checkpoint(TINY_DIR)
     LOG.warning(BANNER.format(path=TINY_DIR))
     return str(TINY_DIR)
+
+
+class WithoutQueryString(logging.Filter):
+    """uvicorn's access log line with the path only: a query string may carry whole prompts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:  # client, method, path?query, version, status
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         http=with_read_deadline(settings.server.read_timeout_s),
         limit_concurrency=settings.server.max_connections + 1,  # uvicorn counts the new connection too
     )
+    logging.getLogger("uvicorn.access").addFilter(WithoutQueryString())  # after uvicorn has configured logging
     server = uvicorn.Server(config)
     server.run()
     return 1 if failures else 0
