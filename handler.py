@@ -9,6 +9,7 @@ The request path: ``sam3_core.service.SegmentationService.__call__``.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sam3_core.engine import Sam3Engine
@@ -26,5 +27,9 @@ class EndpointHandler:
     def engine(self) -> Sam3Engine:
         return self.service.engine
 
-    def __call__(self, data: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
-        return self.service(data)
+    def __call__(
+        self, data: dict[str, Any], cancel: threading.Event | None = None
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """The response to ``data``. ``cancel`` (optional): once set, the work stops at its next stage with
+        ``sam3_core.cancel.Cancelled`` (``sam3-serve`` sets it when the client disconnects)."""
+        return self.service(data, cancel)

@@ -4,6 +4,8 @@ The checkpoint stores one ViT (``detector_model.vision_encoder.backbone``); ``Sa
 tensors into its own vision encoder. The engine keeps one copy, runs the ViT once per image, then the detector's
 neck and the tracker's neck on its output (as ``Sam3VideoModel`` feeds its tracker). All text prompts of a
 request run as one batch (in bounded chunks) over the shared features; visual objects are batched likewise.
+A request may bring a cancel event (``sam3_core.cancel``): the engine stops waiting for its lock once it is set,
+and looks at it before the ViT and before each prompt chunk or tracker call.
 
 Outputs are low-resolution (288x288 for the real model) per-object maps plus scores; ``postprocess`` upsamples
 them to the image size. Coordinates in and out are pixels of the upright image (xyxy for boxes).
@@ -27,6 +29,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 from sam3_core.automatic import point_grid, select_masks
 from sam3_core.cache import ByteLRUCache
+from sam3_core.cancel import check, locked
 from sam3_core.settings import EngineSettings
 from sam3_core.work import Picture, SegmentationWork, VisualObject
 
@@ -129,10 +132,12 @@ class Sam3Engine:
 
     # ---- public API -------------------------------------------------------------------------------------
 
-    def predict(self, work: SegmentationWork) -> Prediction:
-        """Run every prompt of ``work``: text prompts in order, then visual objects (see ``SegmentationWork``)."""
+    def predict(self, work: SegmentationWork, cancel: threading.Event | None = None) -> Prediction:
+        """Run every prompt of ``work``: text prompts in order, then visual objects (see ``SegmentationWork``).
+        Once ``cancel`` is set, raise ``Cancelled`` at the next stage (or while waiting for another request)."""
         timings: dict[str, float] = {}
-        with self._lock, torch.inference_mode():
+        with locked(self._lock, cancel, "engine"), torch.inference_mode():
+            check(cancel, "backbone")
             started = time.perf_counter()
             features, hit = self._image_features(work.image)
             timings["backbone_ms"] = (time.perf_counter() - started) * 1000.0
@@ -140,8 +145,9 @@ class Sam3Engine:
             started = time.perf_counter()
             objects: list[ObjectPrediction] = []
             if work.text_prompts:
-                objects += self._concepts(features, work)
-            objects += self._automatic(features, work) if work.automatic else self._visual(features, work)
+                objects += self._concepts(features, work, cancel)
+            run = self._automatic if work.automatic else self._visual
+            objects += run(features, work, cancel)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
@@ -223,7 +229,9 @@ class Sam3Engine:
         masks = torch.stack([found[prompt][1] for prompt in prompts])
         return features, masks
 
-    def _concepts(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
+    def _concepts(
+        self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
+    ) -> list[ObjectPrediction]:
         width, height = work.image_size
         scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         exemplars = {}
@@ -237,6 +245,7 @@ class Sam3Engine:
             }
         objects = []
         for prompts in _chunks(work.text_prompts, self.prompt_batch):
+            check(cancel, "prompts")
             count = len(prompts)
             text, text_mask = self._text_embeddings(prompts)
             positions = self._positions[tuple(features.detector[0].shape[-2:])]
@@ -275,12 +284,14 @@ class Sam3Engine:
 
     # ---- visual prompts (Sam3TrackerModel) --------------------------------------------------------------
 
-    def _visual(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
+    def _visual(
+        self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
+    ) -> list[ObjectPrediction]:
         objects = work.visual_objects
         if not objects:
             return []
         width, height = work.image_size
-        call = {"features": features, "size": (height, width), "multimask": work.multimask_output}
+        call = {"features": features, "size": (height, width), "multimask": work.multimask_output, "cancel": cancel}
         # Box-only objects share one batched call; an object with points (at most one) gets its own.
         box_only = [index for index, obj in enumerate(objects) if not obj.points]
         masks_of: dict[int, list[ObjectPrediction]] = {}  # object index -> its masks
@@ -298,7 +309,9 @@ class Sam3Engine:
         threshold = work.confidence_threshold
         return [mask for index in range(len(objects)) for mask in masks_of[index] if mask.score > threshold]
 
-    def _automatic(self, features: ImageFeatures, work: SegmentationWork) -> list[ObjectPrediction]:
+    def _automatic(
+        self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
+    ) -> list[ObjectPrediction]:
         """Segment everything (``sam3_core.automatic``): a ``SAM3_AMG_POINTS_PER_SIDE``² grid of single-point
         objects, SAM's 3 candidates each above the confidence threshold, then stable masks after box NMS."""
         width, height = work.image_size
@@ -311,6 +324,7 @@ class Sam3Engine:
                     features,
                     (height, width),
                     multimask=True,
+                    cancel=cancel,
                     points=[[[point] for point in chunk]],
                     labels=[[[1] for _ in chunk]],
                 )
@@ -328,11 +342,13 @@ class Sam3Engine:
         features: ImageFeatures,
         size: tuple[int, int],
         multimask: bool,
+        cancel: threading.Event | None,
         points: list | None = None,
         labels: list | None = None,
         boxes: list | None = None,
     ) -> list[list[ObjectPrediction]]:
         """One tracker call over ``size`` = (height, width); per object, its masks best predicted IoU first."""
+        check(cancel, "prompts")
         prompt = self.tracker_processor(
             original_sizes=[list(size)],
             input_points=points,

@@ -10,10 +10,14 @@ Routes:
 Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of memory or
 too many requests waiting 503; anything else 500 with a short message and an id (details in the log). The
 toolkit answers 400 to every handler exception; this server tells client errors from server faults.
+
+A client that disconnects: its request's work stops (``sam3_core.cancel``; one request log line, outcome
+``cancelled``); one that goes away while sending its body gets one log line, no traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -24,15 +28,17 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sam3_core.cancel import Cancelled
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
 from sam3_core.request import QUERY_LIST_FIELDS, parse_query_value
 
 LOG = logging.getLogger("sam3_core.server")
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
+CLIENT_GONE = 499  # the status of an answer nobody reads (the client disconnected), as nginx logs it
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -57,9 +63,18 @@ def query_parameters(query: Any) -> dict[str, Any]:
     return parameters
 
 
+async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client disconnects (call once the body has been read: what comes next is the
+    disconnect, or the end of the response)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    cancel.set()
+
+
 class HandlerHost:
     """Loads the handler in a background thread and runs calls in worker threads, bounded by ``max_waiting``.
-    ``on_load_failure`` (if given) is called with the exception when loading fails, e.g. to stop the server."""
+    ``on_load_failure`` (if given) is called with the exception when loading fails, e.g. to stop the server.
+    The handler is called as ``handler(payload, cancel=event)``; the event is set when the client disconnects."""
 
     def __init__(
         self,
@@ -92,13 +107,18 @@ class HandlerHost:
             raise RuntimeError(self.load_error or "the model is still loading, try again in a moment")
         return self.handler(payload)
 
-    async def call(self, payload: Any) -> Response:
+    async def call(self, payload: Any, request: Request) -> Response:
+        """The handler's answer to ``payload`` (``request``'s body, already read) as a response."""
         if self.handler is None:
             return error_response(503 if self.load_error is None else 500, self.load_error or "model is loading")
         if not self._slots.acquire(blocking=False):
             return error_response(503, "overloaded: too many requests waiting, retry later")
+        cancel = threading.Event()
+        watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
         try:
-            return json_response(await run_in_threadpool(self.handler, payload))
+            return json_response(await run_in_threadpool(self.handler, payload, cancel=cancel))
+        except Cancelled:  # the client has gone; the service logged it
+            return Response(status_code=CLIENT_GONE)
         except RequestError as exc:
             return error_response(exc.status_code, str(exc))
         except ValueError as exc:  # the toolkit's convention: a handler ValueError is the client's fault
@@ -110,6 +130,7 @@ class HandlerHost:
             LOG.exception("request %s failed", error_id)
             return error_response(500, f"internal error (id {error_id})")
         finally:
+            watcher.cancel()
             self._slots.release()
 
 
@@ -156,6 +177,9 @@ def create_app(
                 return await endpoint(request)
             except RequestError as exc:
                 return error_response(exc.status_code, str(exc))
+            except ClientDisconnect:
+                LOG.info("%s %s: the client went away before its body was complete", request.method, request.url.path)
+                return Response(status_code=CLIENT_GONE)
 
         return wrapper
 
@@ -175,13 +199,13 @@ def create_app(
             payload = await parse_json(request, max_body_bytes)
         else:
             return error_response(415, f"content-type {quote(media_type)}: send application/json or an image")
-        return await host.call(payload)
+        return await host.call(payload, request)
 
     async def sam2_compatible(request: Request) -> Response:
-        return await host.call(await parse_json(request, max_body_bytes))
+        return await host.call(await parse_json(request, max_body_bytes), request)
 
     async def gradio_predict(request: Request) -> Response:
-        response = await host.call(await parse_json(request, max_body_bytes))
+        response = await host.call(await parse_json(request, max_body_bytes), request)
         if response.status_code != 200:
             return response
         return Response(b'{"data":[' + response.body + b"]}", media_type="application/json")

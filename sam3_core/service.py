@@ -3,19 +3,23 @@
 ``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``.
 Bad input raises ``RequestError`` (``ValueError``, HTTP 400/413); out of memory raises ``ServiceUnavailable``
 (503) after dropping caches and freeing GPU memory; any other fault raises ``InternalError`` (500) with an id
-whose details are in the log. The service keeps serving after each of them.
+whose details are in the log. The service keeps serving after each of them. A caller may pass a
+``threading.Event`` (``sam3_core.cancel``): once it is set, the request stops before its next stage with
+``Cancelled`` (logged as outcome ``cancelled``, status 499).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
 
 import torch
 
+from sam3_core.cancel import Cancelled, check
 from sam3_core.engine import Sam3Engine
 from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
 from sam3_core.request import SegmentRequest, check_token_lengths, parse_payload
@@ -45,17 +49,23 @@ class SegmentationService:
         self.engine = engine
         self.settings = settings
 
-    def __call__(self, data: Any) -> dict[str, Any] | list[dict[str, Any]]:
+    def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+        """The response to ``data``; ``cancel``: stop (``Cancelled``) at the next stage once it is set."""
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
         try:
+            check(cancel, "decode")
             request = parse_payload(data, self.settings)
             record.update(describe(request))
             check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
-            prediction = self.engine.predict(request.work())
+            prediction = self.engine.predict(request.work(), cancel)
+            check(cancel, "postprocess")
             response = build_response(request, prediction)
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
             return response
+        except Cancelled as stop:  # nobody waits for the answer (e.g. the client disconnected)
+            record.update(outcome="cancelled", status=499, cancelled_before=stop.stage)
+            raise
         except RequestError as error:
             record.update(outcome="bad_request", status=error.status_code, error=str(error)[:200])
             raise

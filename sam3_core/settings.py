@@ -152,6 +152,9 @@ class ServerSettings:
     port: int = env("PORT", _port, 8080)
     max_body_mb: int = env("SAM3_MAX_BODY_MB", _positive_int, 80)
     max_waiting: int = env("SAM3_MAX_WAITING", _positive_int, 64)
+    # Seconds a connection has to deliver a whole request (headers and body) once it is ready for one.
+    read_timeout_s: float = env("SAM3_READ_TIMEOUT_S", _positive_float, 30.0)
+    max_connections: int = env("SAM3_MAX_CONNECTIONS", _positive_int, 128)  # open at once; requests beyond: 503
     # The endpoint repository (the container sets /repository, where Inference Endpoints mounts it).
     model_dir: str | None = env("HF_MODEL_DIR", _text, None)
 

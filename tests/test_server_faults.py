@@ -76,7 +76,7 @@ def test_crash_is_500_with_an_id_then_service_resumes(app_url, image_b64, monkey
 
 def test_overload_is_503(app_url, handler, image_b64, monkeypatch):
     original = handler.engine.predict
-    monkeypatch.setattr(handler.engine, "predict", lambda request: time.sleep(1.5) or original(request))
+    monkeypatch.setattr(handler.engine, "predict", lambda *args: time.sleep(1.5) or original(*args))
     with ThreadPoolExecutor(max_workers=3) as pool:
         answers = list(pool.map(lambda _: post(app_url, image_b64), range(3)))
     statuses = sorted(answer.status_code for answer in answers)

@@ -43,6 +43,8 @@ def test_every_variable_is_read():
         "SAM3_COMPILE": "1",
         "SAM3_AMG_MIN_STABILITY": "0.5",
         "PORT": "9000",
+        "SAM3_READ_TIMEOUT_S": "2.5",
+        "SAM3_MAX_CONNECTIONS": "16",
         "HF_MODEL_DIR": "/repository",
     }
     settings = Settings.from_env(environ)
@@ -53,6 +55,7 @@ def test_every_variable_is_read():
     assert settings.engine.feature_cache_mb == 0 and settings.engine.compile is True
     assert settings.engine.amg_min_stability == 0.5
     assert settings.server.port == 9000 and settings.server.model_dir == "/repository"
+    assert settings.server.read_timeout_s == 2.5 and settings.server.max_connections == 16
     assert Settings.from_env({"SAM3_MAX_OBJECTS": "  "}).request.limits.max_objects == 100, "empty keeps the default"
 
 
@@ -63,6 +66,7 @@ def test_every_variable_is_read():
         ("SAM3_MAX_POINTS", "1e3", "a positive integer"),
         ("SAM3_FEATURE_CACHE_MB", "-1", "a non-negative integer"),
         ("SAM3_URL_TIMEOUT_S", "inf", "a positive number"),
+        ("SAM3_READ_TIMEOUT_S", "0", "a positive number"),
         ("SAM3_AMG_MIN_STABILITY", "1.5", "a number from 0 to 1"),
         ("SAM3_COMPILE", "yes", "0 or 1"),
         ("SAM3_DTYPE", "int8", "one of float32, bfloat16, float16"),

@@ -9,6 +9,10 @@ handler's own rule (``SAM3_MODEL_ID``, then a checkpoint in the repository, then
 tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny`` (meaningless masks, for trying the API only). For real
 masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set (gated repository), or ``--model /path/to/a/local/copy``.
 When loading fails the server exits with status 1 (as the toolkit does), so a platform restarts or reports it.
+
+Connections: a request must arrive whole within ``SAM3_READ_TIMEOUT_S`` (``sam3_core.read_deadline``); beyond
+``SAM3_MAX_CONNECTIONS`` open connections requests are answered 503. The access log shows paths without their
+query strings (which may carry whole prompts).
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ def choose_model(requested: str | None, settings: Settings) -> str | None:
     return str(TINY_DIR)
 
 
+class WithoutQueryString(logging.Filter):
+    """uvicorn's access log line with the path only: a query string may carry whole prompts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:  # client, method, path?query, version, status
+            client, method, path, version, status = record.args
+            record.args = (client, method, str(path).split("?", 1)[0], version, status)
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description="Serve the SAM3 endpoint handler over HTTP.")
@@ -75,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from sam3_core.http_api import create_app
+    from sam3_core.read_deadline import with_read_deadline
 
     model = choose_model(args.model, settings)
 
@@ -100,7 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         ui=args.ui,
         on_load_failure=stop_serving,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http=with_read_deadline(settings.server.read_timeout_s),
+        limit_concurrency=settings.server.max_connections + 1,  # uvicorn counts the new connection too
+    )
+    logging.getLogger("uvicorn.access").addFilter(WithoutQueryString())  # after uvicorn has configured logging
+    server = uvicorn.Server(config)
     server.run()
     return 1 if failures else 0
 

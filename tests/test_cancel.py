@@ -1,0 +1,71 @@
+"""Cancellation in process: a set event stops the work at the next stage boundary, and a wait for the engine gives
+up (the server sets the event when its client disconnects: tests/test_server_lifecycle.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+
+from sam3_core.cancel import Cancelled, locked
+
+
+class SetAtCheck(threading.Event):
+    """An event that sets itself when it is looked at for the ``n``-th time: a client leaving mid-run, on cue."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.checks_left = n
+
+    def is_set(self) -> bool:
+        self.checks_left -= 1
+        if self.checks_left <= 0:
+            self.set()
+        return super().is_set()
+
+
+def test_a_wait_for_a_held_lock_gives_up_when_cancelled():
+    lock, cancel, outcome = threading.Lock(), threading.Event(), []
+
+    def wait() -> None:
+        try:
+            with locked(lock, cancel, "engine"):
+                outcome.append("ran")
+        except Cancelled as stop:
+            outcome.append(stop.stage)
+
+    with lock:
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        cancel.set()
+        waiter.join(timeout=10)
+        assert outcome == ["engine"], "gave up while the lock was still held"
+    assert not lock.locked()
+
+
+def test_a_set_event_stops_the_request_before_decoding(handler, image_b64, caplog):
+    cancel = threading.Event()
+    cancel.set()
+    with caplog.at_level(logging.INFO, "sam3_core.requests"), pytest.raises(Cancelled) as stop:
+        handler.service({"inputs": {"image": image_b64, "text_prompts": ["cat"]}}, cancel=cancel)
+    assert stop.value.stage == "decode"
+    [record] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sam3_core.requests"]
+    assert record["outcome"] == "cancelled" and record["status"] == 499 and record["cancelled_before"] == "decode"
+    assert "image" not in record, "nothing decoded"
+
+
+@pytest.mark.parametrize("passed,stage", [(1, "backbone"), (3, "prompts"), (4, "postprocess")])
+def test_running_work_stops_at_the_next_stage_boundary(handler, image_b64, passed, stage):
+    # The checks, in order: decode, backbone, one per prompt chunk (10 prompts, 8 per batch: 2), postprocess.
+    # (3, "prompts"): the first chunk ran, the second did not.
+    prompts = [f"thing {index}" for index in range(10)]
+    with pytest.raises(Cancelled) as stop:
+        handler.service({"inputs": {"image": image_b64, "text_prompts": prompts}}, cancel=SetAtCheck(passed + 1))
+    assert stop.value.stage == stage
+
+
+def test_an_unset_event_changes_nothing(handler, image_b64):
+    payload = {"inputs": {"image": image_b64, "text_prompts": ["cat"], "confidence_threshold": 0.3}}
+    assert handler.service(payload, cancel=threading.Event()) == handler(payload)
