@@ -178,3 +178,76 @@ def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, tm
     resumed = run(str(folder), "--out", str(cut), *common, "--resume")
     assert cut.read_text() == whole.read_text()
     assert "1 failed" in resumed.stdout
+
+
+def test_file_names_are_relative_to_the_image_root(folder, server, tmp_path):
+    """One rule: relative to the directory, to a glob's folder before its first wildcard, or to the list file's
+    folder; an image outside that root keeps its absolute path."""
+    inside = folder / "subset.txt"
+    inside.write_text("img0.png\nnested/img3.jpg\n")
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text(f"{folder / 'img0.png'}\n")
+    try:
+        cases = [
+            (str(folder / "**" / "*.jpg"), {"img1.jpg", "img5.jpg", "nested/img3.jpg"}),
+            (str(inside), {"img0.png", "nested/img3.jpg"}),
+            (str(outside), {str((folder / "img0.png").resolve())}),
+        ]
+        for source, names in cases:
+            out = tmp_path / "names.json"
+            run(source, "--prompts", "cat", "--out", str(out), "--endpoint", server + "/", "--threshold", "0.3")
+            assert {image["file_name"] for image in json.loads(out.read_text())["images"]} == names, source
+    finally:
+        inside.unlink()
+
+
+def one_line_error(folder: Path, tmp_path: Path, *extra: str) -> str:
+    env = {key: value for key, value in os.environ.items() if key not in ("SAM3_MODEL_ID", "HF_MODEL_DIR")}
+    completed = subprocess.run(
+        [*COMMAND, str(folder), "--prompts", "cat", "--out", str(tmp_path / "x.json"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "SAM3_DEVICE": "cpu"},
+    )
+    assert completed.returncode != 0 and "Traceback" not in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr[-2000:]
+    return completed.stderr
+
+
+def test_without_weights_it_says_how_to_give_them(folder, tmp_path):
+    message = one_line_error(folder, tmp_path)
+    assert "--model" in message and "SAM3_MODEL_ID" in message
+    assert "does not exist" in one_line_error(folder, tmp_path, "--model", str(tmp_path / "no" / "such" / "dir"))
+
+
+def test_first_ctrl_c_finishes_the_image_in_flight_and_asks_for_resume(folder, tiny_checkpoint, tmp_path):
+    common = ["--prompts", "cat,dog", "--model", str(tiny_checkpoint), "--threshold", "0.3"]
+    whole = tmp_path / "whole.json"
+    run(str(folder), "--out", str(whole), *common)
+
+    cut = tmp_path / "cut.json"
+    journal = cut.with_name(cut.name + ".partial.jsonl")
+    process = subprocess.Popen(
+        [*COMMAND, str(folder), "--out", str(cut), *common, "--quiet"],
+        env={**os.environ, "SAM3_DEVICE": "cpu"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and journal.read_text().splitlines():
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "--resume" in stderr
+    assert not cut.exists()
+    lines = journal.read_text().splitlines()
+    assert all(json.loads(line)["path"] for line in lines), "every line journalled whole"
+    assert 1 <= len(lines) < len(SIZES) + 1, "scheduling stopped: not every image was processed"
+
+    run(str(folder), "--out", str(cut), *common, "--resume")
+    assert cut.read_text() == whole.read_text()

@@ -6,6 +6,10 @@
         [--endpoint URL --token TOKEN --concurrency N --rate R] [--resume]
 
 INPUT: a directory (searched recursively for images), a glob (quote it), or a text file with one path per line.
+Weights: ``--model`` (a directory or Hub id) or ``SAM3_MODEL_ID``; with neither it stops and says so (random
+weights would label nothing real). Each image's COCO ``file_name`` is its path relative to the *image root*: the
+directory itself, a glob's folder before its first wildcard (``photos`` for ``"photos/**/*.jpg"``), or the list
+file's folder; an image outside the root keeps its absolute path.
 In-process by default (the engine loads once); with ``--endpoint`` it posts to a deployed endpoint (or
 ``sam3-serve``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
 ``--rate`` requests per second. Scaling out is the endpoint's replicas (min/max replicas), not this script.
@@ -14,7 +18,9 @@ Output: COCO JSON (images, one category per prompt, annotations with RLE or poly
 atomically; ``--masks-dir`` also writes each object's PNG mask as ``IMAGEID_OBJECT.png`` (the COCO image id and
 the object's number within that image, in annotation order). Progress is journalled next to the output
 (``OUT.partial.jsonl``): after an interruption, ``--resume`` skips the images already done and the final file is
-the same as an uninterrupted run's. Images that fail to decode are reported and skipped.
+the same as an uninterrupted run's. Images that fail to decode are reported and skipped. The first Ctrl-C stops
+scheduling, finishes and journals the images in flight and exits (130) asking for ``--resume``; a second one
+abandons them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import base64
 import glob
 import json
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -76,12 +83,39 @@ class RateLimiter:
             time.sleep(delay)
 
 
+def image_root(source: str) -> Path:
+    """The folder COCO ``file_name`` values are relative to (see the module docstring)."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    if path.is_file():
+        return path.parent
+    fixed = []
+    for part in path.parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
 class InProcessSegmenter:
     def __init__(self, model: str | None) -> None:
         from sam3_core.loading import load_service
         from sam3_core.settings import Settings
 
-        self.handler = load_service(Settings.from_env(), None, model)
+        settings = Settings.from_env()
+        if not model and not settings.model.model_id:
+            raise SystemExit(
+                "error: no weights: pass --model DIR_OR_HUB_ID or set SAM3_MODEL_ID (facebook/sam3 is gated: "
+                "accept its licence on the Hub and set HF_TOKEN)"
+            )
+        if model and model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+            raise SystemExit(f"error: --model: directory {model} does not exist")
+        try:
+            self.handler = load_service(settings, None, model)
+        except Exception as error:  # noqa: BLE001 - one line for the user, not a Hub traceback
+            text = " ".join(str(error).split())
+            raise SystemExit(f"error: could not load SAM3 ({type(error).__name__}: {text[:300]})") from None
 
     def __call__(self, payload: dict) -> dict:
         from sam3_core.errors import RequestError
@@ -177,9 +211,9 @@ def build_coco(paths: list[Path], done: dict[str, dict], prompts: list[str], bas
 
 def _relative(path: Path, base: Path) -> str:
     try:
-        return str(path.resolve().relative_to(base.resolve()))
+        return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
-        return str(path)
+        return str(path.resolve())
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -245,17 +279,17 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     failures: dict[str, str] = {str(p): e["error"] for p, e in ((Path(k), v) for k, v in done.items()) if "error" in e}
-    journal_lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=workers)
+    interrupted = False
     with (
         journal.open("a") as log,
-        ThreadPoolExecutor(max_workers=workers) as pool,
         tqdm(
             total=len(paths), initial=len(paths) - len(todo), unit="img", disable=args.quiet, dynamic_ncols=True
         ) as progress,
     ):
-        futures = {pool.submit(segment_one, segmenter, path, args, category_ids): path for path in todo}
-        for future in as_completed(futures):
-            path = futures[future]
+
+        def finish(future, path: Path) -> None:
+            """Journal one image's result (or its failure)."""
             try:
                 record = future.result()
             except SkipImage as error:
@@ -266,17 +300,39 @@ def main(argv: list[str] | None = None) -> int:
                 failures[str(path)] = str(error)
                 progress.write(f"failed {path} (will retry on --resume): {error}")
                 progress.update()
-                continue
+                return
             for number, png in enumerate(record.pop("masks", [])):  # image id (input order) and object number
                 (args.masks_dir / f"{image_ids[str(path)]:06d}_{number:03d}.png").write_bytes(base64.b64decode(png))
             entry = {"path": str(path), **record}
             done[str(path)] = entry
-            with journal_lock:
-                log.write(json.dumps(entry) + "\n")
-                log.flush()
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
             progress.update()
 
-    coco = build_coco(paths, done, args.prompt_list, Path(args.input) if Path(args.input).is_dir() else Path.cwd())
+        futures = {pool.submit(segment_one, segmenter, path, args, category_ids): path for path in todo}
+        try:
+            for future in as_completed(futures):
+                finish(future, futures[future])
+        except KeyboardInterrupt:
+            interrupted = True
+            running = [future for future in futures if not future.cancel() and not future.done()]
+            progress.write(f"interrupted: finishing the {len(running)} image(s) in flight (Ctrl-C again abandons them)")
+            try:
+                for future in as_completed(running):
+                    finish(future, futures[future])
+            except KeyboardInterrupt:
+                progress.write("abandoned the images in flight")
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+    if interrupted:
+        print(
+            f"interrupted after {len(done)} of {len(paths)} images (journal: {journal}); "
+            f"rerun the same command with --resume to finish",
+            file=sys.stderr,
+        )
+        return 130
+
+    coco = build_coco(paths, done, args.prompt_list, image_root(args.input))
     write_atomically(args.out, json.dumps(coco))
     transient = [p for p in failures if p not in done]
     if not transient:
