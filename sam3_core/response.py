@@ -13,9 +13,9 @@ from sam3_core.request import SegmentRequest
 from sam3_core.tasks import task_answer
 
 SAM_VERSION = "3.0"
-# PNG encoding (OpenCV, GIL released) is the cost of many large masks: one worker per core, at most 16 (each
-# holds up to ~80 MB of full-size intermediates for a large object on CPU).
-_WORKERS = ThreadPoolExecutor(max_workers=max(1, min(16, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
+# One worker per core, at most 8: each holds up to ~80 MB of full-size intermediates for a large object on CPU, and
+# 16 workers did not encode 100 masks of 12 MP faster than 8 on a 16-core H200 machine (docs/BENCHMARKS.md).
+_WORKERS = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
 
 
 def _render(obj: ObjectPrediction, request: SegmentRequest) -> tuple[str, list[float], list | None]:
