@@ -25,14 +25,18 @@ def stability_scores(logits: torch.Tensor, offset: float = 1.0) -> torch.Tensor:
     return inner / outer
 
 
-def select_masks(logits: torch.Tensor, scores: torch.Tensor, min_stability: float, nms_iou: float = 0.7) -> list[int]:
-    """Indices of the masks to keep, best score first: non-empty (some logit > 0), stable
-    (``stability_scores >= min_stability``), then non-maximum suppression of their boxes at ``nms_iou``.
+def select_masks(
+    logits: torch.Tensor, scores: torch.Tensor, min_stability: float, nms_iou: float = 0.7, min_pixels: float = 0.0
+) -> list[int]:
+    """Indices of the masks to keep, best score first: non-empty (some logit > 0) and at least ``min_pixels`` of
+    the low-resolution map, stable (``stability_scores >= min_stability``), then non-maximum suppression of their
+    boxes at ``nms_iou``.
 
     ``logits``: ``(N, H, W)`` low-resolution mask logits; ``scores``: ``(N,)`` predicted IoU."""
     if logits.shape[0] == 0:
         return []
-    stable = (stability_scores(logits) >= min_stability) & (logits > 0).flatten(1).any(1)
+    area = (logits > 0).flatten(1).sum(1)
+    stable = (stability_scores(logits) >= min_stability) & (area > 0) & (area >= min_pixels)
     keep = torch.nonzero(stable).flatten()
     if keep.numel() == 0:
         return []

@@ -2,13 +2,14 @@
 
 A caller that may stop waiting (``sam3-serve``, when a client disconnects) passes a ``threading.Event`` along with
 the request and sets it. The service and the engine look at it at stage boundaries (``check``) and while waiting
-for the engine (``locked``), and raise ``Cancelled`` naming the stage that did not run. Callers that never cancel
+for the engine (``FairLock.held``), and raise ``Cancelled`` naming the stage that did not run. Callers that never cancel
 (the endpoint handler's ``handler(data)``) pass nothing.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,15 +30,39 @@ def check(cancel: threading.Event | None, stage: str) -> None:
         raise Cancelled(stage)
 
 
-@contextmanager
-def locked(lock: threading.Lock, cancel: threading.Event | None, stage: str) -> Iterator[None]:
-    """Hold ``lock``; while waiting for it, give up with ``Cancelled(stage)`` once ``cancel`` is set."""
-    if cancel is None:
-        lock.acquire()
-    else:
-        while not lock.acquire(timeout=POLL_S):
-            check(cancel, stage)
-    try:
-        yield
-    finally:
-        lock.release()
+class FairLock:
+    """A lock granted in arrival order. A long request that takes it once per step (segment-everything takes it
+    per chunk of grid points) queues behind the requests that arrived meanwhile instead of winning it straight back,
+    as a ``threading.Lock`` lets the releasing thread do."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._held = False
+
+    @contextmanager
+    def held(self, cancel: threading.Event | None, stage: str) -> Iterator[None]:
+        """Hold the lock; while waiting for it, give up with ``Cancelled(stage)`` once ``cancel`` is set."""
+        ticket = object()
+        with self._condition:
+            self._queue.append(ticket)
+            try:
+                while self._held or self._queue[0] is not ticket:
+                    self._condition.wait(POLL_S if cancel is not None else None)
+                    check(cancel, stage)
+            except BaseException:
+                self._queue.remove(ticket)
+                self._condition.notify_all()
+                raise
+            self._queue.popleft()
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._held = False
+                self._condition.notify_all()
+
+    def locked(self) -> bool:
+        with self._condition:
+            return self._held

@@ -29,7 +29,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 from sam3_core.automatic import point_grid, select_masks
 from sam3_core.cache import ByteLRUCache
-from sam3_core.cancel import check, locked
+from sam3_core.cancel import FairLock, check
 from sam3_core.settings import EngineSettings
 from sam3_core.work import Picture, SegmentationWork, VisualObject
 
@@ -101,8 +101,6 @@ class Sam3Engine:
         self.tracker_processor = tracker_processor
         self.max_text_tokens = min(32, detector.config.text_config.max_position_embeddings)
         self.prompt_batch = settings.prompt_batch or (32 if self.device.type == "cuda" else 8)
-        self.amg_points_per_side = settings.amg_points_per_side
-        self.amg_min_stability = settings.amg_min_stability
         self.feature_cache: ByteLRUCache[ImageFeatures] = ByteLRUCache(settings.feature_cache_mb * MB)
         self.text_cache: ByteLRUCache[tuple[torch.Tensor, torch.Tensor]] = ByteLRUCache(settings.text_cache_mb * MB)
         if settings.compile:
@@ -114,7 +112,7 @@ class Sam3Engine:
             for name in ("detr_encoder", "detr_decoder", "mask_decoder"):
                 setattr(detector, name, torch.compile(getattr(detector, name)))
         self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
-        self._lock = threading.Lock()
+        self._lock = FairLock()
 
     @classmethod
     def from_directory(
@@ -134,9 +132,11 @@ class Sam3Engine:
 
     def predict(self, work: SegmentationWork, cancel: threading.Event | None = None) -> Prediction:
         """Run every prompt of ``work``: text prompts in order, then visual objects (see ``SegmentationWork``).
-        Once ``cancel`` is set, raise ``Cancelled`` at the next stage (or while waiting for another request)."""
+        Once ``cancel`` is set, raise ``Cancelled`` at the next stage (or while waiting for another request).
+        The engine runs one request at a time, in arrival order; segment-everything takes its turn per chunk of
+        grid points, so requests that arrive meanwhile are not held for its whole duration."""
         timings: dict[str, float] = {}
-        with locked(self._lock, cancel, "engine"), torch.inference_mode():
+        with self._lock.held(cancel, "engine"), torch.inference_mode():
             check(cancel, "backbone")
             started = time.perf_counter()
             features, hit = self._image_features(work.image)
@@ -146,17 +146,23 @@ class Sam3Engine:
             objects: list[ObjectPrediction] = []
             if work.text_prompts:
                 objects += self._concepts(features, work, cancel)
-            run = self._automatic if work.automatic else self._visual
-            objects += run(features, work, cancel)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
+            if not work.automatic:
+                objects += self._visual(features, work, cancel)
+            self._synchronize()
+        if work.automatic:
+            with torch.inference_mode():
+                objects += self._automatic(features, work, cancel)
+        timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
         if len(objects) > work.max_objects:
             # Keep the highest scores (before any upsampling), in the documented order.
             ranked = sorted(range(len(objects)), key=lambda index: -objects[index].score)
             kept = set(ranked[: work.max_objects])
             objects = [obj for index, obj in enumerate(objects) if index in kept]
         return Prediction(objects, timings)
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def release_memory(self) -> None:
         """Drop cached features and text embeddings and return freed GPU memory (after an out-of-memory error)."""
@@ -312,30 +318,36 @@ class Sam3Engine:
     def _automatic(
         self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
     ) -> list[ObjectPrediction]:
-        """Segment everything (``sam3_core.automatic``): a ``SAM3_AMG_POINTS_PER_SIDE``² grid of single-point
-        objects, SAM's 3 candidates each above the confidence threshold, then stable masks after box NMS."""
+        """Segment everything (``sam3_core.automatic``, options in ``work.automatic``): a grid of single-point
+        objects, SAM's 3 candidates each above the confidence threshold, then large enough and stable masks after
+        box NMS. Takes the engine once per chunk of 64 points (the caller does not hold it)."""
+        options = work.automatic
         width, height = work.image_size
-        grid = point_grid(width, height, self.amg_points_per_side)
+        grid = point_grid(width, height, options.points_per_side)
         candidates: list[ObjectPrediction] = []
         for chunk in _chunks(grid, 64):
-            candidates += [
-                mask
-                for masks in self._track(
-                    features,
-                    (height, width),
-                    multimask=True,
-                    cancel=cancel,
-                    points=[[[point] for point in chunk]],
-                    labels=[[[1] for _ in chunk]],
-                )
-                for mask in masks
-                if mask.score > work.confidence_threshold
-            ]
+            with self._lock.held(cancel, "automatic"):
+                candidates += [
+                    mask
+                    for masks in self._track(
+                        features,
+                        (height, width),
+                        multimask=True,
+                        cancel=cancel,
+                        points=[[[point] for point in chunk]],
+                        labels=[[[1] for _ in chunk]],
+                    )
+                    for mask in masks
+                    if mask.score > work.confidence_threshold
+                ]
+                self._synchronize()
         if not candidates:
             return []
         logits = torch.stack([mask.low_res for mask in candidates])
+        min_pixels = options.min_area * logits.shape[-2] * logits.shape[-1] / (width * height)
         scores = torch.tensor([mask.score for mask in candidates])
-        return [candidates[index] for index in select_masks(logits, scores, self.amg_min_stability)]
+        chosen = select_masks(logits, scores, options.stability_score_thresh, options.box_nms_thresh, min_pixels)
+        return [candidates[index] for index in chosen]
 
     def _track(
         self,

@@ -25,7 +25,7 @@ from sam3_core.errors import QUOTE_CHARS, RequestError, quote
 from sam3_core.image_io import read_image
 from sam3_core.settings import Limits, RequestSettings
 from sam3_core.tasks import SEGMENTATION, task_fields
-from sam3_core.work import Box, Picture, Point, SegmentationWork, VisualObject
+from sam3_core.work import AutomaticOptions, Box, Picture, Point, SegmentationWork, VisualObject
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SegmentRequest:
     return_timings: bool = False
     max_objects: int = Limits.max_objects
     decode_ms: float = 0.0
-    automatic: bool = False  # no prompt: segment everything (automatic mask generation over a point grid)
+    automatic: AutomaticOptions | None = None  # no prompt: segment everything (SAM's automatic mask generator)
     task: str | None = None  # an InferenceClient task whose answer format to use (see _image_with_parameters)
 
     @property
@@ -111,6 +111,7 @@ CLIENT_FIELDS = (
     "simplify_epsilon",
     "return_timings",
     "max_objects",
+    "automatic",
 )
 DEFAULTS = {spec.name: spec.default for spec in dataclasses.fields(SegmentRequest) if spec.name in CLIENT_FIELDS}
 DEFAULTS["max_objects"] = None
@@ -251,7 +252,8 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
         if value["max_objects"] is None
         else int(_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
     }
-    automatic = automatic_allowed and not text_prompts and not points and not boxes
+    prompted = bool(text_prompts or points or boxes)
+    automatic = _automatic_options(value["automatic"], settings, prompted, default=automatic_allowed and not prompted)
     if not text_prompts and not points and 1 not in box_labels and not automatic:
         problem = "no prompt given: send text_prompts, points or boxes"
         if boxes:
@@ -275,6 +277,42 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
         decode_ms=decode_ms,
         automatic=automatic,
         **options,
+    )
+
+
+AUTOMATIC_OPTIONS = tuple(spec.name for spec in dataclasses.fields(AutomaticOptions))
+
+
+def _automatic_options(
+    value: object, settings: RequestSettings, prompted: bool, default: bool
+) -> AutomaticOptions | None:
+    """``automatic``: ``true`` or an object of ``AutomaticOptions`` fields (segment everything), ``false``; absent:
+    segment everything only when ``default`` (an image-segmentation task request with no prompt)."""
+    if value is False or (value is None and not default):
+        return None
+    if value is not None and prompted:
+        raise RequestError("automatic", "segments everything: send it without text_prompts, points or boxes")
+    options = {} if value is None or value is True else value
+    if not isinstance(options, Mapping):
+        raise RequestError("automatic", f"expected true or an object of options, got {type(value).__name__}")
+    for key in options:
+        if key not in AUTOMATIC_OPTIONS:
+            name = key if isinstance(key, str) else f"<{type(key).__name__}>"
+            close = difflib.get_close_matches(name, AUTOMATIC_OPTIONS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"accepted options are {', '.join(AUTOMATIC_OPTIONS)}"
+            shown = name if name.isidentifier() and len(name) <= QUOTE_CHARS else quote(name)
+            raise RequestError(f"automatic.{shown}", f"unknown option; {hint}")
+    limits = settings.limits
+
+    def option(name: str, default: float, low: float, high: float, integer: bool = False) -> float:
+        given = options.get(name)
+        return default if given is None else _number(given, f"automatic.{name}", low, high, integer=integer)
+
+    return AutomaticOptions(
+        points_per_side=int(option("points_per_side", settings.amg_points_per_side, 1, 64, integer=True)),
+        stability_score_thresh=option("stability_score_thresh", settings.amg_min_stability, 0.0, 1.0),
+        box_nms_thresh=option("box_nms_thresh", AutomaticOptions.box_nms_thresh, 0.0, 1.0),
+        min_area=int(option("min_area", AutomaticOptions.min_area, 0, limits.max_image_pixels, integer=True)),
     )
 
 

@@ -35,6 +35,7 @@ def _number(kind: type, accept: Callable[[Any], bool], expected: str) -> Callabl
 _positive_int = _number(int, lambda value: value > 0, "a positive integer")
 _non_negative_int = _number(int, lambda value: value >= 0, "a non-negative integer")
 _port = _number(int, lambda value: 0 < value < 65536, "a port number (1-65535)")
+_grid_side = _number(int, lambda value: 0 < value <= 64, "an integer from 1 to 64")
 _positive_float = _number(float, lambda value: 0 < value < math.inf, "a positive number")
 _fraction = _number(float, lambda value: 0 <= value <= 1, "a number from 0 to 1")
 
@@ -119,6 +120,9 @@ class RequestSettings:
     url_timeout_s: float = env("SAM3_URL_TIMEOUT_S", _positive_float, 10.0)  # for the whole download
     # Text prompts for image-segmentation task requests that bring none (unset: segment everything).
     default_prompts: tuple[str, ...] = env("SAM3_DEFAULT_PROMPTS", _prompts, ())
+    # Segment-everything defaults (a request's "automatic" options override them).
+    amg_points_per_side: int = env("SAM3_AMG_POINTS_PER_SIDE", _grid_side, 16)
+    amg_min_stability: float = env("SAM3_AMG_MIN_STABILITY", _fraction, 0.9)
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,6 @@ class EngineSettings:
     # GPU (20 prompts in one batch: 1.44x faster than in batches of 8 on an H200, +2.5 GB peak).
     prompt_batch: int | None = env("SAM3_PROMPT_BATCH", _positive_int, None)
     compile: bool = env("SAM3_COMPILE", _flag, False)  # torch.compile the ViT during warm-up
-    amg_points_per_side: int = env("SAM3_AMG_POINTS_PER_SIDE", _positive_int, 16)
-    amg_min_stability: float = env("SAM3_AMG_MIN_STABILITY", _fraction, 0.9)
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,29 @@ class VisualObject:
 
 
 @dataclass(frozen=True)
+class AutomaticOptions:
+    """Segment everything, after SAM's automatic mask generator (same names where the meaning is the same).
+
+    ``points_per_side``² single-point prompts on an even grid, SAM's 3 candidate masks each; a candidate is kept
+    when its predicted IoU is above the request's ``confidence_threshold`` (SAM's ``pred_iou_thresh``), its
+    stability score is at least ``stability_score_thresh``, it covers at least ``min_area`` pixels of the image,
+    and no better candidate's box overlaps its box by more than ``box_nms_thresh`` IoU.
+    """
+
+    points_per_side: int = 16
+    stability_score_thresh: float = 0.9
+    box_nms_thresh: float = 0.7
+    min_area: int = 0
+
+
+@dataclass(frozen=True)
 class SegmentationWork:
     """One image's prompts for the engine.
 
     - ``text_prompts``: concepts, each returning every instance the detector scores above the threshold;
       ``exemplar_boxes`` (with 1/0 ``exemplar_labels``) steer every concept ("more/not like this").
     - ``visual_objects``: tracker objects, one or ``multimask_output`` 3 masks each, in order.
-    - ``automatic``: no prompt at all: segment everything (``sam3_core.automatic``).
+    - ``automatic``: no prompt at all: segment everything with these options (``sam3_core.automatic``).
     - ``max_objects``: at most this many objects come back, the highest scores, in the order above.
     """
 
@@ -66,7 +82,7 @@ class SegmentationWork:
     exemplar_boxes: tuple[Box, ...] = ()
     exemplar_labels: tuple[int, ...] = ()
     visual_objects: tuple[VisualObject, ...] = ()
-    automatic: bool = False
+    automatic: AutomaticOptions | None = None
     confidence_threshold: float = 0.5
     multimask_output: bool = False
     max_objects: int = 100

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from sam3_core.cancel import Cancelled, locked
+from sam3_core.cancel import Cancelled, FairLock
 
 
 class SetAtCheck(threading.Event):
@@ -27,22 +27,24 @@ class SetAtCheck(threading.Event):
 
 
 def test_a_wait_for_a_held_lock_gives_up_when_cancelled():
-    lock, cancel, outcome = threading.Lock(), threading.Event(), []
+    lock, cancel, outcome = FairLock(), threading.Event(), []
 
     def wait() -> None:
         try:
-            with locked(lock, cancel, "engine"):
+            with lock.held(cancel, "engine"):
                 outcome.append("ran")
         except Cancelled as stop:
             outcome.append(stop.stage)
 
-    with lock:
+    with lock.held(None, "engine"):
         waiter = threading.Thread(target=wait)
         waiter.start()
         cancel.set()
         waiter.join(timeout=10)
         assert outcome == ["engine"], "gave up while the lock was still held"
     assert not lock.locked()
+    with lock.held(None, "engine"):  # the cancelled waiter left the queue: the lock is free to take
+        pass
 
 
 def test_a_set_event_stops_the_request_before_decoding(handler, image_b64, caplog):

@@ -15,6 +15,7 @@ import base64
 import math
 import operator
 import os
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -190,7 +191,8 @@ def test_parser_answers_a_request_or_a_clean_error(payload):
 @settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(payload=payloads)
 def test_handler_answers_a_response_or_a_clean_error(handler, monkeypatch, payload):
-    monkeypatch.setattr(handler.engine, "amg_points_per_side", 4)  # automatic requests: a 4x4 grid, for speed
+    # Automatic requests: a 4x4 grid by default, for speed.
+    monkeypatch.setattr(handler.service, "settings", replace(handler.service.settings, amg_points_per_side=4))
     try:
         response = handler(payload)
     except ValueError as error:

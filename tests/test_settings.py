@@ -53,7 +53,7 @@ def test_every_variable_is_read():
     assert settings.request.default_prompts == ("cat", "dog")
     assert (settings.model.model_id, settings.model.hf_token, settings.model.dtype) == ("me/sam3", "hf_x", "float16")
     assert settings.engine.feature_cache_mb == 0 and settings.engine.compile is True
-    assert settings.engine.amg_min_stability == 0.5
+    assert settings.request.amg_min_stability == 0.5
     assert settings.server.port == 9000 and settings.server.model_dir == "/repository"
     assert settings.server.read_timeout_s == 2.5 and settings.server.max_connections == 16
     assert Settings.from_env({"SAM3_MAX_OBJECTS": "  "}).request.limits.max_objects == 100, "empty keeps the default"

@@ -3,6 +3,8 @@ automatic mask generation), in the handler and over HTTP with huggingface_hub's 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from huggingface_hub import InferenceClient
@@ -48,16 +50,17 @@ def test_task_detection_and_default_prompts(image_b64):
 
 
 def test_automatic_mask_generation(handler, image, image_b64, monkeypatch):
-    monkeypatch.setattr(handler.engine, "amg_points_per_side", 4)
-    monkeypatch.setattr(handler.engine, "amg_min_stability", 0.0)
+    settings = handler.service.settings
+    monkeypatch.setattr(handler.service, "settings", replace(settings, amg_points_per_side=4, amg_min_stability=0))
     answer = handler({"inputs": image_b64, "parameters": {"threshold": 0.0}})
     assert answer and all(item["label"] == "visual" for item in answer)
     masks = [decode_mask(item["mask"]) for item in answer]
     assert all(mask.shape == (image.height, image.width) for mask in masks)
     scores = [item["score"] for item in answer]
     assert scores == sorted(scores, reverse=True)
-    monkeypatch.setattr(handler.engine, "amg_min_stability", 1.01)
-    assert handler({"inputs": image_b64, "parameters": {"threshold": 0.0}}) == [], "nothing is that stable"
+    monkeypatch.setattr(handler.service, "settings", replace(settings, amg_points_per_side=4, amg_min_stability=1))
+    unstable = handler({"inputs": image_b64, "parameters": {"threshold": 0.0}})
+    assert len(unstable) < len(answer), "fewer masks are perfectly stable"
 
 
 @pytest.mark.slow
