@@ -4,6 +4,7 @@
     sam3-benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
     sam3-benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
     sam3-benchmark memory --size full [--json F]
+    sam3-benchmark automatic --size tiny|full [--grids 8,16] [--json F]
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -13,6 +14,8 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   full size: transformers post_process_instance_segmentation + PIL vs this handler's response building.
 - memory: resident memory after loading detector + tracker sharing one ViT (the engine) vs the two models loaded
   separately, float32.
+- automatic: on one cached 640x480 image, one text prompt vs segment everything at each grid size; and a click
+  on another cached image sent while segment-everything runs, against the same click alone.
 Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
 ~3.4 GB, built once into checkpoints/). Results print as a table and go to ``--json``.
 """
@@ -140,6 +143,45 @@ def child_e2e(args) -> dict:
         result["cold_one_prompt_ms"] = request(prompts[:1])[0]
     result["peak_rss_delta_mb"] = memory_mb("VmHWM") - before
     result["gpu_peak_mb"] = gpu_peak_mb()
+    return result
+
+
+def child_automatic(args) -> dict:
+    import threading
+
+    from sam3_core.loading import load_service
+    from sam3_core.settings import Settings
+
+    handler = load_service(Settings.from_env(), model=str(checkpoint(args.size)))
+
+    def b64(image) -> str:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    image_b64 = b64(synthetic_image(640, 480, seed=0))
+    click = {"image": b64(synthetic_image(320, 240, seed=1)), "points": [[100, 80]], "point_labels": [1]}
+
+    def timed(payload: dict) -> tuple[float, dict]:
+        started = time.perf_counter()
+        response = handler({"inputs": payload})
+        synchronize()
+        return (time.perf_counter() - started) * 1000, response
+
+    timed({"image": image_b64, "text_prompts": ["warm"]})  # both images cached from here on
+    timed(click)
+    result = {
+        "text_prompt_ms": timed({"image": image_b64, "text_prompts": ["cat"]})[0],
+        "click_alone_ms": timed(click)[0],
+    }
+    for grid in args.grids:
+        payload = {"image": image_b64, "automatic": {"points_per_side": grid}, "confidence_threshold": 0.5}
+        clicked: list[float] = []
+        sender = threading.Timer(0.1, lambda done=clicked: done.append(timed(click)[0]))
+        sender.start()
+        total_ms, response = timed(payload)
+        sender.join()
+        result[f"grid{grid}"] = {"ms": total_ms, "objects": response["num_objects"], "click_meanwhile_ms": clicked[0]}
     return result
 
 
@@ -271,11 +313,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["e2e", "postprocess", "memory"])
+    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic"])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--prompts", default="1,5")
     parser.add_argument("--images", default="1008x1008")
     parser.add_argument("--objects", default="50,100")
+    parser.add_argument("--grids", default="8,16", help="automatic: points per side")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=5, help="GPU: cold runs per contender (median reported)")
     parser.add_argument("--json", help="write the results here")
@@ -287,7 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         args.prompts = int(args.prompts)
         args.objects = int(args.objects)
-        child = {"e2e": child_e2e, "postprocess": child_postprocess, "memory": child_memory}[args.mode]
+        args.grids = [int(grid) for grid in args.grids.split(",")]
+        child = {
+            "e2e": child_e2e,
+            "postprocess": child_postprocess,
+            "memory": child_memory,
+            "automatic": child_automatic,
+        }
+        child = child[args.mode]
         print(json.dumps(child(args)))
         return 0
 
@@ -309,6 +359,17 @@ def main(argv: list[str] | None = None) -> int:
             ours = run_child("postprocess", [*cell, "--contender", "handler"])
             rows.append({"objects": int(objects), "baseline": baseline, "handler": ours})
             print_postprocess(rows[-1], args.image)
+    elif args.mode == "automatic":
+        row = run_child("automatic", [*common, "--prompts", "0", "--objects", "0", "--grids", args.grids])
+        rows.append(row)
+        for grid in args.grids.split(","):
+            figures = row[f"grid{grid}"]
+            print(
+                f"automatic ({args.size}, 640x480 cached): {grid}x{grid} points {figures['ms']:.0f} ms "
+                f"({figures['objects']} objects) = {figures['ms'] / row['text_prompt_ms']:.1f}x one text prompt "
+                f"({row['text_prompt_ms']:.0f} ms); a click sent meanwhile {figures['click_meanwhile_ms']:.0f} ms "
+                f"(alone {row['click_alone_ms']:.0f} ms)"
+            )
     else:
         checkpoint(args.size)
         cell = [*common, "--prompts", "0", "--objects", "0"]
