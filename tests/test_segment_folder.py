@@ -150,33 +150,47 @@ def test_retries_429_and_503(folder, server, tmp_path):
         proxy.shutdown()
 
 
-def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, tmp_path):
-    common = ["--prompts", "cat,dog", "--model", str(tiny_checkpoint), "--threshold", "0.3"]
-    whole = tmp_path / "whole.json"
-    run(str(folder), "--out", str(whole), *common)
+RESUMABLE = ["--prompts", "cat,dog", "--threshold", "0.3"]
 
-    cut = tmp_path / "cut.json"
-    journal = cut.with_name(cut.name + ".partial.jsonl")
+
+@pytest.fixture(scope="module")
+def uninterrupted(folder, tiny_checkpoint, tmp_path_factory) -> str:
+    """The COCO file of an uninterrupted in-process run: what a resumed run must reproduce."""
+    out = tmp_path_factory.mktemp("whole") / "whole.json"
+    run(str(folder), "--out", str(out), "--model", str(tiny_checkpoint), *RESUMABLE)
+    return out.read_text()
+
+
+def interrupt(folder: Path, model: Path, out: Path, sig: int, after: int) -> tuple[int, str, list[str]]:
+    """An in-process run into ``out`` sent ``sig`` once its journal holds ``after`` lines: its exit status, its
+    stderr and the journal's lines."""
+    journal = out.with_name(out.name + ".partial.jsonl")
     process = subprocess.Popen(
-        [*COMMAND, str(folder), "--out", str(cut), *common, "--quiet"],
+        [*COMMAND, str(folder), "--out", str(out), "--model", str(model), *RESUMABLE, "--quiet"],
         env={**os.environ, "SAM3_DEVICE": "cpu"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
-            process.send_signal(signal.SIGKILL)
+        if journal.exists() and len(journal.read_text().splitlines()) >= after:
+            process.send_signal(sig)
             break
         time.sleep(0.02)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "the run must be interrupted for this test to mean anything"
-    assert not cut.exists()
-    done_before = len(journal.read_text().splitlines())
-    assert 2 <= done_before < len(SIZES) + 1
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr, journal.read_text().splitlines()
 
-    resumed = run(str(folder), "--out", str(cut), *common, "--resume")
-    assert cut.read_text() == whole.read_text()
+
+def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, uninterrupted, tmp_path):
+    cut = tmp_path / "cut.json"
+    status, _, lines = interrupt(folder, tiny_checkpoint, cut, signal.SIGKILL, after=2)
+    assert status == -signal.SIGKILL, "the run must be interrupted for this test to mean anything"
+    assert not cut.exists()
+    assert 2 <= len(lines) < len(SIZES) + 1
+
+    resumed = run(str(folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
+    assert cut.read_text() == uninterrupted
     assert "1 failed" in resumed.stdout
 
 
@@ -221,33 +235,16 @@ def test_without_weights_it_says_how_to_give_them(folder, tmp_path):
     assert "does not exist" in one_line_error(folder, tmp_path, "--model", str(tmp_path / "no" / "such" / "dir"))
 
 
-def test_first_ctrl_c_finishes_the_image_in_flight_and_asks_for_resume(folder, tiny_checkpoint, tmp_path):
-    common = ["--prompts", "cat,dog", "--model", str(tiny_checkpoint), "--threshold", "0.3"]
-    whole = tmp_path / "whole.json"
-    run(str(folder), "--out", str(whole), *common)
-
+def test_first_ctrl_c_finishes_the_image_in_flight_and_asks_for_resume(
+    folder, tiny_checkpoint, uninterrupted, tmp_path
+):
     cut = tmp_path / "cut.json"
-    journal = cut.with_name(cut.name + ".partial.jsonl")
-    process = subprocess.Popen(
-        [*COMMAND, str(folder), "--out", str(cut), *common, "--quiet"],
-        env={**os.environ, "SAM3_DEVICE": "cpu"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if journal.exists() and journal.read_text().splitlines():
-            process.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.02)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
+    status, stderr, lines = interrupt(folder, tiny_checkpoint, cut, signal.SIGINT, after=1)
+    assert status == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "--resume" in stderr
     assert not cut.exists()
-    lines = journal.read_text().splitlines()
     assert all(json.loads(line)["path"] for line in lines), "every line journalled whole"
     assert 1 <= len(lines) < len(SIZES) + 1, "scheduling stopped: not every image was processed"
 
-    run(str(folder), "--out", str(cut), *common, "--resume")
-    assert cut.read_text() == whole.read_text()
+    run(str(folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
+    assert cut.read_text() == uninterrupted
