@@ -12,7 +12,7 @@ from PIL import Image
 from sam3_core.settings import ModelSettings, Settings
 from sam3_core.tiny_checkpoint import make_checkpoint
 
-from helpers import b64, encode, free_port, running, scene
+from helpers import b64, encode, free_port, running, running_space, scene
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +35,13 @@ def server(tiny_checkpoint):
     port = free_port()
     command = [sys.executable, "-m", "sam3_core.cli.serve", "--model", str(tiny_checkpoint)]
     with running([*command, "--port", str(port), "--max-body-mb", "2", "--ui"], {}, port) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def space(tiny_checkpoint):
+    """sam3-app (the Space) with the tiny checkpoint, until the session ends."""
+    with running_space(tiny_checkpoint) as (url, _):
         yield url
 
 

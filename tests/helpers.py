@@ -10,6 +10,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from PIL import Image
 from sam3_core.cli.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running"]
+__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space"]
 
 SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 # The seed page's request examples: (route, the json= argument's source text), in page order.
@@ -107,3 +108,11 @@ def running(command: list[str], env: dict[str, str], port: int) -> Iterator[tupl
                 process.kill()
                 process.wait()
                 raise
+
+
+def running_space(checkpoint: Path) -> contextlib.AbstractContextManager[tuple[str, subprocess.Popen]]:
+    """``sam3-app`` (the Space) with ``checkpoint``, on the loopback address and a free port that a Space's
+    ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` name."""
+    port = free_port()
+    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    return running([sys.executable, "-m", "sam3_core.cli.app", "--model", str(checkpoint)], env, port)
