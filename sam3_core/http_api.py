@@ -173,7 +173,9 @@ def create_app(
     fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
     ``ui_path``: also serve the Gradio web UI (``sam3_core.ui``, with its API endpoints ``/predict`` and
     ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
-    Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``)."""
+    Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). Then the server must call
+    ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
+    heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
     host = HandlerHost(load, max_waiting, on_load_failure)
 
     def guarded(endpoint: Callable) -> Callable:
@@ -241,4 +243,6 @@ def create_app(
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host = host
-    return gr.mount_gradio_app(app, build_ui(host.call_sync), path=ui_path)  # after the routes: they come first
+    app = gr.mount_gradio_app(app, build_ui(host.call_sync), path=ui_path)  # after the routes: they come first
+    app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this
+    return app

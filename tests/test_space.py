@@ -3,6 +3,7 @@ with ``requests``, the same through the real ``gradio_client``, the API page, th
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from helpers import SEED_EXAMPLES as EXAMPLES
-from helpers import decode_mask, seed_payload
+from helpers import decode_mask, running_space, seed_payload
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
@@ -68,3 +69,14 @@ def test_the_web_page_is_at_the_root(space):
     response = requests.get(space + "/", timeout=30)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert requests.get(space + "/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_the_space_stops_on_sigterm_while_a_page_is_open(tiny_checkpoint):
+    with running_space(tiny_checkpoint) as (url, process):
+        # An open page holds its session's heartbeat stream, which never ends by itself.
+        heartbeat = requests.get(f"{url}/gradio_api/heartbeat/test-session", stream=True, timeout=30)
+        lines = heartbeat.iter_lines()  # kept: a dropped iterator closes the connection
+        assert next(lines) == b"data: ALIVE"
+        process.terminate()
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+        heartbeat.close()

@@ -133,7 +133,14 @@ def serve(
         limit_concurrency=settings.server.max_connections + 1,  # uvicorn counts the new connection too
     )
     logging.getLogger("uvicorn.access").addFilter(WithoutQueryString())  # after uvicorn has configured logging
-    server = uvicorn.Server(config)
+    end_streams = getattr(app.state, "end_streams", lambda: None)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            end_streams()  # the web UI's (see create_app); then uvicorn waits for the responses still open
+            await super().shutdown(sockets)
+
+    server = Server(config)
     server.run()
     return 1 if failures else 0
 
