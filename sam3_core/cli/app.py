@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint directory or Hub id (default: env SAM3_MODEL_ID, else tiny)")
     parser.add_argument("--host", default=settings.server.space_host, help="default: env GRADIO_SERVER_NAME")
-    parser.add_argument("--port", type=int, default=settings.server.space_port, help="default: GRADIO_SERVER_PORT")
+    parser.add_argument("--port", type=int, default=settings.server.space_port, help="default: env GRADIO_SERVER_PORT")
     args = parser.parse_args(argv)
     limits = {"max_body_bytes": settings.server.max_body_mb * 1024 * 1024, "max_waiting": settings.server.max_waiting}
     return serve(settings, args.model, args.host, args.port, "/", **limits)
