@@ -1,11 +1,14 @@
 """HTTP server mirroring the Hugging Face inference toolkit's contract, plus the seed Space's routes.
 
 Routes:
-- ``GET /``, ``GET /health``: 200 once the handler is loaded (503 while loading, 500 if loading failed).
+- ``GET /``, ``GET /health``: 200 once the handler is loaded (503 while loading, 500 if loading failed); with
+  the web UI at ``/`` (``sam3-app``), ``GET /`` is the page.
 - ``POST /``, ``POST /predict``: a JSON body goes to the handler as is; a binary image body
   (``image/jpeg|png|webp|tiff|bmp|gif``) becomes ``{"inputs": <image bytes>, "parameters": <query parameters>}``.
 - ``POST /api/sam2_compatible``: ``{"inputs": {...}}`` -> the response.
 - ``POST /api/predict``: ``{"data": [image, text, threshold]}`` -> ``{"data": [response]}`` (Gradio-style).
+- With the web UI: the page (at ``/ui/`` or ``/``) and its Gradio API (``gradio_client``'s ``/predict`` and
+  ``/sam2_compatible``) under it.
 
 Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of memory or
 too many requests waiting 503; anything else 500 with a short message and an id (details in the log). The
@@ -163,12 +166,16 @@ def create_app(
     load: Callable[[], Any],
     max_body_bytes: int = 80 * 1024 * 1024,
     max_waiting: int = 64,
-    ui: bool = False,
+    ui_path: str | None = None,
     on_load_failure: Callable[[BaseException], None] | None = None,
 ) -> Starlette:
     """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
     fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
-    ``ui``: also serve the Gradio web UI (``sam3_core.ui``) at ``/ui``."""
+    ``ui_path``: also serve the Gradio web UI (``sam3_core.ui``, with its API endpoints ``/predict`` and
+    ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
+    Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). Then the server must call
+    ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
+    heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
     host = HandlerHost(load, max_waiting, on_load_failure)
 
     def guarded(endpoint: Callable) -> Callable:
@@ -216,24 +223,26 @@ def create_app(
         yield
 
     routes = [
-        Route("/", guarded(health), methods=["GET"]),
         Route("/health", guarded(health), methods=["GET"]),
         Route("/", guarded(predict), methods=["POST"]),
         Route("/predict", guarded(predict), methods=["POST"]),
         Route("/api/sam2_compatible", guarded(sam2_compatible), methods=["POST"]),
         Route("/api/predict", guarded(gradio_predict), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.host = host
-    if not ui:
+    if ui_path != "/":
+        routes.insert(0, Route("/", guarded(health), methods=["GET"]))
+    if ui_path is None:
+        app = Starlette(routes=routes, lifespan=lifespan)
+        app.state.host = host
         return app
     import gradio as gr
     from fastapi import FastAPI
 
     from sam3_core.ui import build_ui
 
-    outer = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    outer.state.host = host
-    outer = gr.mount_gradio_app(outer, build_ui(host.call_sync), path="/ui")
-    outer.mount("/", app)  # every other route: the API above
-    return outer
+    # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
+    app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.host = host
+    app = gr.mount_gradio_app(app, build_ui(host.call_sync), path=ui_path)  # after the routes: they come first
+    app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this
+    return app

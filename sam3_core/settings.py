@@ -149,7 +149,7 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """The standalone HTTP server (``sam3-serve``, the custom container)."""
+    """The standalone HTTP server (``sam3-serve``, the custom container, ``sam3-app``)."""
 
     port: int = env("PORT", _port, 8080)
     max_body_mb: int = env("SAM3_MAX_BODY_MB", _positive_int, 80)
@@ -159,6 +159,9 @@ class ServerSettings:
     max_connections: int = env("SAM3_MAX_CONNECTIONS", _positive_int, 128)  # open at once; requests beyond: 503
     # The endpoint repository (the container sets /repository, where Inference Endpoints mounts it).
     model_dir: str | None = env("HF_MODEL_DIR", _text, None)
+    # Where ``sam3-app`` listens: a Space sets these two (to 0.0.0.0 and 7860).
+    space_host: str = env("GRADIO_SERVER_NAME", _text, "127.0.0.1")
+    space_port: int = env("GRADIO_SERVER_PORT", _port, 7860)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """A Gradio web UI over the handler: upload an image, prompt with text or with clicks and boxes, see the masks.
 
 ``build_ui(call)`` returns the Blocks; ``call(payload) -> response`` is the handler (or anything answering the
-main API). Mounted at ``/ui`` by ``sam3-serve --ui`` and run as a Space by ``sam3-app``.
+main API). Its API (``gradio_client``) is the seed Space's: ``/predict`` (image, text, threshold) and
+``/sam2_compatible`` (the ``{"inputs": {...}}`` object), both answering the handler's JSON; the page's own events
+are private. Mounted at ``/ui`` by ``sam3-serve --ui`` and at ``/`` by ``sam3-app`` (the Space).
 """
 
 from __future__ import annotations
@@ -84,6 +86,24 @@ def add_click(prompts: dict, mode: str, x: float, y: float) -> dict:
 
 
 def build_ui(call: Callable[[dict], Any]) -> gr.Blocks:
+    def answer(payload: dict) -> dict:
+        """``call(payload)``, its errors as messages that the page (or a ``gradio_client`` caller) shows."""
+        try:
+            return call(payload)
+        except (ValueError, RuntimeError) as error:  # bad input; ServiceUnavailable, InternalError, model loading
+            raise gr.Error(str(error)) from None
+
+    def predict(image: str, text: str, threshold: float | None = None) -> dict:
+        """The seed's simple API, as ``POST /api/predict`` with ``{"data": [image, text, threshold]}``: a
+        base64-encoded image, one text prompt, the confidence threshold (optional) -> the response (masks as
+        base64 PNGs)."""
+        return answer({"data": [image, text, threshold]})
+
+    def sam2_compatible(payload: dict) -> dict:
+        """The seed's main API, as ``POST /api/sam2_compatible``: the request object ``{"inputs": {"image": ...,
+        "text_prompts": [...], "points": [...], "boxes": [...], ...}}`` -> the response (masks as base64 PNGs)."""
+        return answer(payload)
+
     def run(image, inputs: dict, threshold: float, vectorize: bool, multimask: bool, prompts: dict | None = None):
         if image is None:
             raise gr.Error("Upload an image first.")
@@ -96,12 +116,7 @@ def build_ui(call: Callable[[dict], Any]) -> gr.Blocks:
                 "multimask_output": multimask,
             }
         }
-        try:
-            response = call(payload)
-        except ValueError as error:
-            raise gr.Error(str(error)) from None
-        except RuntimeError as error:  # ServiceUnavailable, InternalError, model still loading
-            raise gr.Error(str(error)) from None
+        response = answer(payload)
         shown = {key: value for key, value in response.items() if key not in ("masks",)}
         shown["masks"] = [f"<PNG, {len(mask)} base64 chars>" for mask in response["masks"]]
         return overlay(image, response, prompts), shown
@@ -155,11 +170,14 @@ def build_ui(call: Callable[[dict], Any]) -> gr.Blocks:
             with gr.Column():
                 result = gr.Image(type="pil", label="Result", elem_id="overlay", interactive=False)
                 raw = gr.JSON(label="Response JSON", elem_id="response-json")
-        image.change(clear, inputs=image, outputs=[prompts_state, preview, status])
-        preview.select(click, inputs=[image, prompts_state, mode], outputs=[prompts_state, preview, status])
-        clear_button.click(clear, inputs=image, outputs=[prompts_state, preview, status])
+        hidden = {"api_visibility": "private"}  # the page's own events: the API is predict and sam2_compatible
+        image.change(clear, inputs=image, outputs=[prompts_state, preview, status], **hidden)
+        preview.select(click, inputs=[image, prompts_state, mode], outputs=[prompts_state, preview, status], **hidden)
+        clear_button.click(clear, inputs=image, outputs=[prompts_state, preview, status], **hidden)
         options = [threshold, vectorize, multimask]
-        run_text_button.click(run_text, inputs=[image, text, *options], outputs=[result, raw])
-        text.submit(run_text, inputs=[image, text, *options], outputs=[result, raw])
-        run_visual_button.click(run_visual, inputs=[image, prompts_state, *options], outputs=[result, raw])
-    return demo
+        run_text_button.click(run_text, inputs=[image, text, *options], outputs=[result, raw], **hidden)
+        text.submit(run_text, inputs=[image, text, *options], outputs=[result, raw], **hidden)
+        run_visual_button.click(run_visual, inputs=[image, prompts_state, *options], outputs=[result, raw], **hidden)
+        gr.api(predict, api_name="predict")
+        gr.api(sam2_compatible, api_name="sam2_compatible")
+    return demo.queue(default_concurrency_limit=2)

@@ -3,8 +3,6 @@ images. Helpers that are not fixtures are in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from PIL import Image
 from sam3_core.settings import ModelSettings, Settings
 from sam3_core.tiny_checkpoint import make_checkpoint
 
-from helpers import b64, encode, free_port, scene, wait_until_healthy
+from helpers import b64, encode, free_port, running, running_space, scene
 
 
 @pytest.fixture(scope="session")
@@ -35,28 +33,16 @@ def server(tiny_checkpoint):
     """sam3-serve on a free loopback port with the tiny checkpoint (2 MB body limit) and the web UI at /ui,
     until the session ends."""
     port = free_port()
-    # Automatic mask generation: a 4x4 grid and no stability filter, so random weights still yield objects.
-    env = {**os.environ, "SAM3_DEVICE": "cpu", "SAM3_AMG_POINTS_PER_SIDE": "4", "SAM3_AMG_MIN_STABILITY": "0"}
-    env["GRADIO_ANALYTICS_ENABLED"] = "False"
     command = [sys.executable, "-m", "sam3_core.cli.serve", "--model", str(tiny_checkpoint)]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--max-body-mb", "2", "--ui"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(
-            url, process, 180, output=lambda: process.stdout.read() if process.poll() is not None else ""
-        )
-    except RuntimeError as error:
-        process.kill()
-        pytest.fail(str(error))
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    with running([*command, "--port", str(port), "--max-body-mb", "2", "--ui"], {}, port) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def space(tiny_checkpoint):
+    """sam3-app (the Space) with the tiny checkpoint, until the session ends."""
+    with running_space(tiny_checkpoint) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

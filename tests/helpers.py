@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import io
 import json
+import os
 import struct
+import subprocess
+import sys
+import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,7 @@ from PIL import Image
 from sam3_core.cli.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload"]
+__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space"]
 
 SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 # The seed page's request examples: (route, the json= argument's source text), in page order.
@@ -79,3 +85,34 @@ def seed_payload(source: str, image_b64: str) -> Any:
     """A seed example's ``json=`` argument as the page's Python would build it."""
     tree = compile(ast.parse(source, mode="eval"), str(SEED_DATA), "eval")
     return eval(tree, {}, {"image_b64": image_b64, "true": True, "false": False})  # noqa: S307
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], port: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A server ``command`` (listening on loopback ``port``) on the CPU, with a 4x4 automatic-mask grid and no
+    stability filter (so random weights still yield objects): ``(url, process)`` once ``/health`` answers 200;
+    stopped (SIGTERM) at the end. Its output goes to a temporary file (a pipe nobody reads would fill up)."""
+    env = {**os.environ, "SAM3_DEVICE": "cpu", "SAM3_AMG_POINTS_PER_SIDE": "4", "SAM3_AMG_MIN_STABILITY": "0", **env}
+    env["GRADIO_ANALYTICS_ENABLED"] = "False"
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(url, process, 180, output=lambda: log.seek(0) or log.read())
+            yield url, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise
+
+
+def running_space(checkpoint: Path) -> contextlib.AbstractContextManager[tuple[str, subprocess.Popen]]:
+    """``sam3-app`` (the Space) with ``checkpoint``, on the loopback address and a free port that a Space's
+    ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT`` name."""
+    port = free_port()
+    env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    return running([sys.executable, "-m", "sam3_core.cli.app", "--model", str(checkpoint)], env, port)

@@ -154,3 +154,9 @@ def test_eight_concurrent_clients_each_get_their_own_answer(server, handler):
         assert expected["num_objects"] > 0
         for answer in answers:
             assert answer.status_code == 200 and answer.json() == expected
+
+
+def test_ui_without_the_slash_redirects(server):
+    response = requests.get(server + "/ui", timeout=30)
+    assert [hop.status_code for hop in response.history] == [307] and response.url == server + "/ui/"
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")

@@ -1,35 +1,33 @@
 #!/usr/bin/env python3
-"""The web UI as a Hugging Face Space (or locally): the handler in-process behind the Gradio UI of sam3_core.ui.
+"""The Hugging Face Space (or the same locally): the seed Space's drop-in, the web UI and the seed's API.
 
-    sam3-app [--model DIR_OR_HUB_ID] [--port 7860]
+    sam3-app [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
 
-Weights as for sam3-serve: ``--model``, else ``SAM3_MODEL_ID``, else the tiny RANDOM checkpoint (loudly).
-On a Space, set ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret. ``sam3-serve --ui`` serves the
-same UI at ``/ui`` next to the HTTP API.
+``sam3-serve``'s app (``sam3_core.http_api``) with the web UI at ``/`` instead of ``GET /``: the page; the seed's
+routes ``POST /api/predict`` and ``POST /api/sam2_compatible``; for ``gradio_client``, ``api_name="/predict"``
+(image, text, threshold) and ``"/sam2_compatible"`` (the ``{"inputs": {...}}`` object); ``GET /health``; and
+``sam3-serve``'s other routes and limits. It listens where a Space says (``GRADIO_SERVER_NAME``,
+``GRADIO_SERVER_PORT``). Weights as for sam3-serve: ``--model``, else ``SAM3_MODEL_ID``, else the tiny RANDOM
+checkpoint (loudly). On a Space, set ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+
+from sam3_core.cli.serve import serve
+from sam3_core.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    args = parser.parse_args(argv)
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from sam3_core.cli.serve import choose_model
-    from sam3_core.loading import load_service
-    from sam3_core.settings import Settings
-    from sam3_core.ui import build_ui
-
     settings = Settings.from_env()
-    service = load_service(settings, None, choose_model(args.model, settings))
-    build_ui(service).queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port)
-    return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="checkpoint directory or Hub id (default: env SAM3_MODEL_ID, else tiny)")
+    parser.add_argument("--host", default=settings.server.space_host, help="default: env GRADIO_SERVER_NAME")
+    parser.add_argument("--port", type=int, default=settings.server.space_port, help="default: env GRADIO_SERVER_PORT")
+    args = parser.parse_args(argv)
+    limits = {"max_body_bytes": settings.server.max_body_mb * 1024 * 1024, "max_waiting": settings.server.max_waiting}
+    return serve(settings, args.model, args.host, args.port, "/", **limits)
 
 
 if __name__ == "__main__":

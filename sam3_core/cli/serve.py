@@ -84,6 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.ui and importlib.util.find_spec("gradio") is None:
         parser.error("--ui needs the web UI's dependencies: pip install -e '.[ui]' (make test installs them)")
+    limits = {"max_body_bytes": args.max_body_mb * 1024 * 1024, "max_waiting": args.max_waiting}
+    return serve(settings, args.model, args.host, args.port, "/ui" if args.ui else None, **limits)
+
+
+def serve(
+    settings: Settings,
+    requested_model: str | None,
+    host: str,
+    port: int,
+    ui_path: str | None,
+    max_body_bytes: int,
+    max_waiting: int,
+) -> int:
+    """Serve ``sam3_core.http_api.create_app`` (the weights of ``choose_model(requested_model)``, loaded in the
+    background) on ``host:port`` until stopped; 1 when loading the weights failed, else 0. ``sam3-app`` too."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import uvicorn
@@ -91,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from sam3_core.http_api import create_app
     from sam3_core.read_deadline import with_read_deadline
 
-    model = choose_model(args.model, settings)
+    model = choose_model(requested_model, settings)
 
     def load():
         from sam3_core.loading import load_service
@@ -108,23 +123,24 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(
-        load,
-        max_body_bytes=args.max_body_mb * 1024 * 1024,
-        max_waiting=args.max_waiting,
-        ui=args.ui,
-        on_load_failure=stop_serving,
-    )
+    app = create_app(load, max_body_bytes, max_waiting, ui_path=ui_path, on_load_failure=stop_serving)
     config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         log_level="info",
         http=with_read_deadline(settings.server.read_timeout_s),
         limit_concurrency=settings.server.max_connections + 1,  # uvicorn counts the new connection too
     )
     logging.getLogger("uvicorn.access").addFilter(WithoutQueryString())  # after uvicorn has configured logging
-    server = uvicorn.Server(config)
+    end_streams = getattr(app.state, "end_streams", lambda: None)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            end_streams()  # the web UI's (see create_app); then uvicorn waits for the responses still open
+            await super().shutdown(sockets)
+
+    server = Server(config)
     server.run()
     return 1 if failures else 0
 
