@@ -13,9 +13,10 @@ V = TypeVar("V")
 
 
 def tensor_bytes(value: object) -> int:
-    """Bytes held by the tensors in ``value`` (a tensor, or nested lists/tuples/dicts/dataclasses of them)."""
+    """Bytes kept alive by the tensors in ``value`` (a tensor, or nested lists/tuples/dicts/dataclasses of them):
+    a tensor's whole storage, so a small view of a large tensor is charged for the large one."""
     if isinstance(value, torch.Tensor):
-        return value.numel() * value.element_size()
+        return value.untyped_storage().nbytes()
     if isinstance(value, dict):
         return sum(tensor_bytes(v) for v in value.values())
     if isinstance(value, (list, tuple)):

@@ -229,7 +229,8 @@ class Sam3Engine:
             ).to(self.device)
             pooled = self.detector.get_text_features(**tokens).pooler_output
             for index, prompt in enumerate(missing):
-                found[prompt] = (pooled[index], tokens["attention_mask"][index])
+                # Copies: a row of the batch would keep the whole batch alive in the cache.
+                found[prompt] = (pooled[index].clone(), tokens["attention_mask"][index].clone())
                 self.text_cache.put(prompt, found[prompt])
         features = torch.stack([found[prompt][0] for prompt in prompts])
         masks = torch.stack([found[prompt][1] for prompt in prompts])

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 
+from sam3_core.allocator import configure_allocator
 from sam3_core.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
 from sam3_core.engine import Sam3Engine
 from sam3_core.image_io import refuse_oversized_images_in_pil
@@ -25,6 +26,7 @@ def load_service(
     of ``checkpoint.resolve_source`` (``SAM3_MODEL_ID``, then a checkpoint in ``repository``, then
     ``facebook/sam3``)."""
     started = time.perf_counter()
+    configure_allocator()  # before the weights: large buffers are returned to the system when freed
     # Also where the inference toolkit decodes a binary request body, before the handler sees it.
     refuse_oversized_images_in_pil(settings.request.limits.max_image_pixels)
     source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(repository, settings.model)

@@ -95,6 +95,23 @@ def test_text_cache_is_used(handler, image_b64, monkeypatch):
     assert calls == [2, 1]
 
 
+def test_cached_text_embeddings_keep_only_their_own_rows(handler):
+    engine = handler.engine
+    engine.text_cache.clear()
+    prompts = ["one", "two", "three", "four"]
+    engine._text_embeddings(prompts)
+    rows = [tensor for prompt in prompts for tensor in engine.text_cache.get(prompt)]
+    assert engine.text_cache.nbytes == sum(row.numel() * row.element_size() for row in rows)
+
+
+def test_a_view_is_charged_for_the_storage_it_keeps_alive():
+    from sam3_core.cache import ByteLRUCache
+
+    cache = ByteLRUCache(max_bytes=10_000)
+    cache.put("row", torch.zeros(10, 100)[0])
+    assert cache.nbytes == 4000
+
+
 def test_cache_is_bounded_in_bytes():
     from sam3_core.cache import ByteLRUCache
 

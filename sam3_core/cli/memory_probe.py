@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""Peak resident memory of one large request: a 4032x3024 JPEG whose answer holds 100 objects.
+"""Resident memory of large requests: one request's peak, or idle memory after rounds of concurrent ones.
 
     sam3-memory-probe CHECKPOINT_DIR [--objects 100]
+    sam3-memory-probe CHECKPOINT_DIR --threads 4 --rounds 3 [--objects 20]
 
-Loads the handler, sends one warm-up request on a small image, then the large request, and prints JSON:
-``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS during the request minus that, from ``VmHWM``
-reset just before the request), objects returned.
-The tiny checkpoint gives 20 queries per text prompt, so 5 prompts at threshold 0 yield 100 objects.
+The request: a 4032x3024 JPEG, 5 text prompts, threshold 0, polygons on, at most ``--objects`` objects (the tiny
+checkpoint gives 20 queries per text prompt, so up to 100). Loads the service, sends one warm-up request on a
+small image, then prints JSON:
+- one request: ``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS during the request minus that,
+  from ``VmHWM`` reset just before the request), objects returned;
+- ``--threads N --rounds R``: R rounds of N requests at once from N threads (kept across rounds, as a server's
+  worker threads are), each on its own crop of the picture (a new size), each answer serialised to JSON;
+  ``rss_before_mb`` (after warm-up) and ``idle_rss_mb``, RSS after each round with nothing in flight. Run it with
+  ``SAM3_FEATURE_CACHE_MB=0`` (every request pays the backbone, and no cache fills up): what stays is what the
+  request path keeps.
 """
 
 from __future__ import annotations
@@ -16,41 +23,20 @@ import base64
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
 
 from sam3_core.cli.support import memory_mb, reset_peak_memory, synthetic_image
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint")
-    parser.add_argument("--objects", type=int, default=100)
-    args = parser.parse_args()
-    from sam3_core.loading import load_service
-    from sam3_core.settings import Settings
-
-    handler = load_service(Settings.from_env(), model=args.checkpoint)
-    small = io.BytesIO()
-    synthetic_image(64, 64, seed=0).save(small, "PNG")
-    handler({"inputs": {"image": base64.b64encode(small.getvalue()).decode(), "text_prompts": ["warm up"]}})
-
-    large = io.BytesIO()
-    synthetic_image(4032, 3024, seed=0).save(large, "JPEG", quality=90)
-    payload = {
-        "inputs": {
-            "image": base64.b64encode(large.getvalue()).decode(),
-            "text_prompts": ["cat", "dog", "person", "car", "tree"],
-            "confidence_threshold": 0.0,
-            "max_objects": args.objects,
-            "vectorize": True,
-        }
-    }
-    del large
+def one_request(service, payload: dict) -> dict:
     reset_peak_memory()
     before = memory_mb("VmRSS")
     started = time.perf_counter()
-    response = handler(payload)
+    response = service(payload)
     seconds = time.perf_counter() - started
-    result = {
+    return {
         "objects": response["num_objects"],
         "image": response["original_image_size"],
         "rss_before_mb": round(before, 1),
@@ -58,6 +44,50 @@ def main() -> int:
         "rss_after_mb": round(memory_mb("VmRSS"), 1),
         "seconds": round(seconds, 2),
     }
+
+
+def concurrent_rounds(service, payloads: list[dict], threads: int) -> dict:
+    before, idle = memory_mb("VmRSS"), []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for start in range(0, len(payloads), threads):
+            list(pool.map(lambda payload: len(json.dumps(service(payload))), payloads[start : start + threads]))
+            idle.append(round(memory_mb("VmRSS"), 1))
+    return {"threads": threads, "rss_before_mb": round(before, 1), "idle_rss_mb": idle}
+
+
+def large_payload(image: Image.Image, objects: int) -> dict:
+    """The large request: ``image`` as a JPEG, 5 text prompts at threshold 0, polygons on."""
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=90)
+    prompts = ["cat", "dog", "person", "car", "tree"]
+    inputs = {"image": base64.b64encode(encoded.getvalue()).decode(), "text_prompts": prompts}
+    inputs.update(confidence_threshold=0.0, max_objects=objects, vectorize=True)
+    return {"inputs": inputs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--objects", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=0, help="requests at once per round (0: one request)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from sam3_core.loading import load_service
+    from sam3_core.settings import Settings
+
+    service = load_service(Settings.from_env(), model=args.checkpoint)
+    small = io.BytesIO()
+    synthetic_image(64, 64, seed=0).save(small, "PNG")
+    service({"inputs": {"image": base64.b64encode(small.getvalue()).decode(), "text_prompts": ["warm up"]}})
+
+    if args.threads:
+        scene = synthetic_image(4032, 3024)
+        sizes = [(4032 - n, 3024 - n) for n in range(args.threads * args.rounds)]
+        payloads = [large_payload(scene.crop((0, 0, *size)), args.objects) for size in sizes]
+        del scene
+        result = concurrent_rounds(service, payloads, args.threads)
+    else:
+        result = one_request(service, large_payload(synthetic_image(4032, 3024, seed=0), args.objects))
     print(json.dumps(result))
     return 0
 
