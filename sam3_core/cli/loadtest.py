@@ -124,7 +124,7 @@ def idle_rss(pid: int, timeout_s: float = 900) -> float:
 
 
 class Server:
-    def __init__(self, model: str | None, cache_mb: int) -> None:
+    def __init__(self, model: str | None, cache_mb: int, log: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "sam3_core.cli.serve", "--port", str(self.port)]
@@ -135,7 +135,10 @@ class Server:
             "SAM3_FEATURE_CACHE_MB": str(cache_mb),
             "SAM3_DEVICE": os.environ.get("SAM3_DEVICE", "cpu"),
         }
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below, the child keeps it
+        self.process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        if log:
+            output.close()
 
     def wait_healthy(self, seconds: float) -> None:
         try:
@@ -152,7 +155,7 @@ class Server:
 
 
 def run(args) -> dict:
-    server = Server(args.model, args.cache_mb)
+    server = Server(args.model, args.cache_mb, args.server_log)
     try:
         server.wait_healthy(300)
         return drive(server, args)
@@ -187,7 +190,7 @@ def drive(server: Server, args) -> dict:
                 failures.append(f"#{number}: {type(exc).__name__}")
             return
         except requests.RequestException as exc:
-            failures.append(f"#{number}: {type(exc).__name__}")
+            failures.append(f"#{number}: {type(exc).__name__} {str(exc)[:200]}")
             return
         elapsed = time.perf_counter() - started
         with lock:
@@ -265,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-mb", type=int, default=128, help="server's SAM3_FEATURE_CACHE_MB")
     parser.add_argument("--max-seconds", type=float, default=7200)
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--server-log", help="write the server's output here")
     args = parser.parse_args(argv)
     mode = MODES[args.mode]
     for name in ("clients", "warmup", "soak", "abandon_every"):
