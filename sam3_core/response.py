@@ -1,4 +1,8 @@
-"""Build the documented JSON response from engine predictions, one full-size mask per worker at a time."""
+"""Build the documented JSON response from engine predictions, one full-size mask per worker at a time.
+
+A request's objects are dealt out to the encoder workers in interleaved shares; each worker renders its share one
+object after another into one ``MaskCanvas`` (full-size buffers allocated once per share, not per object).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sam3_core.encoding import mask_to_png_base64, mask_to_polygon
 from sam3_core.engine import ObjectPrediction, Prediction
-from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
+from sam3_core.postprocess import MaskCanvas, exclude_boxes, mask_box
 from sam3_core.request import SegmentRequest
 from sam3_core.tasks import task_answer
 
 SAM_VERSION = "3.0"
-# One worker per core, at most 8: each holds up to ~80 MB of full-size intermediates for a large object on CPU, and
-# 16 workers did not encode 100 masks of 12 MP faster than 8 on a 16-core H200 machine (docs/BENCHMARKS.md).
-_WORKERS = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sam3-encode")
+# One worker per core, at most 8: 16 did not encode 100 masks of 12 MP faster than 8 on a 16-core H200 machine
+# (docs/BENCHMARKS.md), and each holds a full-size canvas.
+WORKERS = max(1, min(8, os.cpu_count() or 1))
+_POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="sam3-encode")
+Rendered = tuple[str, list[float], list | None]
 
 
-def _render(obj: ObjectPrediction, request: SegmentRequest) -> tuple[str, list[float], list | None]:
+def _render(obj: ObjectPrediction, request: SegmentRequest, canvas: MaskCanvas) -> Rendered:
     """Upsample, apply exclusion boxes, encode: ``(png_base64, box_xyxy, polygon or None)``."""
-    width, height = request.image_size
-    mask = upsample_mask(obj.low_res, height, width, obj.threshold)
+    mask = canvas.render(obj.low_res, obj.threshold)
     if obj.box is None:
         mask = exclude_boxes(mask, request.exclusion_boxes)
         box = mask_box(mask)
@@ -31,12 +36,25 @@ def _render(obj: ObjectPrediction, request: SegmentRequest) -> tuple[str, list[f
     return mask_to_png_base64(mask), [round(v, 2) for v in box], polygon
 
 
+def _render_share(objects: list[ObjectPrediction], request: SegmentRequest) -> list[Rendered]:
+    width, height = request.image_size
+    canvas = MaskCanvas(height, width)
+    return [_render(obj, request, canvas) for obj in objects]
+
+
+def _render_all(objects: list[ObjectPrediction], request: SegmentRequest) -> list[Rendered]:
+    """Every object rendered, in order: worker ``k`` of ``n`` takes objects ``k, k + n, k + 2n, ...``."""
+    shares = min(WORKERS, len(objects))
+    done = list(_POOL.map(lambda k: _render_share(objects[k::shares], request), range(shares)))
+    return [done[index % shares][index // shares] for index in range(len(objects))]
+
+
 def build_response(request: SegmentRequest, prediction: Prediction) -> dict | list[dict]:
     """The response dict (JSON-ready: plain lists, floats, strings), see README "Response"; for InferenceClient
     task requests the task's list: ``{"label", "score", "mask"[, "box"]}`` per object."""
     started = time.perf_counter()
-    rendered = list(_WORKERS.map(lambda obj: _render(obj, request), prediction.objects))
     objects = prediction.objects
+    rendered = _render_all(objects, request)
     response = {
         "masks": [png for png, _, _ in rendered],
         "scores": [obj.score for obj in objects],

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from sam3_core.engine import ObjectPrediction
-from sam3_core.postprocess import exclude_boxes, mask_box, upsample_mask
+from sam3_core.postprocess import MaskCanvas, exclude_boxes, mask_box, upsample_mask
 from sam3_core.request import parse_payload
 from sam3_core.settings import Limits, RequestSettings
 
@@ -142,6 +142,17 @@ def test_upsampling_matches_the_reference_interpolation(size, kind):
     differ = torch.from_numpy((ours > 0) != (values > threshold).numpy())
     assert int(differ.sum()) <= max(1, values.numel() // 100_000)
     assert bool(((values[differ] - threshold).abs() < 1e-5).all())
+
+
+def test_a_canvas_renders_each_object_as_if_alone():
+    """One canvas, objects one after another: large (full frame), small (a window), none, small elsewhere."""
+    generator = torch.Generator().manual_seed(5)
+    maps = [torch.rand(288, 288, generator=generator), torch.full((288, 288), 0.1), torch.zeros(288, 288)]
+    maps[1][100:140, 30:95] = torch.rand(40, 65, generator=generator)
+    maps.append(maps[1].roll(shifts=(90, 120), dims=(0, 1)))
+    canvas = MaskCanvas(601, 803)
+    for low in maps:
+        assert np.array_equal(canvas.render(low, 0.5), upsample_mask(low, 601, 803, 0.5))
 
 
 def test_empty_low_res_map_gives_an_empty_mask():

@@ -17,7 +17,8 @@ Modes (the defaults of the options above):
 - ``--large``: 16 clients, 50 + 250 requests of about 12 MP (JPEG), 5 text prompts at threshold 0, up to 100
   objects, polygons on, and every 10th client closes its connection 1 s after sending (abandons the request).
 An abandoned request is not a failure; a request that answers before its client gives up is checked as any other.
-Prints throughput, p50/p95/p99 latency, failures, mix-ups and RSS growth; exits 1 on any failure or mix-up.
+Prints throughput, p50/p95/p99 latency, failures, mix-ups, idle RSS at start and after each phase, and the growth
+between the phases; exits 1 on any failure or mix-up.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def idle_rss(pid: int, timeout_s: float = 900) -> float:
 
 
 class Server:
-    def __init__(self, model: str | None, cache_mb: int) -> None:
+    def __init__(self, model: str | None, cache_mb: int, log: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "sam3_core.cli.serve", "--port", str(self.port)]
@@ -135,7 +136,10 @@ class Server:
             "SAM3_FEATURE_CACHE_MB": str(cache_mb),
             "SAM3_DEVICE": os.environ.get("SAM3_DEVICE", "cpu"),
         }
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below, the child keeps it
+        self.process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        if log:
+            output.close()
 
     def wait_healthy(self, seconds: float) -> None:
         try:
@@ -152,7 +156,7 @@ class Server:
 
 
 def run(args) -> dict:
-    server = Server(args.model, args.cache_mb)
+    server = Server(args.model, args.cache_mb, args.server_log)
     try:
         server.wait_healthy(300)
         return drive(server, args)
@@ -187,7 +191,7 @@ def drive(server: Server, args) -> dict:
                 failures.append(f"#{number}: {type(exc).__name__}")
             return
         except requests.RequestException as exc:
-            failures.append(f"#{number}: {type(exc).__name__}")
+            failures.append(f"#{number}: {type(exc).__name__} {str(exc)[:200]}")
             return
         elapsed = time.perf_counter() - started
         with lock:
@@ -222,6 +226,7 @@ def drive(server: Server, args) -> dict:
                 pool.submit(client, numbers)
         return idle_rss(server.process.pid)
 
+    rss_start = idle_rss(server.process.pid)  # loaded and warmed up by its own start-up, no request yet
     started = time.perf_counter()
     rss_after_warmup = phase(range(args.warmup))  # caches full, allocator grown
     rss_end = phase(range(args.warmup, total))
@@ -245,6 +250,7 @@ def drive(server: Server, args) -> dict:
         "p95_ms": percentile(0.95),
         "p99_ms": percentile(0.99),
         # Both read with nothing in flight: samples taken under load swing with the requests' working memory.
+        "rss_start_mb": rss_start,
         "rss_after_warmup_mb": rss_after_warmup,
         "rss_end_mb": rss_end,
         "rss_drift_mb": rss_end - rss_after_warmup,
@@ -265,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-mb", type=int, default=128, help="server's SAM3_FEATURE_CACHE_MB")
     parser.add_argument("--max-seconds", type=float, default=7200)
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--server-log", help="write the server's output here")
     args = parser.parse_args(argv)
     mode = MODES[args.mode]
     for name in ("clients", "warmup", "soak", "abandon_every"):
@@ -275,9 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['requests']}/{result['planned']} requests answered ({result['abandoned']} abandoned), "
         f"{result['clients']} clients, {result['wall_s']:.1f} s: {result['throughput_rps']:.2f} req/s, "
         f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms; "
-        f"failures {result['failures']}, mix-ups {result['mixups']}; idle server RSS "
-        f"{result['rss_after_warmup_mb']:.0f} MB after {args.warmup} requests -> {result['rss_end_mb']:.0f} MB "
-        f"after {result['planned']} (growth {result['rss_drift_mb']:+.1f} MB)"
+        f"failures {result['failures']}, mix-ups {result['mixups']}; idle server RSS: "
+        f"{result['rss_start_mb']:.0f} MB at start, {result['rss_after_warmup_mb']:.0f} MB after {args.warmup} "
+        f"requests, {result['rss_end_mb']:.0f} MB after {result['planned']} (growth {result['rss_drift_mb']:+.1f} MB)"
     )
     for example in result["examples"]:
         print("  ", example)
