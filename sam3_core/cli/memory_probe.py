@@ -8,10 +8,11 @@ The request: a 4032x3024 JPEG, 5 text prompts, threshold 0, polygons on, at most
 checkpoint gives 20 queries per text prompt, so up to 100). Loads the service, sends one warm-up request on a
 small image, then prints JSON:
 - one request: ``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS during the request minus that,
-  from ``VmHWM`` reset just before the request), objects returned;
+  from ``VmHWM`` reset just before the request), objects returned, its CPU time and page faults (``Usage``);
 - ``--threads N --rounds R``: R rounds of N requests at once from N threads (kept across rounds, as a server's
   worker threads are), each on its own crop of the picture (a new size), each answer serialised to JSON;
-  ``rss_before_mb`` (after warm-up) and ``idle_rss_mb``, RSS after each round with nothing in flight. Run it with
+  ``rss_before_mb`` (after warm-up), ``idle_rss_mb``: RSS after each round with nothing in flight, and each
+  round's CPU time and page faults (``Usage``; the first large round is the allocator's warm-up). Run it with
   ``SAM3_FEATURE_CACHE_MB=0`` (every request pays the backbone, and no cache fills up): what stays is what the
   request path keeps.
 """
@@ -22,6 +23,7 @@ import argparse
 import base64
 import io
 import json
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,9 +32,27 @@ from PIL import Image
 from sam3_core.cli.support import memory_mb, reset_peak_memory, synthetic_image
 
 
+class Usage:
+    """CPU seconds (all threads; in the kernel) and minor page faults (fresh memory touched for the first time:
+    the kernel maps in and zeroes a page) since the last ``step``."""
+
+    def __init__(self) -> None:
+        self._last = resource.getrusage(resource.RUSAGE_SELF)
+
+    def step(self) -> dict:
+        now, last = resource.getrusage(resource.RUSAGE_SELF), self._last
+        self._last = now
+        return {
+            "cpu_s": round(now.ru_utime + now.ru_stime - last.ru_utime - last.ru_stime, 2),
+            "kernel_cpu_s": round(now.ru_stime - last.ru_stime, 2),
+            "minor_faults": now.ru_minflt - last.ru_minflt,
+        }
+
+
 def one_request(service, payload: dict) -> dict:
     reset_peak_memory()
     before = memory_mb("VmRSS")
+    usage = Usage()
     started = time.perf_counter()
     response = service(payload)
     seconds = time.perf_counter() - started
@@ -43,16 +63,19 @@ def one_request(service, payload: dict) -> dict:
         "peak_delta_mb": round(memory_mb("VmHWM") - before, 1),
         "rss_after_mb": round(memory_mb("VmRSS"), 1),
         "seconds": round(seconds, 2),
+        **usage.step(),
     }
 
 
 def concurrent_rounds(service, payloads: list[dict], threads: int) -> dict:
-    before, idle = memory_mb("VmRSS"), []
+    before, idle, rounds = memory_mb("VmRSS"), [], []
+    usage = Usage()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for start in range(0, len(payloads), threads):
             list(pool.map(lambda payload: len(json.dumps(service(payload))), payloads[start : start + threads]))
             idle.append(round(memory_mb("VmRSS"), 1))
-    return {"threads": threads, "rss_before_mb": round(before, 1), "idle_rss_mb": idle}
+            rounds.append(usage.step())
+    return {"threads": threads, "rss_before_mb": round(before, 1), "idle_rss_mb": idle, "rounds": rounds}
 
 
 def large_payload(image: Image.Image, objects: int) -> dict:
