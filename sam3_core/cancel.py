@@ -2,8 +2,9 @@
 
 A caller that may stop waiting (``sam3-serve``, when a client disconnects) passes a ``threading.Event`` along with
 the request and sets it. The service and the engine look at it at stage boundaries (``check``) and while waiting
-for the engine (``FairLock.held``), and raise ``Cancelled`` naming the stage that did not run. Callers that never cancel
-(the endpoint handler's ``handler(data)``) pass nothing.
+for a place (``FairSlots.held``: among the requests worked on at once, or the engine), and raise ``Cancelled``
+naming the stage that did not run. Callers that never cancel (the endpoint handler's ``handler(data)``) pass
+nothing.
 """
 
 from __future__ import annotations
@@ -30,24 +31,27 @@ def check(cancel: threading.Event | None, stage: str) -> None:
         raise Cancelled(stage)
 
 
-class FairLock:
-    """A lock granted in arrival order. A long request that takes it once per step (segment-everything takes it
-    per chunk of grid points) queues behind the requests that arrived meanwhile instead of winning it straight back,
-    as a ``threading.Lock`` lets the releasing thread do."""
+class FairSlots:
+    """``capacity`` places granted in arrival order. A long request that takes a place once per step
+    (segment-everything takes the engine per chunk of grid points) queues behind the requests that arrived
+    meanwhile instead of winning it straight back, as a ``threading.Lock`` lets the releasing thread do."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
         self._condition = threading.Condition()
         self._queue: deque[object] = deque()
-        self._held = False
+        self._taken = 0
 
     @contextmanager
     def held(self, cancel: threading.Event | None, stage: str) -> Iterator[None]:
-        """Hold the lock; while waiting for it, give up with ``Cancelled(stage)`` once ``cancel`` is set."""
+        """Hold a place; while waiting for one, give up with ``Cancelled(stage)`` once ``cancel`` is set."""
         ticket = object()
         with self._condition:
             self._queue.append(ticket)
             try:
-                while self._held or self._queue[0] is not ticket:
+                while self._taken >= self.capacity or self._queue[0] is not ticket:
                     self._condition.wait(POLL_S if cancel is not None else None)
                     check(cancel, stage)
             except BaseException:
@@ -55,14 +59,31 @@ class FairLock:
                 self._condition.notify_all()
                 raise
             self._queue.popleft()
-            self._held = True
+            self._taken += 1
+            self._condition.notify_all()  # the next in line may take a place that is still free
         try:
             yield
         finally:
             with self._condition:
-                self._held = False
+                self._taken -= 1
                 self._condition.notify_all()
 
-    def locked(self) -> bool:
+    def in_use(self) -> int:
+        """Places held now."""
         with self._condition:
-            return self._held
+            return self._taken
+
+    def waiting(self) -> int:
+        """Callers queued for a place now."""
+        with self._condition:
+            return len(self._queue)
+
+
+class FairLock(FairSlots):
+    """One place: a lock granted in arrival order (see ``FairSlots``)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    def locked(self) -> bool:
+        return self.in_use() > 0

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from sam3_core.cancel import Cancelled, check
+from sam3_core.cancel import Cancelled, FairSlots, check
 from sam3_core.engine import Sam3Engine
 from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
 from sam3_core.request import SegmentRequest, check_token_lengths, parse_payload
@@ -43,24 +43,28 @@ def describe(request: SegmentRequest) -> dict[str, Any]:
 
 
 class SegmentationService:
-    """Answers one payload at a time (thread-safe): what ``EndpointHandler.__call__`` runs."""
+    """Answers payloads from any number of threads: what ``EndpointHandler.__call__`` runs. At most
+    ``settings.max_active`` requests are past their body at once (decoded, on the model or being answered); the
+    others wait for a place in arrival order, so the working set is bounded however many requests arrive."""
 
     def __init__(self, engine: Sam3Engine, settings: RequestSettings) -> None:
         self.engine = engine
         self.settings = settings
+        self.active = FairSlots(settings.max_active)
 
     def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:
         """The response to ``data``; ``cancel``: stop (``Cancelled``) at the next stage once it is set."""
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
         try:
-            check(cancel, "decode")
-            request = parse_payload(data, self.settings)
-            record.update(describe(request))
-            check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
-            prediction = self.engine.predict(request.work(), cancel)
-            check(cancel, "postprocess")
-            response = build_response(request, prediction)
+            with self.active.held(cancel, "decode"):
+                check(cancel, "decode")
+                request = parse_payload(data, self.settings)
+                record.update(describe(request))
+                check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
+                prediction = self.engine.predict(request.work(), cancel)
+                check(cancel, "postprocess")
+                response = build_response(request, prediction)
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
             return response
         except Cancelled as stop:  # nobody waits for the answer (e.g. the client disconnected)

@@ -112,9 +112,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class RequestSettings:
-    """What request parsing needs: the limits, where image URLs may come from, and task defaults."""
+    """What the service needs per request: the limits, where image URLs may come from, task defaults, and how
+    many requests it works on at once."""
 
     limits: Limits = field(default_factory=Limits)
+    # Requests decoded and worked on at once (decode, model, response); later ones wait, holding only their body.
+    # Bounds the working set: each holds its decoded image (3 bytes per pixel) and its masks until answered.
+    max_active: int = env("SAM3_MAX_ACTIVE", _positive_int, 8)
     # Image URLs are refused unless the operator lists the hosts they may come from.
     url_hosts: tuple[str, ...] = env("SAM3_URL_HOSTS", _hosts, ())
     url_timeout_s: float = env("SAM3_URL_TIMEOUT_S", _positive_float, 10.0)  # for the whole download

@@ -3,13 +3,19 @@ up (the server sets the event when its client disconnects: tests/test_server_lif
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
+import time
 
 import pytest
 
-from sam3_core.cancel import Cancelled, FairLock
+from sam3_core.cancel import Cancelled, FairLock, FairSlots
+from sam3_core.cli.support import synthetic_image
+from sam3_core.service import SegmentationService
+
+from helpers import b64, encode
 
 
 class SetAtCheck(threading.Event):
@@ -71,3 +77,60 @@ def test_running_work_stops_at_the_next_stage_boundary(handler, image_b64, passe
 def test_an_unset_event_changes_nothing(handler, image_b64):
     payload = {"inputs": {"image": image_b64, "text_prompts": ["cat"], "confidence_threshold": 0.3}}
     assert handler.service(payload, cancel=threading.Event()) == handler(payload)
+
+
+def test_places_are_granted_in_arrival_order_up_to_the_capacity():
+    slots, order, release = FairSlots(2), [], threading.Event()
+
+    def take(name: str) -> None:
+        with slots.held(None, "decode"):
+            order.append(name)
+            release.wait(10)
+
+    first, second, third = (threading.Thread(target=take, args=(name,)) for name in "abc")
+    first.start()
+    second.start()
+    wait_until(lambda: slots.in_use() == 2)
+    third.start()
+    wait_until(lambda: slots.waiting() == 1)
+    assert order == ["a", "b"], "the third caller got a place beyond the capacity"
+    release.set()
+    for thread in (first, second, third):
+        thread.join(timeout=10)
+    assert order == ["a", "b", "c"] and slots.in_use() == 0 and slots.waiting() == 0
+
+
+def test_requests_beyond_the_active_places_wait_undecoded(handler, caplog):
+    """With the engine busy, only ``max_active`` requests decode their image and queue for the engine; the rest
+    wait with nothing but their body (cancelled there, they never decoded)."""
+    service = SegmentationService(handler.engine, dataclasses.replace(handler.service.settings, max_active=2))
+    cancels = [threading.Event() for _ in range(5)]
+    stages: list[str] = []
+
+    def send(number: int) -> None:
+        image = b64(encode(synthetic_image(200 + number, 150, seed=number)))
+        try:
+            service({"inputs": {"image": image, "text_prompts": ["cat"]}}, cancel=cancels[number])
+        except Cancelled as stop:
+            stages.append(stop.stage)
+
+    threads = [threading.Thread(target=send, args=(number,)) for number in range(5)]
+    with caplog.at_level(logging.INFO, "sam3_core.requests"), handler.engine._lock.held(None, "engine"):
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: service.active.waiting() == 3 and handler.engine._lock.waiting() == 2)
+        for cancel in cancels:
+            cancel.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert sorted(stages) == ["decode"] * 3 + ["engine"] * 2
+    records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sam3_core.requests"]
+    assert sorted("image" in record for record in records) == [False] * 3 + [True] * 2
+    assert service.active.in_use() == 0
+
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        time.sleep(0.01)
