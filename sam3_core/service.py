@@ -45,9 +45,10 @@ def describe(request: SegmentRequest) -> dict[str, Any]:
 class SegmentationService:
     """Answers one payload at a time (thread-safe): what ``EndpointHandler.__call__`` runs."""
 
-    def __init__(self, engine: Sam3Engine, settings: RequestSettings) -> None:
+    def __init__(self, engine: Sam3Engine, settings: RequestSettings, random_weights: bool = False) -> None:
         self.engine = engine
         self.settings = settings
+        self.random_weights = random_weights  # the tiny random checkpoint (``tiny_checkpoint``): meaningless masks
 
     def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:
         """The response to ``data``; ``cancel``: stop (``Cancelled``) at the next stage once it is set."""
