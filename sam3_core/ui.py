@@ -116,7 +116,7 @@ def build_ui(
     # problem becomes the stage's message, which the next result replaces.
 
     def message(text: str, level: str = "error", seq: Any = None) -> dict:
-        return {"kind": "message", "message": text, "level": level, "seq": seq}
+        return {"kind": "message", "message": text, "level": level, "seq": seq, "id": uuid.uuid4().hex}
 
     def show_picture(raw: bytes, name: str, state: dict | None) -> tuple[dict, dict | None, Any, Any]:
         try:
@@ -189,6 +189,7 @@ def build_ui(
             "level": level,
             "prompts": described,
             "server_ms": milliseconds,
+            "id": uuid.uuid4().hex,  # a new value every time: the page's change listener always fires
         }
         return view, {**state, "response": response}, summary(response), None
 
