@@ -83,19 +83,17 @@ def decode_mask(png_b64: str) -> np.ndarray:
 
 def mask_layer(mask: np.ndarray, index: int, size: tuple[int, int]) -> str:
     """Object ``index``'s mask (full size, 0/255) as a PNG data URL of ``size`` (display width, height): its
-    colour at ``TINT`` opacity inside, opaque along the outline, transparent elsewhere."""
-    small = cv2.resize(mask, size, interpolation=cv2.INTER_AREA) if mask.shape[::-1] != size else mask
-    inside = small >= 128
-    alpha = np.where(inside, round(255 * TINT), 0).astype(np.uint8)
-    contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(alpha, contours, -1, 255, 2)
-    rgba = np.empty((*alpha.shape, 4), np.uint8)
-    rgba[..., :3] = colour(index)
-    rgba[..., 3] = alpha
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("could not encode a mask layer")
-    return data_url(png.tobytes(), "image/png")
+    colour at ``TINT`` opacity inside, opaque along the outline, transparent elsewhere. A 3-colour palette PNG
+    (a few tens of milliseconds for a 12 MP mask, most of it in ``cv2.resize`` and the outline)."""
+    small = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) if mask.shape[::-1] != size else mask
+    indices = (small >= 128).astype(np.uint8)  # 0 outside, 1 inside
+    contours, _ = cv2.findContours(indices, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(indices, contours, -1, 2, 2)  # 2 on the outline
+    layer = Image.fromarray(indices, "P")
+    layer.putpalette([0, 0, 0, *colour(index), *colour(index)])
+    buffer = io.BytesIO()
+    layer.save(buffer, "PNG", compress_level=1, transparency=bytes([0, round(255 * TINT), 255]))
+    return data_url(buffer.getvalue(), "image/png")
 
 
 def objects_for_display(response: dict, image_size: tuple[int, int]) -> list[dict]:

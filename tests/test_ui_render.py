@@ -60,7 +60,8 @@ def test_layers_are_at_display_size_and_cover_their_object(response):
     width, height = display_size((WIDTH, HEIGHT))
     k = width / WIDTH
     for obj, (x1, y1, x2, y2) in zip(objects, response["boxes"], strict=True):
-        layer = np.asarray(Image.open(io.BytesIO(base64.b64decode(obj["layer"].split(",", 1)[1]))))
+        png = Image.open(io.BytesIO(base64.b64decode(obj["layer"].split(",", 1)[1])))
+        layer = np.asarray(png.convert("RGBA"))
         assert layer.shape == (height, width, 4)
         inside = layer[round((y1 + y2) / 2 * k), round((x1 + x2) / 2 * k)]
         assert tuple(inside[:3]) == colour(obj["index"]) and 0 < inside[3] < 255
