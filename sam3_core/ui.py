@@ -34,6 +34,21 @@ from sam3_core.ui_render import Picture, display_picture, objects_for_display
 
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "sam3-ui-downloads"
 DOWNLOADS_KEEP_S = 3600
+# The example strip: one button per photo (a small JPEG data URL); a click sends the photo's name ('pick').
+EXAMPLES_TEMPLATE = (
+    '<div class="examples"><span>Examples</span>{{#each value}}<button type="button" data-name="{{this.name}}" '
+    'title="{{this.name}}"><img src="{{this.src}}" alt="{{this.name}}"></button>{{/each}}</div>'
+)
+EXAMPLES_CSS = (
+    ".examples { display: flex; align-items: center; gap: 4px; flex-wrap: wrap; } .examples span { color: #6b7280; "
+    "flex: 0 0 100%; } .examples button { padding: 0; border: 2px solid transparent; border-radius: 4px; "
+    "cursor: pointer; background: none; line-height: 0; } .examples button:hover { border-color: #2563eb; } "
+    ".examples img { width: 48px; height: 48px; object-fit: cover; border-radius: 3px; }"
+)
+EXAMPLES_JS = (
+    "element.addEventListener('click', (event) => { const button = event.target.closest('button[data-name]'); "
+    "if (button) trigger('pick', {name: button.dataset.name}); });"
+)
 NOTICE_STYLE = "background:#fef3c7;color:#78350f;border:1px solid #f59e0b;border-radius:6px;padding:6px 10px"
 
 
@@ -92,6 +107,11 @@ def build_ui(
     "random_weights": bool}`` for the banner; ``request_settings``: the limits an upload is checked against
     (default: from the environment)."""
     settings = request_settings or Settings.from_env().request
+
+    def no_files() -> dict:
+        return gr.update(value=None, visible=False)  # a new picture or result: the old downloads go (a fresh
+        # update each time: gradio consumes the dict)
+
     tokens = itertools.count(1)  # names each picture shown, so that a late answer for an older one is ignored
 
     def answer(payload: dict) -> dict:
@@ -136,7 +156,7 @@ def build_ui(
             "message": f"{name} ({width} \u00d7 {height}): click on an object, or type a text prompt.",
             "level": "info",
         }
-        return view, {"picture": picture, "token": token, "response": None}, None, None
+        return view, {"picture": picture, "token": token, "response": None}, None, no_files()
 
     def upload(path: str | None, state: dict | None):
         if not path:
@@ -144,12 +164,11 @@ def build_ui(
         file = Path(path)
         return show_picture(file.read_bytes(), file.name, state)
 
-    def example(state: dict | None, event: gr.SelectData):
-        names = ui_examples.available()
-        index = event.index if isinstance(event.index, int) else -1
-        if not 0 <= index < len(names):
+    def example(state: dict | None, event: gr.EventData):
+        name = (getattr(event, "_data", None) or {}).get("name")
+        if name not in ui_examples.available():
             return message("Unknown example."), state, gr.update(), gr.update()
-        return show_picture(ui_examples.example_png(names[index]), f"{names[index]}.png", state)
+        return show_picture(ui_examples.example_png(name), f"{name}.png", state)
 
     def segment(payload_inputs: dict, state: dict, threshold: float, vectorize: bool, multimask: bool,
                 source: str, seq: Any, described: str):  # fmt: skip
@@ -191,7 +210,7 @@ def build_ui(
             "server_ms": milliseconds,
             "id": uuid.uuid4().hex,  # a new value every time: the page's change listener always fires
         }
-        return view, {**state, "response": response}, summary(response), None
+        return view, {**state, "response": response}, summary(response), no_files()
 
     def segment_clicks(state: dict | None, threshold: float, vectorize: bool, multimask: bool, event: gr.EventData):
         data = getattr(event, "_data", None) or {}
@@ -231,7 +250,7 @@ def build_ui(
             return message(f"Could not prepare the downloads: {str(error)[:200]}"), gr.update()
         count = len(state["response"]["masks"])
         text = f"Downloads ready (overlay of {len(shown)} of {count} objects, {count} masks, COCO JSON): see Downloads."
-        return message(text, "info"), [str(path) for path in files]
+        return message(text, "info"), gr.update(value=[str(path) for path in files], visible=True)
 
     def notice():
         return weights_notice(model_info() if model_info else {})
@@ -253,17 +272,17 @@ def build_ui(
                     "Upload an image", file_types=["image"], type="filepath", elem_id="upload", variant="primary"
                 )
                 names = ui_examples.available()
-                gallery = gr.Gallery(
-                    [(ui_examples.thumbnail(name), name) for name in names],
-                    label="Examples (scikit-image)",
-                    columns=5,
-                    height=90,
-                    allow_preview=False,
-                    object_fit="cover",
+                examples = gr.HTML(
+                    [{"name": name, "src": ui_examples.thumbnail_url(name)} for name in names],
+                    label="Examples",
+                    html_template=EXAMPLES_TEMPLATE,
+                    css_template=EXAMPLES_CSS,
+                    js_on_load=EXAMPLES_JS,
                     elem_id="examples",
                     visible=bool(names),
-                    buttons=[],
-                    interactive=False,
+                )
+                files = gr.File(
+                    label="Downloads", file_count="multiple", interactive=False, elem_id="downloads", visible=False
                 )
                 with gr.Row():
                     text = gr.Textbox(
@@ -278,9 +297,6 @@ def build_ui(
                 with gr.Row():
                     vectorize = gr.Checkbox(label="Polygons", value=False, elem_id="vectorize")
                     multimask = gr.Checkbox(label="3 candidates per click", value=False, elem_id="multimask")
-                files = gr.File(
-                    label="Downloads", file_count="multiple", interactive=False, elem_id="downloads", height=150
-                )
                 gr.Markdown(
                     "Click: a point (shift-click or right-click: a negative one). Drag, or pick *Box* and click two "
                     "corners: a box. Untick an object in the legend to hide it.",
@@ -295,9 +311,12 @@ def build_ui(
         quiet = {**private, "show_progress": "hidden"}
         outputs = [view, state, raw, files]
         upload_button.upload(upload, inputs=[upload_button, state], outputs=outputs, **quiet)
-        gallery.select(example, inputs=[state], outputs=outputs, **quiet)
+        examples.pick(example, inputs=[state], outputs=outputs, **quiet)
         options = [threshold, vectorize, multimask]
-        stage.segment(segment_clicks, inputs=[state, *options], outputs=outputs, **quiet)
+        # "multiple": the page sends the next request from the previous one's answer, which may arrive before
+        # gradio counts that event as finished ("once", the default, would then drop it); the page itself never
+        # has two in flight.
+        stage.segment(segment_clicks, inputs=[state, *options], outputs=outputs, trigger_mode="multiple", **quiet)
         stage.download(download, inputs=[state], outputs=[view, files], **quiet)
         run_text_button.click(segment_text, inputs=[state, text, *options], outputs=outputs, **quiet)
         text.submit(segment_text, inputs=[state, text, *options], outputs=outputs, **quiet)

@@ -3,6 +3,7 @@ is downloaded, nothing is committed here). Without scikit-image the page simply 
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 
@@ -53,8 +54,11 @@ def example_png(name: str) -> bytes:
     return buffer.getvalue()
 
 
-def thumbnail(name: str, side: int = 160) -> Image.Image:
-    """Example ``name`` reduced to at most ``side`` pixels on its long side (for the page's example strip)."""
+def thumbnail_url(name: str, side: int = 96) -> str:
+    """Example ``name`` reduced to at most ``side`` pixels on its long side, as a JPEG data URL (the page's
+    example strip)."""
     image = Image.fromarray(np.asarray(SOURCES[name]())[..., :3])
     image.thumbnail((side, side))
-    return image
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -243,12 +243,13 @@ def test_legend_toggles_the_overlay(page, screenshots):
     assert np.abs(shown - again).mean() < 0.5
 
 
-def test_downloads(page, tmp_path):
+def test_downloads(page, tmp_path, screenshots):
     objects = page.locator(f"{STAGE} .sam3-legend label").count()
     assert objects >= 1
     page.locator(f"{STAGE} .sam3-download").click()
     links = page.locator("#downloads a[download]")
     page.wait_for_function("() => document.querySelectorAll('#downloads a[download]').length === 3", timeout=WAIT_MS)
+    page.screenshot(path=str(screenshots / "07-downloads.png"))
     saved = {}
     for number in range(links.count()):
         with page.expect_download(timeout=WAIT_MS) as download:
@@ -277,7 +278,7 @@ def test_nothing_above_the_threshold_says_so(page, screenshots):
     assert "Nothing found above the confidence threshold 1.00" in message(page)
     assert page.locator(f"{STAGE} .sam3-legend label").count() == 0
     assert page.locator(f"{STAGE} .sam3-layers img").count() == 0
-    page.screenshot(path=str(screenshots / "07-nothing-found.png"))
+    page.screenshot(path=str(screenshots / "08-nothing-found.png"))
     set_threshold(page, 0.0)
 
 
@@ -294,8 +295,41 @@ def test_an_error_is_cleared_by_the_next_result(page):
     assert page.locator(f"{STAGE} .sam3-message.sam3-error").count() == 0
 
 
+def test_text_prompts(page, screenshots):
+    set_threshold(page, 0.5)
+    page.locator("#text-prompts input, #text-prompts textarea").first.fill("cat, dog")
+    page.locator("#run-text").click()
+    page.wait_for_function(
+        f"() => document.querySelector('{STAGE}').dataset.resultFor === '\u201ccat\u201d, \u201cdog\u201d'",
+        timeout=WAIT_MS,
+    )
+    labels = page.locator(f"{STAGE} .sam3-legend .sam3-label").all_inner_texts()
+    assert set(labels) <= {"cat", "dog"}
+    if labels:
+        assert message(page).startswith(f"{len(labels)} object")
+    else:
+        assert "Nothing found above the confidence threshold 0.50" in message(page)
+    assert state(page)["prompts"] == []  # a text result replaces the clicks
+    page.screenshot(path=str(screenshots / "09-text.png"))
+
+
+def test_a_file_that_is_not_an_image_gets_a_message(page, tmp_path, screenshots):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("these are notes, not a picture")
+    with page.expect_file_chooser(timeout=WAIT_MS) as chooser:
+        page.locator("#upload").click()
+    chooser.value.set_files(str(bogus))
+    page.wait_for_function(
+        f"() => document.querySelector('{STAGE} .sam3-message.sam3-error')?.innerText.includes('notes.png')",
+        timeout=WAIT_MS,
+    )
+    assert "Traceback" not in message(page) and len(message(page)) < 300
+    assert page.locator(".toast-body").count() == 0
+    page.screenshot(path=str(screenshots / "10-not-an-image.png"))
+
+
 def test_an_example_photo(page, screenshots):
-    page.locator("#examples .thumbnail-item").first.click()
+    page.locator("#examples button[data-name=astronaut]").click()
     page.wait_for_function(
         f"() => document.querySelector('{STAGE} .sam3-message').innerText.includes('astronaut.png (512')",
         timeout=WAIT_MS,
@@ -304,4 +338,4 @@ def test_an_example_photo(page, screenshots):
     assert state(page)["prompts"] == []
     page.mouse.click(*at(page, 0.5, 0.4))
     wait_result(page, "1 point, 0 boxes")
-    page.screenshot(path=str(screenshots / "08-example.png"))
+    page.screenshot(path=str(screenshots / "11-example.png"))

@@ -326,7 +326,7 @@ function show(view) {
   }
   draw();
   publish();
-  if (answersClicks && ui.pending) send();
+  if (answersClicks && ui.pending) setTimeout(send, 0); // after gradio has finished with this answer
 }
 
 // ---- input --------------------------------------------------------------------------------------------------
