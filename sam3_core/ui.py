@@ -180,6 +180,7 @@ def build_ui(
                 "confidence_threshold": threshold,
                 "vectorize": bool(vectorize),
                 "multimask_output": bool(multimask),
+                "return_timings": True,  # the page says whether the feature cache answered
             }
         }
         started = time.perf_counter()
@@ -208,6 +209,7 @@ def build_ui(
             "level": level,
             "prompts": described,
             "server_ms": milliseconds,
+            "cache_hit": bool((response.get("timings") or {}).get("cache_hit")),
             "id": uuid.uuid4().hex,  # a new value every time: the page's change listener always fires
         }
         return view, {**state, "response": response}, summary(response), no_files()

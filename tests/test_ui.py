@@ -191,6 +191,7 @@ def test_a_click_on_the_cached_12_mp_photo_timing(page, capsys):
         page.mouse.click(*at(page, fx, 0.6))
         wait_result(page, "1 point, 0 boxes")
         timings.append((time.perf_counter() - started, int(state(page)["latencyMs"])))
+        assert state(page)["cacheHit"] == "1"  # the page re-sent the same file: the service reused its features
     with capsys.disabled():
         for wall, measured in timings:
             print(f"\ncached 12 MP click: {wall * 1000:.0f} ms until shown (page's own measure {measured} ms)")

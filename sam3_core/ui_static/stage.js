@@ -318,8 +318,10 @@ function show(view) {
     ui.source = view.source;
     showObjects(view.objects);
     message(view.message, view.level);
-    status(answersClicks ? `${root.dataset.latencyMs} ms` : '');
+    const cached = view.cache_hit ? ' (cached picture)' : '';
+    status(answersClicks ? `${root.dataset.latencyMs} ms${cached}` : '');
     root.dataset.resultFor = view.prompts || '';
+    root.dataset.cacheHit = view.cache_hit ? '1' : '0';
   } else if (view.message) {
     message(view.message, view.level);
     if (answersClicks) status('');
