@@ -15,6 +15,7 @@ object at display size (``ui_render``), drawn over the same picture with a legen
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 import tempfile
 import time
@@ -32,28 +33,14 @@ from sam3_core.settings import RequestSettings, Settings
 from sam3_core.ui_downloads import write_downloads
 from sam3_core.ui_render import Picture, display_picture, objects_for_display
 
+LOG = logging.getLogger("sam3_core.ui")
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "sam3-ui-downloads"
 DOWNLOADS_KEEP_S = 3600
-# The example strip: one button per photo (a small JPEG data URL); a click sends the photo's name ('pick').
-EXAMPLES_TEMPLATE = (
-    '<div class="examples"><span>Examples</span>{{#each value}}<button type="button" data-name="{{this.name}}" '
-    'title="{{this.name}}"><img src="{{this.src}}" alt="{{this.name}}"></button>{{/each}}</div>'
-)
-EXAMPLES_CSS = (
-    ".examples { display: flex; align-items: center; gap: 4px; flex-wrap: wrap; } .examples span { color: #6b7280; "
-    "flex: 0 0 100%; } .examples button { padding: 0; border: 2px solid transparent; border-radius: 4px; "
-    "cursor: pointer; background: none; line-height: 0; } .examples button:hover { border-color: #2563eb; } "
-    ".examples img { width: 48px; height: 48px; object-fit: cover; border-radius: 3px; }"
-)
-EXAMPLES_JS = (
-    "element.addEventListener('click', (event) => { const button = event.target.closest('button[data-name]'); "
-    "if (button) trigger('pick', {name: button.dataset.name}); });"
-)
 NOTICE_STYLE = "background:#fef3c7;color:#78350f;border:1px solid #f59e0b;border-radius:6px;padding:6px 10px"
 
 
 def static_text(name: str) -> str:
-    """A file of ``sam3_core/ui_static`` (the stage's HTML, CSS and JavaScript)."""
+    """A file of ``sam3_core/ui_static`` (the HTML, CSS and JavaScript of the stage and the example strip)."""
     return resources.files("sam3_core").joinpath("ui_static", name).read_text(encoding="utf-8")
 
 
@@ -138,6 +125,12 @@ def build_ui(
     def message(text: str, level: str = "error", seq: Any = None) -> dict:
         return {"kind": "message", "message": text, "level": level, "seq": seq, "id": uuid.uuid4().hex}
 
+    def unexpected(doing: str) -> str:
+        """Log the exception being handled (with its traceback, under an id) and say so in one line."""
+        error_id = uuid.uuid4().hex[:12]
+        LOG.exception("web UI: could not %s (id %s)", doing, error_id)
+        return f"Could not {doing}: internal error (id {error_id})."
+
     def show_picture(raw: bytes, name: str, state: dict | None) -> tuple[dict, dict | None, Any, Any]:
         try:
             image = decode_image(raw, settings)
@@ -161,14 +154,20 @@ def build_ui(
     def upload(path: str | None, state: dict | None):
         if not path:
             return message("No file received."), state, gr.update(), gr.update()
-        file = Path(path)
-        return show_picture(file.read_bytes(), file.name, state)
+        try:
+            file = Path(path)
+            return show_picture(file.read_bytes(), file.name, state)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("open the file")), state, gr.update(), gr.update()
 
     def example(state: dict | None, event: gr.EventData):
         name = (getattr(event, "_data", None) or {}).get("name")
         if name not in ui_examples.available():
             return message("Unknown example."), state, gr.update(), gr.update()
-        return show_picture(ui_examples.example_png(name), f"{name}.png", state)
+        try:
+            return show_picture(ui_examples.example_png(name), f"{name}.png", state)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("load the example")), state, gr.update(), gr.update()
 
     def segment(payload_inputs: dict, state: dict, threshold: float, vectorize: bool, multimask: bool,
                 source: str, seq: Any, described: str):  # fmt: skip
@@ -218,16 +217,18 @@ def build_ui(
         data = getattr(event, "_data", None) or {}
         seq = data.get("seq")
         try:
-            if state is None or data.get("token") != state["token"]:
+            if state is None:
                 return message("Upload an image (or pick an example) first.", seq=seq), state, gr.update(), gr.update()
+            if data.get("token") != state["token"]:  # a click on a picture replaced since
+                return message("The picture changed: click again.", seq=seq), state, gr.update(), gr.update()
             fields = ("points", "point_labels", "boxes", "box_labels")
             inputs = {name: _as_list(data.get(name), name) for name in fields}
             inputs = {name: value for name, value in inputs.items() if value}
             points, boxes = len(inputs.get("points", [])), len(inputs.get("boxes", []))
             described = f"{points} point{'s' if points != 1 else ''}, {boxes} box{'es' if boxes != 1 else ''}"
             return segment(inputs, state, threshold, vectorize, multimask, "clicks", seq, described)
-        except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
-            return message(f"Could not segment: {str(error)[:200]}", seq=seq), state, gr.update(), gr.update()
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("segment"), seq=seq), state, gr.update(), gr.update()
 
     def segment_text(state: dict | None, text: str, threshold: float, vectorize: bool, multimask: bool):
         prompts = [part.strip() for part in (text or "").split(",") if part.strip()]
@@ -238,8 +239,8 @@ def build_ui(
                 return message("Type at least one text prompt (comma-separated)."), state, gr.update(), gr.update()
             described = ", ".join(f"\u201c{prompt}\u201d" for prompt in prompts)
             return segment({"text_prompts": prompts}, state, threshold, vectorize, multimask, "text", None, described)
-        except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
-            return message(f"Could not segment: {str(error)[:200]}"), state, gr.update(), gr.update()
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("segment")), state, gr.update(), gr.update()
 
     def download(state: dict | None, event: gr.EventData):
         data = getattr(event, "_data", None) or {}
@@ -248,8 +249,8 @@ def build_ui(
         shown = [index for index in _as_list(data.get("shown"), "shown") if isinstance(index, int)]
         try:
             files = write_downloads(_fresh_download_folder(), state["picture"], state["response"], shown)
-        except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
-            return message(f"Could not prepare the downloads: {str(error)[:200]}"), gr.update()
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("prepare the downloads")), gr.update()
         count = len(state["response"]["masks"])
         text = f"Downloads ready (overlay of {len(shown)} of {count} objects, {count} masks, COCO JSON): see Downloads."
         return message(text, "info"), gr.update(value=[str(path) for path in files], visible=True)
@@ -277,9 +278,9 @@ def build_ui(
                 examples = gr.HTML(
                     [{"name": name, "src": ui_examples.thumbnail_url(name)} for name in names],
                     label="Examples",
-                    html_template=EXAMPLES_TEMPLATE,
-                    css_template=EXAMPLES_CSS,
-                    js_on_load=EXAMPLES_JS,
+                    html_template=static_text("examples.html"),  # a thumbnail per photo; a click sends 'pick'
+                    css_template=static_text("examples.css"),
+                    js_on_load=static_text("examples.js"),
                     elem_id="examples",
                     visible=bool(names),
                 )

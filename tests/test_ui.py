@@ -312,6 +312,12 @@ def test_text_prompts(page, screenshots):
         assert "Nothing found above the confidence threshold 0.50" in message(page)
     assert state(page)["prompts"] == []  # a text result replaces the clicks
     page.screenshot(path=str(screenshots / "09-text.png"))
+    page.get_by_text("Response JSON").first.click()  # the closed panel below the picture
+    page.wait_for_function(
+        "() => document.querySelector('#response-json').innerText.includes('num_objects')", timeout=WAIT_MS
+    )
+    raw = page.locator("#response-json").inner_text()
+    assert "sam_version" in raw and "<PNG, " in raw
 
 
 def test_a_file_that_is_not_an_image_gets_a_message(page, tmp_path, screenshots):
