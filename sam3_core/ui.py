@@ -255,6 +255,18 @@ def build_ui(
         text = f"Downloads ready (overlay of {len(shown)} of {count} objects, {count} masks, COCO JSON): see Downloads."
         return message(text, "info"), gr.update(value=[str(path) for path in files], visible=True)
 
+    def warm(state: dict | None) -> None:
+        """Have the service compute (and cache) a new picture's features while the user looks at it: one point at
+        the centre with threshold 1 (nothing passes, so no mask is encoded). The first click is then a cached one."""
+        if state is None or state.get("response") is not None:
+            return
+        width, height = state["picture"].size
+        payload = {"image": state["picture"].raw, "points": [[width / 2, height / 2]], "point_labels": [1]}
+        try:
+            call({"inputs": {**payload, "confidence_threshold": 1.0}})
+        except Exception:  # noqa: BLE001 - a failure here shows again, as a message, on the first click
+            LOG.info("web UI: computing a new picture's features failed", exc_info=True)
+
     def notice():
         return weights_notice(model_info() if model_info else {})
 
@@ -313,8 +325,10 @@ def build_ui(
         private = {"api_visibility": "private"}  # the page's own events: the API is predict and sam2_compatible
         quiet = {**private, "show_progress": "hidden"}
         outputs = [view, state, raw, files]
-        upload_button.upload(upload, inputs=[upload_button, state], outputs=outputs, **quiet)
-        examples.pick(example, inputs=[state], outputs=outputs, **quiet)
+        upload_button.upload(upload, inputs=[upload_button, state], outputs=outputs, **quiet).then(
+            warm, inputs=[state], **quiet
+        )
+        examples.pick(example, inputs=[state], outputs=outputs, **quiet).then(warm, inputs=[state], **quiet)
         options = [threshold, vectorize, multimask]
         # "multiple": the page sends the next request from the previous one's answer, which may arrive before
         # gradio counts that event as finished ("once", the default, would then drop it); the page itself never
