@@ -310,7 +310,10 @@ function show(view) {
     ui.busy = false;
     root.dataset.latencyMs = String(Math.round(performance.now() - ui.sentAt));
   }
-  if (view.kind === 'result' && ui.picture && view.token === ui.picture.token) {
+  const current = ui.picture && view.token === ui.picture.token;
+  if (view.kind === 'result' && !current) {
+    // the answer for a picture replaced since: nothing of it is shown
+  } else if (view.kind === 'result') {
     if (view.source === 'text') {
       ui.prompts = [];
       ui.corner = null;
@@ -324,7 +327,10 @@ function show(view) {
     root.dataset.cacheHit = view.cache_hit ? '1' : '0';
   } else if (view.message) {
     message(view.message, view.level);
-    if (answersClicks) status('');
+    if (answersClicks) {
+      status('');
+      if (view.level === 'error') showObjects([]); // the objects shown no longer match the prompts
+    }
   }
   draw();
   publish();
