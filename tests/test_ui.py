@@ -244,23 +244,37 @@ def test_legend_toggles_the_overlay(page, screenshots):
     assert np.abs(shown - again).mean() < 0.5
 
 
-def test_downloads(page, tmp_path, screenshots):
-    objects = page.locator(f"{STAGE} .sam3-legend label").count()
-    assert objects >= 1
+def download_all(page, folder: Path) -> dict[str, Path]:
+    """Click Download, wait for the three files, download each through its link: ``{suffix: path}``."""
+    hrefs = "() => Array.from(document.querySelectorAll('#downloads a[download]')).map((a) => a.href).join(' ')"
+    before = page.evaluate(hrefs)
     page.locator(f"{STAGE} .sam3-download").click()
+    page.wait_for_function(
+        f"""() => {{ const now = ({hrefs})();
+                    return now !== {json.dumps(before)} && now.split(' ').length === 3; }}""",
+        timeout=WAIT_MS,
+    )
     links = page.locator("#downloads a[download]")
-    page.wait_for_function("() => document.querySelectorAll('#downloads a[download]').length === 3", timeout=WAIT_MS)
-    page.screenshot(path=str(screenshots / "07-downloads.png"))
+    folder.mkdir(parents=True, exist_ok=True)
     saved = {}
     for number in range(links.count()):
         with page.expect_download(timeout=WAIT_MS) as download:
             links.nth(number).click()
-        path = tmp_path / download.value.suggested_filename
+        path = folder / download.value.suggested_filename
         download.value.save_as(path)
         saved[path.suffix] = path
     assert set(saved) == {".png", ".zip", ".json"}
+    return saved
+
+
+def test_downloads(page, photo, tmp_path, screenshots):
+    objects = page.locator(f"{STAGE} .sam3-legend label").count()
+    assert objects >= 1
+    saved = download_all(page, tmp_path / "all")
+    page.screenshot(path=str(screenshots / "07-downloads.png"))
     with Image.open(saved[".png"]) as overlay:
         assert overlay.format == "PNG" and overlay.size == PHOTO_SIZE
+        tinted = np.asarray(overlay.convert("RGB"))
     with zipfile.ZipFile(saved[".zip"]) as archive:
         names = archive.namelist()
         assert len(names) == objects and all(name.endswith(".png") for name in names)
@@ -269,6 +283,18 @@ def test_downloads(page, tmp_path, screenshots):
     coco = json.loads(saved[".json"].read_text())
     assert [(image["width"], image["height"]) for image in coco["images"]] == [PHOTO_SIZE]
     assert len(coco["annotations"]) == objects
+    # The overlay holds the objects shown in the legend: all hidden, it is the photo itself.
+    for row in page.locator(f"{STAGE} .sam3-legend input").all():
+        row.uncheck()
+    saved = download_all(page, tmp_path / "none-shown")
+    with Image.open(saved[".png"]) as overlay, Image.open(photo) as original:
+        plain = np.asarray(overlay.convert("RGB"))
+        assert np.array_equal(plain, np.asarray(original.convert("RGB")))
+    assert not np.array_equal(plain, tinted)
+    with zipfile.ZipFile(saved[".zip"]) as archive:
+        assert len(archive.namelist()) == objects  # the masks and the COCO file keep every object
+    for row in page.locator(f"{STAGE} .sam3-legend input").all():
+        row.check()
 
 
 def test_nothing_above_the_threshold_says_so(page, screenshots):
