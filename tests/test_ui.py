@@ -33,6 +33,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 PHOTO_SIZE = (4000, 3000)
 STAGE = "#stage .sam3-ui"
 WAIT_MS = 120_000
+SCRIPT_ERRORS: list[str] = []  # uncaught exceptions in the page's scripts, over the whole module
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,7 @@ def page(server, photo):
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+        page.on("pageerror", lambda error: SCRIPT_ERRORS.append(str(error)))
         page.goto(f"{server}/ui/", wait_until="domcontentloaded", timeout=WAIT_MS)
         page.locator(f"{STAGE} .sam3-marks").wait_for(state="attached", timeout=WAIT_MS)
         upload(page, photo)
@@ -372,3 +374,7 @@ def test_an_example_photo(page, screenshots):
     page.mouse.click(*at(page, 0.5, 0.4))
     wait_result(page, "1 point, 0 boxes")
     page.screenshot(path=str(screenshots / "11-example.png"))
+
+
+def test_no_script_errors(page):
+    assert not SCRIPT_ERRORS

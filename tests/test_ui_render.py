@@ -142,3 +142,11 @@ def test_example_photos_are_bundled_not_downloaded():
     rows = [line.split() for line in done.stdout.splitlines()]
     assert [row[0] for row in rows] == ["astronaut", "chelsea", "coffee", "rocket", "motorcycle"]
     assert all(int(row[1]) >= 300 and int(row[2]) >= 300 and row[3] == "RGB" for row in rows)
+
+
+def test_the_banner_follows_the_model_info():
+    from sam3_core.ui import weights_notice
+
+    assert "randomly initialised" in weights_notice({"loaded": True, "random_weights": True})
+    assert weights_notice({"loaded": True, "random_weights": False}) == ""
+    assert "loading" in weights_notice({"loaded": False, "random_weights": False})
