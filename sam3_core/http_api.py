@@ -104,6 +104,11 @@ class HandlerHost:
             if self._on_load_failure is not None:
                 self._on_load_failure(exc)
 
+    def model_info(self) -> dict[str, Any]:
+        """``{"loaded": bool, "random_weights": bool}`` (random: the tiny random checkpoint), for the web UI."""
+        random_weights = bool(getattr(self.handler, "random_weights", False))
+        return {"loaded": self.handler is not None, "random_weights": random_weights}
+
     def call_sync(self, payload: Any) -> Any:
         """The handler's answer, for in-process callers (the web UI); raises while the model is loading."""
         if self.handler is None:
@@ -243,6 +248,7 @@ def create_app(
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host = host
-    app = gr.mount_gradio_app(app, build_ui(host.call_sync), path=ui_path)  # after the routes: they come first
+    page = build_ui(host.call_sync, host.model_info)
+    app = gr.mount_gradio_app(app, page, path=ui_path)  # after the routes: they come first
     app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this
     return app

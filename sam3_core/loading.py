@@ -5,9 +5,11 @@ Used by the endpoint handler, the HTTP server, the Space app, the batch labeller
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from sam3_core.allocator import configure_allocator
 from sam3_core.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
@@ -17,6 +19,7 @@ from sam3_core.service import SegmentationService
 from sam3_core.settings import Settings
 
 LOG = logging.getLogger("sam3_core")
+RANDOM_MARKER = "TINY_RANDOM_CHECKPOINT.json"  # written by sam3_core.tiny_checkpoint
 
 
 def load_service(
@@ -37,4 +40,16 @@ def load_service(
     engine.warm_up()
     seconds = time.perf_counter() - started
     LOG.info("SAM3 ready on %s (%s) in %.1f s", device, str(dtype).removeprefix("torch."), seconds)
-    return SegmentationService(engine, settings.request)
+    return SegmentationService(engine, settings.request, random_weights=has_random_weights(directory))
+
+
+def has_random_weights(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a randomly initialised checkpoint (``sam3-make-tiny`` marks the ones it writes
+    with ``TINY_RANDOM_CHECKPOINT.json``); the web UI then says so on the page."""
+    marker = Path(directory) / RANDOM_MARKER
+    try:
+        return bool(json.loads(marker.read_text()).get("random_weights", True))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, AttributeError):  # unreadable or malformed: the marker is there, so say random
+        return True

@@ -47,9 +47,10 @@ class SegmentationService:
     ``settings.max_active`` requests are past their body at once (decoded, on the model or being answered); the
     others wait for a place in arrival order, so the working set is bounded however many requests arrive."""
 
-    def __init__(self, engine: Sam3Engine, settings: RequestSettings) -> None:
+    def __init__(self, engine: Sam3Engine, settings: RequestSettings, random_weights: bool = False) -> None:
         self.engine = engine
         self.settings = settings
+        self.random_weights = random_weights  # the tiny random checkpoint (``tiny_checkpoint``): meaningless masks
         self.active = FairSlots(settings.max_active)
 
     def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:

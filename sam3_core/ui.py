@@ -1,91 +1,106 @@
-"""A Gradio web UI over the handler: upload an image, prompt with text or with clicks and boxes, see the masks.
+"""A Gradio web UI over the handler: upload an image (or pick an example), click on it or type a text prompt, see
+the masks on the same picture, download them.
 
-``build_ui(call)`` returns the Blocks; ``call(payload) -> response`` is the handler (or anything answering the
-main API). Its API (``gradio_client``) is the seed Space's: ``/predict`` (image, text, threshold) and
-``/sam2_compatible`` (the ``{"inputs": {...}}`` object), both answering the handler's JSON; the page's own events
-are private. Mounted at ``/ui`` by ``sam3-serve --ui`` and at ``/`` by ``sam3-app`` (the Space).
+``build_ui(call, model_info)`` returns the Blocks; ``call(payload) -> response`` is the handler (or anything
+answering the main API). Its API (``gradio_client``) is the seed Space's: ``/predict`` (image, text, threshold)
+and ``/sam2_compatible`` (the ``{"inputs": {...}}`` object), both answering the handler's JSON; the page's own
+events are private. Mounted at ``/ui`` by ``sam3-serve --ui`` and at ``/`` by ``sam3-app`` (the Space).
+
+The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click layer is ``ui_static/stage.js``);
+clicks and drags on it become points and boxes in image pixels, sent with the picture's original bytes (so the
+service's feature cache answers every click after the first); the result comes back as one tinted layer per
+object at display size (``ui_render``), drawn over the same picture with a legend. Downloads: ``ui_downloads``.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import json
+import itertools
+import logging
+import shutil
+import tempfile
+import time
+import uuid
 from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import cv2
-import gradio as gr  # module level: gradio resolves the gr.SelectData annotation from here
-import numpy as np
-from PIL import Image
+import gradio as gr  # module level: gradio resolves the gr.EventData annotation from here
 
-PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]  # fmt: skip
-CLICK_MODES = ["positive point", "negative point", "box (click two corners)", "negative box (two corners)"]
+from sam3_core import ui_examples
+from sam3_core.image_io import decode_image
+from sam3_core.settings import RequestSettings, Settings
+from sam3_core.ui_downloads import write_downloads
+from sam3_core.ui_render import Picture, display_picture, objects_for_display
 
-
-def image_to_base64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+LOG = logging.getLogger("sam3_core.ui")
+DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "sam3-ui-downloads"
+DOWNLOADS_KEEP_S = 3600
+NOTICE_STYLE = "background:#fef3c7;color:#78350f;border:1px solid #f59e0b;border-radius:6px;padding:6px 10px"
 
 
-def overlay(image: Image.Image, response: dict, prompts: dict | None = None) -> Image.Image:
-    """The image with each object's mask tinted in its own colour, its box, label and score, polygons in white,
-    and the visual prompts (green/red points, boxes) drawn on top."""
-    canvas = np.asarray(image.convert("RGB")).astype(np.float32)
-    outlines = []
-    for index, png in enumerate(response.get("masks", [])):
-        mask = cv2.imdecode(np.frombuffer(base64.b64decode(png), np.uint8), cv2.IMREAD_GRAYSCALE) > 0
-        colour = np.array(PALETTE[index % len(PALETTE)], dtype=np.float32)
-        canvas[mask] = canvas[mask] * 0.45 + colour * 0.55
-        outlines.append((index, colour))
-    canvas = canvas.astype(np.uint8).copy()
-    for index, colour in outlines:
-        x1, y1, x2, y2 = (int(round(v)) for v in response["boxes"][index])
-        bgr = tuple(int(c) for c in colour)
-        cv2.rectangle(canvas, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), bgr, 2)
-        text = f"{response['labels'][index]} {response['scores'][index]:.2f}"
-        cv2.putText(canvas, text, (x1 + 3, max(12, y1 + 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 2)
-        cv2.putText(canvas, text, (x1 + 3, max(12, y1 + 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, bgr, 1)
-    for polygon in response.get("polygons") or []:
-        if len(polygon) >= 2:
-            cv2.polylines(canvas, [np.asarray(polygon, np.int32).reshape(-1, 1, 2)], True, (255, 255, 255), 1)
-    draw_prompts(canvas, prompts or {})
-    return Image.fromarray(canvas)
+def static_text(name: str) -> str:
+    """A file of ``sam3_core/ui_static`` (the HTML, CSS and JavaScript of the stage and the example strip)."""
+    return resources.files("sam3_core").joinpath("ui_static", name).read_text(encoding="utf-8")
 
 
-def draw_prompts(canvas: np.ndarray, prompts: dict) -> np.ndarray:
-    for (x, y), label in zip(prompts.get("points", []), prompts.get("point_labels", []), strict=True):
-        cv2.circle(canvas, (int(x), int(y)), 6, (0, 200, 0) if label else (220, 0, 0), -1)
-        cv2.circle(canvas, (int(x), int(y)), 6, (255, 255, 255), 1)
-    for box, label in zip(prompts.get("boxes", []), prompts.get("box_labels", []), strict=True):
-        x1, y1, x2, y2 = (int(v) for v in box)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 200, 0) if label else (220, 0, 0), 2)
-    return canvas
+def summary(response: dict) -> dict:
+    """The response for the page's JSON panel: everything but the masks, which are named by size only."""
+    shown = {key: value for key, value in response.items() if key != "masks"}
+    shown["masks"] = [f"<PNG, {len(mask)} base64 chars>" for mask in response.get("masks", [])]
+    return shown
 
 
-def empty_prompts() -> dict:
-    return {"points": [], "point_labels": [], "boxes": [], "box_labels": [], "corner": None}
+def weights_notice(info: dict[str, Any]) -> str:
+    """The banner for ``model_info()``: a warning when the weights are random, a note while they load."""
+    if info.get("random_weights"):
+        text = (
+            "This demo serves a tiny <b>randomly initialised</b> SAM3 checkpoint: every mask and score is "
+            "meaningless. Set <code>SAM3_MODEL_ID=facebook/sam3</code> (and <code>HF_TOKEN</code>) for real masks."
+        )
+        return f'<div class="sam3-notice" role="alert" style="{NOTICE_STYLE}">{text}</div>'
+    if not info.get("loaded", True):
+        text = "The model is still loading: results come once it is ready."
+        return f'<div class="sam3-notice" style="{NOTICE_STYLE}">{text}</div>'
+    return ""
 
 
-def add_click(prompts: dict, mode: str, x: float, y: float) -> dict:
-    """A click in ``mode`` at pixel (x, y): a point, or one corner of a box (the second corner closes it)."""
-    prompts = json.loads(json.dumps(prompts))
-    if mode in CLICK_MODES[:2]:
-        prompts["points"].append([x, y])
-        prompts["point_labels"].append(1 if mode == CLICK_MODES[0] else 0)
-    elif prompts["corner"] is None:
-        prompts["corner"] = [x, y]
-    else:
-        (cx, cy), prompts["corner"] = prompts["corner"], None
-        if abs(x - cx) >= 1 and abs(y - cy) >= 1:
-            prompts["boxes"].append([min(cx, x), min(cy, y), max(cx, x), max(cy, y)])
-            prompts["box_labels"].append(1 if mode == CLICK_MODES[2] else 0)
-    return prompts
+def _fresh_download_folder() -> Path:
+    """A new folder for one set of downloads; folders older than ``DOWNLOADS_KEEP_S`` are removed."""
+    DOWNLOADS_DIR.mkdir(parents=True, exist_ok=True)
+    for old in DOWNLOADS_DIR.iterdir():
+        try:
+            if time.time() - old.stat().st_mtime > DOWNLOADS_KEEP_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return DOWNLOADS_DIR / uuid.uuid4().hex
 
 
-def build_ui(call: Callable[[dict], Any]) -> gr.Blocks:
+def _as_list(value: Any, name: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{name}: expected a list")
+    return value
+
+
+def build_ui(
+    call: Callable[[dict], Any],
+    model_info: Callable[[], dict[str, Any]] | None = None,
+    request_settings: RequestSettings | None = None,
+) -> gr.Blocks:
+    """The page and the seed's API over ``call``. ``model_info()`` (optional) says ``{"loaded": bool,
+    "random_weights": bool}`` for the banner; ``request_settings``: the limits an upload is checked against
+    (default: from the environment)."""
+    settings = request_settings or Settings.from_env().request
+
+    def no_files() -> dict:
+        return gr.update(value=None, visible=False)  # a new picture or result: the old downloads go (a fresh
+        # update each time: gradio consumes the dict)
+
+    tokens = itertools.count(1)  # names each picture shown, so that a late answer for an older one is ignored
+
     def answer(payload: dict) -> dict:
         """``call(payload)``, its errors as messages that the page (or a ``gradio_client`` caller) shows."""
         try:
@@ -104,80 +119,230 @@ def build_ui(call: Callable[[dict], Any]) -> gr.Blocks:
         "text_prompts": [...], "points": [...], "boxes": [...], ...}}`` -> the response (masks as base64 PNGs)."""
         return answer(payload)
 
-    def run(image, inputs: dict, threshold: float, vectorize: bool, multimask: bool, prompts: dict | None = None):
-        if image is None:
-            raise gr.Error("Upload an image first.")
+    # ---- the page's events: they never raise (a raised error leaves a toast and a badge on the page); every
+    # problem becomes the stage's message, which the next result replaces.
+
+    def message(text: str, level: str = "error", seq: Any = None) -> dict:
+        return {"kind": "message", "message": text, "level": level, "seq": seq, "id": uuid.uuid4().hex}
+
+    def unexpected(doing: str) -> str:
+        """Log the exception being handled (with its traceback, under an id) and say so in one line."""
+        error_id = uuid.uuid4().hex[:12]
+        LOG.exception("web UI: could not %s (id %s)", doing, error_id)
+        return f"Could not {doing}: internal error (id {error_id})."
+
+    def show_picture(raw: bytes, name: str, state: dict | None) -> tuple[dict, dict | None, Any, Any]:
+        try:
+            image = decode_image(raw, settings)
+        except ValueError as error:
+            return message(f"Cannot open {name}: {error}"), state, gr.update(), gr.update()
+        picture = Picture(raw, image, name)
+        token = next(tokens)
+        width, height = picture.size
+        view = {
+            "kind": "picture",
+            "token": token,
+            "src": display_picture(image),
+            "width": width,
+            "height": height,
+            "name": name,
+            "message": f"{name} ({width} \u00d7 {height}): click on an object, or type a text prompt.",
+            "level": "info",
+        }
+        return view, {"picture": picture, "token": token, "response": None}, None, no_files()
+
+    def upload(path: str | None, state: dict | None):
+        if not path:
+            return message("No file received."), state, gr.update(), gr.update()
+        try:
+            file = Path(path)
+            return show_picture(file.read_bytes(), file.name, state)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("open the file")), state, gr.update(), gr.update()
+
+    def example(state: dict | None, event: gr.EventData):
+        name = (getattr(event, "_data", None) or {}).get("name")
+        if name not in ui_examples.available():
+            return message("Unknown example."), state, gr.update(), gr.update()
+        try:
+            return show_picture(ui_examples.example_png(name), f"{name}.png", state)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("load the example")), state, gr.update(), gr.update()
+
+    def segment(payload_inputs: dict, state: dict, threshold: float, vectorize: bool, multimask: bool,
+                source: str, seq: Any, described: str):  # fmt: skip
+        picture: Picture = state["picture"]
         payload = {
             "inputs": {
-                "image": image_to_base64(image),
-                **inputs,
+                "image": picture.raw,  # the same bytes every time: the feature cache's key
+                **payload_inputs,
                 "confidence_threshold": threshold,
-                "vectorize": vectorize,
-                "multimask_output": multimask,
+                "vectorize": bool(vectorize),
+                "multimask_output": bool(multimask),
+                "return_timings": True,  # the page says whether the feature cache answered
             }
         }
-        response = answer(payload)
-        shown = {key: value for key, value in response.items() if key not in ("masks",)}
-        shown["masks"] = [f"<PNG, {len(mask)} base64 chars>" for mask in response["masks"]]
-        return overlay(image, response, prompts), shown
+        started = time.perf_counter()
+        try:
+            response = call(payload)
+        except (ValueError, RuntimeError) as error:
+            return message(str(error)[:300], seq=seq), state, gr.update(), gr.update()
+        objects = objects_for_display(response, picture.size)
+        milliseconds = round((time.perf_counter() - started) * 1000)
+        if objects:
+            text = f"{len(objects)} object{'s' if len(objects) != 1 else ''} for {described}."
+            level = "info"
+        else:
+            text = (
+                f"Nothing found above the confidence threshold {threshold:.2f} for {described}: lower the "
+                "threshold, or prompt elsewhere."
+            )
+            level = "warn"
+        view = {
+            "kind": "result",
+            "token": state["token"],
+            "seq": seq,
+            "source": source,
+            "objects": objects,
+            "message": text,
+            "level": level,
+            "prompts": described,
+            "server_ms": milliseconds,
+            "cache_hit": bool((response.get("timings") or {}).get("cache_hit")),
+            "id": uuid.uuid4().hex,  # a new value every time: the page's change listener always fires
+        }
+        return view, {**state, "response": response}, summary(response), no_files()
 
-    def run_text(image, text, threshold, vectorize, multimask):
+    def segment_clicks(state: dict | None, threshold: float, vectorize: bool, multimask: bool, event: gr.EventData):
+        data = getattr(event, "_data", None) or {}
+        seq = data.get("seq")
+        try:
+            if state is None:
+                return message("Upload an image (or pick an example) first.", seq=seq), state, gr.update(), gr.update()
+            if data.get("token") != state["token"]:  # a click on a picture replaced since
+                return message("The picture changed: click again.", seq=seq), state, gr.update(), gr.update()
+            fields = ("points", "point_labels", "boxes", "box_labels")
+            inputs = {name: _as_list(data.get(name), name) for name in fields}
+            inputs = {name: value for name, value in inputs.items() if value}
+            points, boxes = len(inputs.get("points", [])), len(inputs.get("boxes", []))
+            described = f"{points} point{'s' if points != 1 else ''}, {boxes} box{'es' if boxes != 1 else ''}"
+            return segment(inputs, state, threshold, vectorize, multimask, "clicks", seq, described)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("segment"), seq=seq), state, gr.update(), gr.update()
+
+    def segment_text(state: dict | None, text: str, threshold: float, vectorize: bool, multimask: bool):
         prompts = [part.strip() for part in (text or "").split(",") if part.strip()]
-        if not prompts:
-            raise gr.Error("Type at least one text prompt (comma-separated).")
-        return run(image, {"text_prompts": prompts}, threshold, vectorize, multimask)
+        try:
+            if state is None:
+                return message("Upload an image (or pick an example) first."), state, gr.update(), gr.update()
+            if not prompts:
+                return message("Type at least one text prompt (comma-separated)."), state, gr.update(), gr.update()
+            described = ", ".join(f"\u201c{prompt}\u201d" for prompt in prompts)
+            return segment({"text_prompts": prompts}, state, threshold, vectorize, multimask, "text", None, described)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("segment")), state, gr.update(), gr.update()
 
-    def run_visual(image, prompts, threshold, vectorize, multimask):
-        visual = {key: prompts[key] for key in ("points", "point_labels", "boxes", "box_labels")}
-        if not visual["points"] and 1 not in visual["box_labels"]:
-            raise gr.Error("Click on the image to add a positive point or box first.")
-        return run(image, visual, threshold, vectorize, multimask, prompts)
+    def download(state: dict | None, event: gr.EventData):
+        data = getattr(event, "_data", None) or {}
+        if state is None or state.get("response") is None:
+            return message("Nothing to download yet: segment something first.", "warn"), gr.update()
+        shown = [index for index in _as_list(data.get("shown"), "shown") if isinstance(index, int)]
+        try:
+            files = write_downloads(_fresh_download_folder(), state["picture"], state["response"], shown)
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return message(unexpected("prepare the downloads")), gr.update()
+        count = len(state["response"]["masks"])
+        text = f"Downloads ready (overlay of {len(shown)} of {count} objects, {count} masks, COCO JSON): see Downloads."
+        return message(text, "info"), gr.update(value=[str(path) for path in files], visible=True)
 
-    def click(image, prompts, mode, event: gr.SelectData):
-        x, y = event.index
-        prompts = add_click(prompts, mode, float(x), float(y))
-        preview = Image.fromarray(draw_prompts(np.asarray(image.convert("RGB")).copy(), prompts)) if image else None
-        return prompts, preview, describe(prompts)
+    def warm(state: dict | None) -> None:
+        """Have the service compute (and cache) a new picture's features while the user looks at it: one point at
+        the centre with threshold 1 (nothing passes, so no mask is encoded). The first click is then a cached one."""
+        if state is None or state.get("response") is not None:
+            return
+        width, height = state["picture"].size
+        payload = {"image": state["picture"].raw, "points": [[width / 2, height / 2]], "point_labels": [1]}
+        try:
+            call({"inputs": {**payload, "confidence_threshold": 1.0}})
+        except Exception:  # noqa: BLE001 - a failure here shows again, as a message, on the first click
+            LOG.info("web UI: computing a new picture's features failed", exc_info=True)
 
-    def describe(prompts: dict) -> str:
-        corner = f"; first box corner at {prompts['corner']}" if prompts["corner"] else ""
-        return f"{len(prompts['points'])} point(s), {len(prompts['boxes'])} box(es){corner}"
-
-    def clear(image):
-        return empty_prompts(), image, describe(empty_prompts())
+    def notice():
+        return weights_notice(model_info() if model_info else {})
 
     with gr.Blocks(title="SAM3 segmentation") as demo:
-        gr.Markdown("# SAM3 segmentation\nUpload an image, then prompt with text or with clicks.")
-        prompts_state = gr.State(empty_prompts())
-        with gr.Row():
-            with gr.Column():
-                image = gr.Image(type="pil", label="Image", elem_id="input-image", sources=["upload", "clipboard"])
-                threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold")
+        banner = gr.HTML("", elem_id="weights-notice", js_on_load=None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=560):
+                stage = gr.HTML(
+                    None,
+                    html_template=static_text("stage.html"),
+                    css_template=static_text("stage.css"),
+                    js_on_load=static_text("stage.js"),
+                    apply_default_css=False,
+                    elem_id="stage",
+                )
+            with gr.Column(scale=1, min_width=280):
+                upload_button = gr.UploadButton(
+                    "Upload an image", file_types=["image"], type="filepath", elem_id="upload", variant="primary"
+                )
+                names = ui_examples.available()
+                examples = gr.HTML(
+                    [{"name": name, "src": ui_examples.thumbnail_url(name)} for name in names],
+                    label="Examples",
+                    html_template=static_text("examples.html"),  # a thumbnail per photo; a click sends 'pick'
+                    css_template=static_text("examples.css"),
+                    js_on_load=static_text("examples.js"),
+                    elem_id="examples",
+                    visible=bool(names),
+                )
+                files = gr.File(
+                    label="Downloads", file_count="multiple", interactive=False, elem_id="downloads", visible=False
+                )
                 with gr.Row():
-                    vectorize = gr.Checkbox(label="Vectorize (polygons)", value=False, elem_id="vectorize")
-                    multimask = gr.Checkbox(label="Multimask (visual prompts)", value=False)
-                with gr.Tab("Text prompts"):
-                    text = gr.Textbox(label="Text prompts (comma-separated)", placeholder="cat, remote control",
-                                      elem_id="text-prompts")  # fmt: skip
-                    run_text_button = gr.Button("Segment with text", variant="primary", elem_id="run-text")
-                with gr.Tab("Points & boxes"):
-                    mode = gr.Radio(CLICK_MODES, value=CLICK_MODES[0], label="Clicking on the preview adds")
-                    preview = gr.Image(type="pil", label="Click here", interactive=False, elem_id="click-preview")
-                    status = gr.Markdown(describe(empty_prompts()))
-                    with gr.Row():
-                        clear_button = gr.Button("Clear prompts")
-                        run_visual_button = gr.Button("Segment with clicks", variant="primary", elem_id="run-visual")
-            with gr.Column():
-                result = gr.Image(type="pil", label="Result", elem_id="overlay", interactive=False)
-                raw = gr.JSON(label="Response JSON", elem_id="response-json")
-        hidden = {"api_visibility": "private"}  # the page's own events: the API is predict and sam2_compatible
-        image.change(clear, inputs=image, outputs=[prompts_state, preview, status], **hidden)
-        preview.select(click, inputs=[image, prompts_state, mode], outputs=[prompts_state, preview, status], **hidden)
-        clear_button.click(clear, inputs=image, outputs=[prompts_state, preview, status], **hidden)
+                    text = gr.Textbox(
+                        label="Text prompts (comma-separated)",
+                        placeholder="cat, remote control",
+                        elem_id="text-prompts",
+                        scale=3,
+                        max_lines=1,
+                    )
+                    run_text_button = gr.Button("Find", variant="primary", elem_id="run-text", scale=1, min_width=60)
+                threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold", elem_id="threshold")
+                with gr.Row():
+                    vectorize = gr.Checkbox(label="Polygons", value=False, elem_id="vectorize")
+                    multimask = gr.Checkbox(label="3 candidates per click", value=False, elem_id="multimask")
+                gr.Markdown(
+                    "Click: a point (shift-click or right-click: a negative one). Drag, or pick *Box* and click two "
+                    "corners: a box. Untick an object in the legend to hide it.",
+                    elem_id="help",
+                )
+        with gr.Accordion("Response JSON", open=False):
+            raw = gr.JSON(label="Response JSON", elem_id="response-json")
+        view = gr.JSON(visible="hidden", elem_id="view")
+        state = gr.State(None)
+
+        private = {"api_visibility": "private"}  # the page's own events: the API is predict and sam2_compatible
+        quiet = {**private, "show_progress": "hidden"}
+        outputs = [view, state, raw, files]
+        upload_button.upload(upload, inputs=[upload_button, state], outputs=outputs, **quiet).then(
+            warm, inputs=[state], **quiet
+        )
+        examples.pick(example, inputs=[state], outputs=outputs, **quiet).then(warm, inputs=[state], **quiet)
         options = [threshold, vectorize, multimask]
-        run_text_button.click(run_text, inputs=[image, text, *options], outputs=[result, raw], **hidden)
-        text.submit(run_text, inputs=[image, text, *options], outputs=[result, raw], **hidden)
-        run_visual_button.click(run_visual, inputs=[image, prompts_state, *options], outputs=[result, raw], **hidden)
+        # "multiple": the page sends the next request from the previous one's answer, which may arrive before
+        # gradio counts that event as finished ("once", the default, would then drop it); the page itself never
+        # has two in flight.
+        stage.segment(segment_clicks, inputs=[state, *options], outputs=outputs, trigger_mode="multiple", **quiet)
+        stage.download(download, inputs=[state], outputs=[view, files], **quiet)
+        run_text_button.click(segment_text, inputs=[state, text, *options], outputs=outputs, **quiet)
+        text.submit(segment_text, inputs=[state, text, *options], outputs=outputs, **quiet)
+        view.change(None, inputs=[view], js="(view) => { window.sam3ui && window.sam3ui.show(view); }", **private)
+        rerun = "() => { window.sam3ui && window.sam3ui.rerun(); }"
+        threshold.release(None, js=rerun, **private)
+        for box in (vectorize, multimask):
+            box.input(None, js=rerun, **private)
+        demo.load(notice, outputs=[banner], **quiet)
         gr.api(predict, api_name="predict")
         gr.api(sam2_compatible, api_name="sam2_compatible")
     return demo.queue(default_concurrency_limit=2)
