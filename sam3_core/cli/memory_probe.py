@@ -11,10 +11,10 @@ up to 100). Loads the service, sends one warm-up request on a small image, then 
   from ``VmHWM`` reset just before the request), objects returned, its CPU time and page faults (``Usage``);
 - ``--threads N --rounds R``: R rounds of N requests at once from N threads (kept across rounds, as a server's
   worker threads are), each on its own crop of the picture (a new size), each answer serialised to JSON;
-  ``rss_before_mb`` (after warm-up), ``idle_rss_mb``: RSS after each round with nothing in flight, and each
-  round's CPU time and page faults (``Usage``; the first large round is the allocator's warm-up). Run it with
-  ``SAM3_FEATURE_CACHE_MB=0`` (every request pays the backbone, and no cache fills up): what stays is what the
-  request path keeps.
+  ``rss_before_mb`` (after warm-up), ``peak_delta_mb`` (peak RSS over all rounds minus that), ``idle_rss_mb``: RSS
+  after each round with nothing in flight, and each round's CPU time and page faults (``Usage``; the first large
+  round is the allocator's warm-up). Run it with ``SAM3_FEATURE_CACHE_MB=0`` (every request pays the backbone,
+  and no cache fills up): what stays is what the request path keeps.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def one_request(service, payload: dict) -> dict:
 
 
 def concurrent_rounds(service, payloads: list[dict], threads: int) -> dict:
+    reset_peak_memory()
     before, idle, rounds = memory_mb("VmRSS"), [], []
     usage = Usage()
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -75,7 +76,14 @@ def concurrent_rounds(service, payloads: list[dict], threads: int) -> dict:
             list(pool.map(lambda payload: len(json.dumps(service(payload))), payloads[start : start + threads]))
             idle.append(round(memory_mb("VmRSS"), 1))
             rounds.append(usage.step())
-    return {"threads": threads, "rss_before_mb": round(before, 1), "idle_rss_mb": idle, "rounds": rounds}
+    peak = round(memory_mb("VmHWM") - before, 1)
+    return {
+        "threads": threads,
+        "rss_before_mb": round(before, 1),
+        "peak_delta_mb": peak,
+        "idle_rss_mb": idle,
+        "rounds": rounds,
+    }
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
