@@ -136,6 +136,9 @@ def test_sampling_and_frame_contents(tmp_path):
         first = next(source.frames())
         assert first.pixels.shape == (48, 64, 3) and first.timestamp == 0.0
         assert np.abs(first.pixels.astype(int) - frames[0]).mean() < 8  # RGB order, lossy codec
+    assert indices("data:video/x-msvideo;base64," + base64.b64encode(data).decode(), Sampling(max_frames=2)) == [0, 1]
+    with pytest.raises(RequestError, match="expected video"):
+        indices("data:text/plain;base64," + base64.b64encode(data).decode(), Sampling())
     listed = [b64(encode(scene(64, 48))) for _ in range(5)]
     assert indices(listed, Sampling(frame_stride=2)) == [0, 2, 4]
 
