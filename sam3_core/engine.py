@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class Sam3Engine:
                 setattr(detector, name, torch.compile(getattr(detector, name)))
         self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
         self._lock = FairLock()
+        self.directory: Path | None = None  # the checkpoint directory, when loaded from one (video tracking reads it)
 
     @classmethod
     def from_directory(
@@ -126,7 +128,9 @@ class Sam3Engine:
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        return cls(detector, tracker, processor, tracker_processor, settings)
+        engine = cls(detector, tracker, processor, tracker_processor, settings)
+        engine.directory = Path(directory)
+        return engine
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -163,6 +167,15 @@ class Sam3Engine:
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (a no-op on the CPU)."""
+        self._synchronize()
+
+    def turn(self, cancel: threading.Event | None, stage: str) -> AbstractContextManager[None]:
+        """The engine's lock, for one step of a longer job (a video frame): requests take it in arrival order;
+        while waiting, ``Cancelled(stage)`` once ``cancel`` is set."""
+        return self._lock.held(cancel, stage)
 
     def release_memory(self) -> None:
         """Drop cached features and text embeddings and return freed GPU memory (after an out-of-memory error)."""

@@ -1,6 +1,7 @@
 """One request from payload to JSON, with a structured log line and faults mapped to clean errors.
 
-``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``.
+``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``; a video request
+(a ``video`` field): ``parse_video_payload`` -> ``answer_video`` (tracking frame by frame, ``sam3_core.video``).
 Bad input raises ``RequestError`` (``ValueError``, HTTP 400/413); out of memory raises ``ServiceUnavailable``
 (503) after dropping caches and freeing GPU memory; any other fault raises ``InternalError`` (500) with an id
 whose details are in the log. The service keeps serving after each of them. A caller may pass a
@@ -25,6 +26,9 @@ from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
 from sam3_core.request import SegmentRequest, check_token_lengths, parse_payload
 from sam3_core.response import build_response
 from sam3_core.settings import RequestSettings
+from sam3_core.video import VideoTracker
+from sam3_core.video_request import is_video_payload, parse_video_payload
+from sam3_core.video_response import answer_video
 
 LOG = logging.getLogger("sam3_core")
 REQUEST_LOG = logging.getLogger("sam3_core.requests")
@@ -52,6 +56,18 @@ class SegmentationService:
         self.settings = settings
         self.random_weights = random_weights  # the tiny random checkpoint (``tiny_checkpoint``): meaningless masks
         self.active = FairSlots(settings.max_active)
+        self._video_tracker: VideoTracker | None = None
+        self._video_lock = threading.Lock()
+
+    @property
+    def video_tracker(self) -> VideoTracker:
+        """The video tracker over the engine's weights, assembled on the first video request."""
+        with self._video_lock:
+            if self._video_tracker is None:
+                if self.engine.directory is None:
+                    raise RuntimeError("video tracking needs an engine loaded from a checkpoint directory")
+                self._video_tracker = VideoTracker(self.engine, self.engine.directory)
+            return self._video_tracker
 
     def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:
         """The response to ``data``; ``cancel``: stop (``Cancelled``) at the next stage once it is set."""
@@ -60,6 +76,8 @@ class SegmentationService:
         try:
             with self.active.held(cancel, "decode"):
                 check(cancel, "decode")
+                if is_video_payload(data):
+                    return self._video(data, cancel, record)
                 request = parse_payload(data, self.settings)
                 record.update(describe(request))
                 check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
@@ -85,3 +103,24 @@ class SegmentationService:
         finally:
             record["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
             REQUEST_LOG.info(json.dumps(record, default=str))
+
+    def _video(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> dict[str, Any]:
+        """A video request (``sam3_core.video_response``); faults are mapped by ``__call__``."""
+        request = parse_video_payload(data, self.settings)
+        prompts = request.text_prompts
+        record.update(
+            video=True, text_prompts=len(prompts), prompt_prefixes=[prompt[:PROMPT_PREFIX] for prompt in prompts[:3]]
+        )
+        check_token_lengths(self.engine.token_counts(prompts), self.engine.max_text_tokens)
+        tracker = self.video_tracker
+        response, timings = answer_video(tracker, request, self.settings, cancel)
+        video = response["video"]
+        record.update(
+            outcome="ok",
+            status=200,
+            objects=response["num_objects"],
+            frames=video["num_frames"],
+            frame_size=[video["width"], video["height"]],
+            **timings,
+        )
+        return response

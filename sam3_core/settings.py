@@ -108,6 +108,13 @@ class Limits:
     max_points: int = env("SAM3_MAX_POINTS", _positive_int, 64)
     max_boxes: int = env("SAM3_MAX_BOXES", _positive_int, 64)
     max_objects: int = env("SAM3_MAX_OBJECTS", _positive_int, 100)  # returned per request; highest scores kept
+    # Videos (``"video"`` requests): the encoded file (or all frames of a frame list) after base64, the length of
+    # the source video in seconds (it is decoded up to its end or max_frames), the frames tracked after sampling,
+    # and the pixels of one frame (4K UHD).
+    max_video_bytes: int = env("SAM3_MAX_VIDEO_BYTES", _positive_int, 50 * 1024 * 1024)
+    max_video_seconds: float = env("SAM3_MAX_VIDEO_SECONDS", _positive_float, 600.0)
+    max_video_frames: int = env("SAM3_MAX_VIDEO_FRAMES", _positive_int, 300)
+    max_video_frame_pixels: int = env("SAM3_MAX_VIDEO_FRAME_PIXELS", _positive_int, 3840 * 2160)
 
 
 @dataclass(frozen=True)

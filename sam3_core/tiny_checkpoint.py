@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Write a tiny, randomly initialised SAM3 checkpoint in the file layout of ``facebook/sam3``.
 
-    sam3-make-tiny OUT_DIR [--seed 0] [--full]
+    sam3-make-tiny OUT_DIR [--seed 41] [--full]
 
 The layout matches the Hub repository: one ``config.json`` of model type ``sam3_video`` (a detector config
 and a tracker config), one ``model.safetensors`` whose keys are ``detector_model.*``, ``tracker_model.*`` and
 ``tracker_neck.*`` (the tracker reads its ViT from ``detector_model.vision_encoder.backbone.*``), plus the
-processor and tokenizer files. ``Sam3Model``, ``Sam3TrackerModel``, ``Sam3Processor`` and
-``Sam3TrackerProcessor`` all load it with ``from_pretrained`` and nothing missing.
+processor and tokenizer files. ``Sam3VideoModel``, ``Sam3Model``, ``Sam3TrackerModel``, ``Sam3Processor`` and
+``Sam3TrackerProcessor`` all load it with ``from_pretrained`` and nothing missing, and ``Sam3VideoModel`` tracks
+through a video with it (the neck is 128 wide, the least the video tracker's memory works with).
 
 Runs offline in seconds. The weights are random: masks are meaningless, but shapes, code paths and
 coordinate handling are those of the real model. ``--full`` keeps the default (real-size) architecture
@@ -64,9 +65,9 @@ def tiny_tokenizer() -> CLIPTokenizer:
 
 
 # Weight init std for the tiny model. The default (0.02) leaves every score at ~0.25 and every mask logit
-# within 1e-3 of zero, so thresholds decide on noise; 0.3 spreads scores over ~0.3-0.85 and mask logits
-# far from zero, which makes parity tests against the reference pipeline meaningful.
-TINY_INIT_STD = 0.3
+# within 1e-3 of zero, so thresholds decide on noise; 0.15 (at the 128-wide neck) spreads scores over ~0.1-0.65
+# and mask logits far from zero, which makes parity tests against the reference pipeline meaningful.
+TINY_INIT_STD = 0.15
 
 
 def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3VideoConfig:
@@ -80,13 +81,17 @@ def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3Vi
         "window_size": 8,
         "global_attn_indexes": [1],
     }
-    vision = {"model_type": "sam3_vision_model", "backbone_config": vit, "fpn_hidden_size": 32}
+    # The neck width: 128, the least the video tracker works with. Its memory features have 64 channels (fixed in
+    # the memory attention), and it splits each object pointer (neck width) into memory-width pieces, which
+    # transformers only does when the neck is wider than 64.
+    width = 128
+    vision = {"model_type": "sam3_vision_model", "backbone_config": vit, "fpn_hidden_size": width}
     text = {
         "model_type": "clip_text_model",
         "vocab_size": vocab_size,
         "hidden_size": 32,
         "intermediate_size": 64,
-        "projection_dim": 32,
+        "projection_dim": width,
         "num_hidden_layers": 2,
         "num_attention_heads": 2,
         "max_position_embeddings": 32,
@@ -94,24 +99,34 @@ def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3Vi
         "eos_token_id": eos_token_id,
         "pad_token_id": eos_token_id,
     }
-    block = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_layers": 1}
+    block = {"hidden_size": width, "intermediate_size": 2 * width, "num_attention_heads": 2, "num_layers": 1}
     detector = {
         "vision_config": vision,
         "text_config": text,
         "geometry_encoder_config": block,
         "detr_encoder_config": block,
         "detr_decoder_config": {**block, "num_queries": 20},
-        "mask_decoder_config": {"hidden_size": 32, "num_attention_heads": 2},
+        "mask_decoder_config": {"hidden_size": width, "num_attention_heads": 2},
     }
     tracker = {
         "vision_config": vision,
-        "prompt_encoder_config": {"hidden_size": 32},
+        "prompt_encoder_config": {"hidden_size": width},
         "mask_decoder_config": {
-            "hidden_size": 32,
-            "mlp_dim": 64,
+            "hidden_size": width,
+            "mlp_dim": 2 * width,
             "num_attention_heads": 2,
-            "iou_head_hidden_dim": 32,
+            "iou_head_hidden_dim": width,
         },
+        # The video tracker's memory (what Sam3VideoModel runs between frames).
+        "memory_attention_hidden_size": width,
+        "memory_attention_num_layers": 1,
+        "memory_attention_num_attention_heads": 1,
+        "memory_attention_feed_forward_hidden_size": 2 * width,
+        "memory_encoder_hidden_size": width,
+        "mask_downsampler_embed_dim": width,
+        "memory_fuser_num_layers": 1,
+        "memory_fuser_embed_dim": width,
+        "memory_fuser_intermediate_dim": 2 * width,
     }
     config = Sam3VideoConfig(detector_config=detector, tracker_config=tracker)
     _set_init_std(config, TINY_INIT_STD)
@@ -127,7 +142,12 @@ def _set_init_std(config, std: float) -> None:
             _set_init_std(value, std)
 
 
-def make_checkpoint(out_dir: str | Path, seed: int = 0, full: bool = False) -> Path:
+# The default seed: weights whose detector scores on the test scene spread across the usual thresholds (some
+# prompts find several objects above 0.5, others none), so tests of thresholds and parity are not trivially met.
+DEFAULT_SEED = 41
+
+
+def make_checkpoint(out_dir: str | Path, seed: int = DEFAULT_SEED, full: bool = False) -> Path:
     """Write the checkpoint to ``out_dir`` (created if needed) and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +177,7 @@ def make_checkpoint(out_dir: str | Path, seed: int = 0, full: bool = False) -> P
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--full", action="store_true", help="real-size architecture (~3.4 GB), random weights")
     args = parser.parse_args(argv)
     out = make_checkpoint(args.out_dir, seed=args.seed, full=args.full)

@@ -17,7 +17,7 @@ from helpers import b64, encode, free_port, running, running_space, scene
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("sam3-tiny"), seed=0)
+    return make_checkpoint(tmp_path_factory.mktemp("sam3-tiny"))
 
 
 @pytest.fixture(scope="session")

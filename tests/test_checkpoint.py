@@ -14,7 +14,7 @@ from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3Tracker
 from sam3_core import checkpoint
 from sam3_core.checkpoint import HUB_DEFAULT, resolve_source
 from sam3_core.settings import ModelSettings, Settings
-from sam3_core.tiny_checkpoint import make_checkpoint
+from sam3_core.tiny_checkpoint import DEFAULT_SEED, make_checkpoint
 
 from fake_hub import FakeHub
 
@@ -44,8 +44,8 @@ def test_processors_load(tiny_checkpoint):
 
 
 def test_deterministic_for_a_seed(tmp_path, tiny_checkpoint):
-    again = load_file(make_checkpoint(tmp_path / "a", seed=0) / "model.safetensors")
-    other = load_file(make_checkpoint(tmp_path / "b", seed=1) / "model.safetensors")
+    again = load_file(make_checkpoint(tmp_path / "a", seed=DEFAULT_SEED) / "model.safetensors")
+    other = load_file(make_checkpoint(tmp_path / "b", seed=DEFAULT_SEED + 1) / "model.safetensors")
     original = load_file(tiny_checkpoint / "model.safetensors")
     assert all(torch.equal(original[name], again[name]) for name in original)
     assert any(not torch.equal(original[name], other[name]) for name in original)

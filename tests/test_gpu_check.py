@@ -50,3 +50,4 @@ def test_smoke_run_reports_every_phase(tmp_path):
         assert figures["requests"] == clients * SMOKE_PLAN.requests_per_client
         assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert report["compile"] == {"skipped": "--skip"}
+    assert report["video"]["frames"] == SMOKE_PLAN.video_frames and report["video"]["per_frame_ms"] > 0

@@ -5,6 +5,7 @@
     sam3-benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
     sam3-benchmark memory --size full [--json F]
     sam3-benchmark automatic --size tiny|full [--grids 8,16] [--json F]
+    sam3-benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1] [--max-objects 5]
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -16,6 +17,10 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   separately, float32.
 - automatic: on one cached 640x480 image, one text prompt vs segment everything at each grid size; and a click
   on another cached image sent while segment-everything runs, against the same click alone.
+- video: a synthetic clip (``--frames`` frames of ``--video-size``, shapes moving over a picture, mp4v) tracked
+  through the service with ``--prompts`` text prompts (at most ``--max-objects`` objects): resident memory of the
+  service, after the first video request assembles the video tracker on its weights (against loading
+  ``Sam3VideoModel`` beside it), peak RSS during the request and every 25 frames, and the time per frame.
 Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
 ~3.4 GB, built once into checkpoints/). Results print as a table and go to ``--json``.
 """
@@ -279,6 +284,97 @@ def child_memory(args) -> dict:
     }
 
 
+def synthetic_clip(path: Path, frames: int, width: int, height: int) -> None:
+    """An MPEG-4 (mp4v) clip of ``frames`` frames of ``width`` x ``height``: a square and a disc moving over a
+    picture."""
+    import cv2
+    import numpy as np
+
+    background = cv2.cvtColor(np.asarray(synthetic_image(width, height, seed=0)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (width, height))
+    side = max(8, height // 6)
+    for index in range(frames):
+        frame = background.copy()
+        x = (index * 7) % max(1, width - side)
+        frame[height // 4 : height // 4 + side, x : x + side] = (30, 30, 220)
+        cv2.circle(frame, (width - 1 - x, 3 * height // 4), side // 2, (220, 60, 30), -1)
+        writer.write(frame)
+    writer.release()
+
+
+def child_video(args) -> dict:
+    import tempfile
+
+    import torch
+
+    from sam3_core.cli.support import reset_peak_memory
+
+    path = checkpoint(args.size)
+    if args.contender == "separate":
+        from transformers import Sam3VideoModel
+
+        from sam3_core.engine import Sam3Engine
+
+        before = memory_mb()
+        engine = Sam3Engine.from_directory(path, torch.device("cpu"), torch.float32)
+        loaded = memory_mb()
+        video = Sam3VideoModel.from_pretrained(path, dtype=torch.float32)
+        sum(float(p.detach().abs().sum()) for p in video.parameters())  # resident, as in use
+        del engine
+        return {"engine_mb": loaded - before, "video_model_mb": memory_mb() - loaded}
+
+    from sam3_core.loading import load_service
+    from sam3_core.settings import ModelSettings, Settings
+
+    before = memory_mb()
+    service = load_service(Settings(model=ModelSettings(device="cpu", dtype="float32")), model=str(path))
+    loaded = memory_mb()
+    tracker = service.video_tracker
+    sum(float(p.detach().abs().sum()) for p in tracker.model.parameters())
+    assembled = memory_mb()
+    width, height = args.image
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "clip.mp4"
+        synthetic_clip(clip, args.frames, width, height)
+        video_b64 = base64.b64encode(clip.read_bytes()).decode()
+    prompts = PROMPT_WORDS[: args.prompts]
+    payload = {"video": video_b64, "text_prompts": prompts, "max_objects": args.max_objects, "return_timings": True}
+    progress: list[dict] = []
+    track = tracker.track
+
+    def watched(*call, **kwargs):  # RSS every 25 frames, as the request runs
+        for count, result in enumerate(track(*call, **kwargs), 1):
+            if count % 25 == 0 or count == 1:
+                progress.append({"frame": count, "rss_mb": round(memory_mb(), 1), "peak_mb": memory_mb("VmHWM")})
+                seconds = time.perf_counter() - started
+                print(f"video: frame {count}, {seconds:.0f} s, {json.dumps(progress[-1])}", file=sys.stderr, flush=True)
+            yield result
+
+    tracker.track = watched
+    reset_peak_memory()
+    idle = memory_mb()
+    started = time.perf_counter()
+    response = service({"inputs": payload})
+    seconds = time.perf_counter() - started
+    return {
+        "frames": response["video"]["num_frames"],
+        "video_size": f"{width}x{height}",
+        "prompts": len(prompts),
+        "objects": response["num_objects"],
+        "response_mb": len(json.dumps(response)) / 1e6,
+        "service_mb": loaded - before,
+        "video_tracker_added_mb": assembled - loaded,
+        "idle_before_request_mb": idle,
+        "peak_during_request_mb": memory_mb("VmHWM"),
+        "peak_delta_mb": memory_mb("VmHWM") - idle,
+        "rss_after_mb": memory_mb(),
+        "seconds": seconds,
+        "per_frame_ms": seconds * 1000.0 / max(1, response["video"]["num_frames"]),
+        "timings": response["timings"],
+        "progress": progress,
+    }
+
+
 def _modules(model):
     return [model.detector, model.tracker] if hasattr(model, "detector") else [model]
 
@@ -315,7 +411,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic"])
+    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic", "video"])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--prompts", default="1,5")
     parser.add_argument("--images", default="1008x1008")
@@ -327,17 +423,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--image", type=parse_size, default=(4032, 3024), help="postprocess: image size WxH")
+    parser.add_argument("--frames", type=int, default=300, help="video: frames of the synthetic clip")
+    parser.add_argument("--max-objects", type=int, default=5, help="video: objects tracked at most")
+    parser.add_argument("--video-size", type=parse_size, default=(1920, 1080), help="video: frame size WxH")
     args = parser.parse_args(argv)
 
     if args.child:
         args.prompts = int(args.prompts)
         args.objects = int(args.objects)
+        if args.mode == "video":
+            args.image = args.video_size
         args.grids = [int(grid) for grid in args.grids.split(",")]
         child = {
             "e2e": child_e2e,
             "postprocess": child_postprocess,
             "memory": child_memory,
             "automatic": child_automatic,
+            "video": child_video,
         }
         child = child[args.mode]
         print(json.dumps(child(args)))
@@ -372,6 +474,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"({row['text_prompt_ms']:.0f} ms); a click sent meanwhile {figures['click_meanwhile_ms']:.0f} ms "
                 f"(alone {row['click_alone_ms']:.0f} ms)"
             )
+    elif args.mode == "video":
+        checkpoint(args.size)
+        size = f"{args.video_size[0]}x{args.video_size[1]}"
+        cell = [*common, "--prompts", args.prompts, "--objects", "0", "--frames", str(args.frames)]
+        cell += ["--max-objects", str(args.max_objects)]
+        row = run_child("video", [*cell, "--video-size", size, "--contender", "service"])
+        separate = run_child("video", [*cell, "--video-size", size, "--contender", "separate"])
+        rows.append({"service": row, "separate": separate})
+        print(
+            f"video ({args.size}, CPU float32): {row['frames']} frames of {size}, {row['prompts']} prompt(s), "
+            f"{row['objects']} objects: {row['per_frame_ms']:.0f} ms per frame; service {row['service_mb']:.0f} MB, "
+            f"video tracker on its weights +{row['video_tracker_added_mb']:.0f} MB (Sam3VideoModel loaded beside "
+            f"it: +{separate['video_model_mb']:.0f} MB); peak during the request +{row['peak_delta_mb']:.0f} MB "
+            f"over idle {row['idle_before_request_mb']:.0f} MB; response {row['response_mb']:.2f} MB\n"
+            "    RSS (MB) after frame: " + ", ".join(f"{p['frame']}: {p['rss_mb']:.0f}" for p in row["progress"])
+        )
     else:
         checkpoint(args.size)
         cell = [*common, "--prompts", "0", "--objects", "0"]

@@ -19,7 +19,9 @@ exhausted time budget leaves the others' results:
    ``post_process_instance_segmentation`` -> PIL PNG -> base64) on the same inputs, for the ratio.
    Also the largest prompt count with the default prompt batch (``SAM3_PROMPT_BATCH``) and with one batch.
 3. ``concurrency``: 1, 4 and 16 client threads sending distinct images: images/s, p50 and p99 latency.
-4. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
+4. ``video``: concept tracking (two prompts, at most 5 objects) through a synthetic 30-frame 1280x720 clip: time
+   per frame, peak GPU memory.
+5. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
    the largest score difference from the eager service on one request).
 
 ``--smoke`` runs every phase on the tiny checkpoint only, small images and few runs (CPU is fine): what the test
@@ -61,10 +63,13 @@ class Plan:
     runs_large: int
     clients: tuple[int, ...]
     requests_per_client: int
+    video_frames: int = 30
+    video_size: tuple[int, int] = (1280, 720)
+    video_objects: int = 5
 
 
 FULL_PLAN = Plan(("tiny", "full"), (1008, 1008), (4000, 3000), (1, 5, 20), 10, 5, (1, 4, 16), 6)
-SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 5), 2, 2, (1, 4), 2)
+SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 5), 2, 2, (1, 4), 2, 2, (160, 120), 1)
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
@@ -383,6 +388,45 @@ def concurrency(plan: Plan, device: str, dtype: str, size: str) -> dict:
     return results
 
 
+def video(plan: Plan, device: str, dtype: str, size: str) -> dict:
+    """Concept tracking through a synthetic clip (``plan.video_frames`` frames of ``plan.video_size``, shapes
+    moving over a picture): time per frame and peak GPU memory, after one untimed frame that assembles the video
+    tracker. Thresholds 0.2: the random weights score everything about 0.25, so objects are tracked (at most
+    ``plan.video_objects``)."""
+    import tempfile
+
+    from sam3_core.cli.benchmark import synthetic_clip
+
+    service, _ = load(size, device, dtype)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            clip = Path(folder) / "clip.mp4"
+            synthetic_clip(clip, plan.video_frames, *plan.video_size)
+            data = base64.b64encode(clip.read_bytes()).decode()
+        request = {"video": data, "text_prompts": ["cat", "person"], "max_objects": plan.video_objects}
+        request |= {"confidence_threshold": 0.2, "new_object_threshold": 0.2}
+        ask(service, **request, max_frames=1)
+        reset_gpu_peak()
+        started = time.perf_counter()
+        response = ask(service, **request)
+        synchronize()
+        seconds = time.perf_counter() - started
+        frames = response["video"]["num_frames"]
+        result = {
+            "frames": frames,
+            "frame_size": list(plan.video_size),
+            "objects": response["num_objects"],
+            "per_frame_ms": round(seconds * 1000 / max(1, frames), 1),
+            "total_s": round(seconds, 2),
+            "gpu_peak_mb": gpu_peak_mb(),
+            "response_mb": round(len(json.dumps(response)) / 1e6, 3),
+        }
+        log(f"video: {result}")
+        return result
+    finally:
+        release(service)
+
+
 # ---- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -424,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         ("parity", lambda: parity(plan, device)),
         ("latency", lambda: latency(plan, device, dtype, size)),
         ("concurrency", lambda: concurrency(plan, device, dtype, size)),
+        ("video", lambda: video(plan, device, dtype, size)),
         ("compile", lambda: latency(plan, device, dtype, size, compile_vit=True)),
     ]
     started = time.perf_counter()
@@ -456,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: dict) -> None:
     print(f"\n== gpu_check summary ({report['machine']}, {report['dtype']}, total {report['total_s']} s) ==")
-    for name in ("parity", "latency", "concurrency", "compile"):
+    for name in ("parity", "latency", "concurrency", "video", "compile"):
         section = report[name]
         if "error" in section or "skipped" in section:
             print(f"{name}: {section.get('error') or section.get('skipped')}")

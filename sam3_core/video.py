@@ -1,0 +1,195 @@
+"""Concept tracking through a video: ``Sam3VideoModel`` on the engine's own detector and tracker weights.
+
+``Sam3VideoModel`` is the image detector (``Sam3Model``), a tracker with memory (``Sam3TrackerVideoModel``) and a
+tracker neck. The engine already holds the detector, the tracker neck and the tracker's prompt encoder and mask
+decoder (the same checkpoint tensors), so the video model is assembled around them on first use: built on the
+meta device, its detector and neck replaced by the engine's modules, its tracker built and read from the checkpoint
+(the tracker's tensors only), then the tracker's prompt encoder and mask decoder replaced by the engine's: what is
+new in memory is the tracker's memory attention, memory encoder and object pointer layers.
+
+Frames are fed one at a time through the transformers streaming API (``Sam3VideoModel.forward(frame=...)``), as
+they are decoded; each frame takes the engine's lock on its own (``cancel.FairLock``), so image requests that
+arrive meanwhile wait for one frame, not the whole video, and the cancel event is looked at between frames. The
+session keeps the current frame and the tracker memories the model reads (the last ``memory_horizon`` frames and
+the conditioning frames), so memory does not grow with the length of the video. In streaming mode transformers
+does not apply its "hotstart" removal of objects that fail to persist over the first frames (it needs future
+frames); objects are reported from the first frame they are detected on.
+
+Coordinates: pixels of the frame, origin top-left; boxes ``(x1, y1, x2, y2)`` with exclusive x2/y2.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from transformers import AutoModel, Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
+from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+from sam3_core.cancel import check
+from sam3_core.engine import Sam3Engine
+from sam3_core.video_io import Frame
+
+# Tracker modules the engine's Sam3TrackerModel holds with the same checkpoint tensors as the video tracker's.
+SHARED_TRACKER_MODULES = ("shared_image_embedding", "prompt_encoder", "mask_decoder")
+
+
+@dataclass(frozen=True)
+class VideoWork:
+    """What the tracker runs over a video.
+
+    ``confidence_threshold``: a detection counts above it (the model's ``score_threshold_detection``, 0.5 for
+    ``facebook/sam3``). ``new_object_threshold``: a detection not matched to a tracked object starts a new one
+    above it (``new_det_thresh``; ``None``: the checkpoint's, 0.7). ``max_objects``: at most this many objects are
+    tracked at once.
+    """
+
+    text_prompts: tuple[str, ...]
+    confidence_threshold: float = 0.5
+    new_object_threshold: float | None = None
+    max_objects: int = 100
+
+
+@dataclass
+class FrameObjects:
+    """The objects visible on one frame, in increasing ``object_ids`` order.
+
+    ``labels``: the text prompt that found each object. ``scores``: detection score of each object (float).
+    ``masks``: ``(n, height, width)`` bool on the CPU at the frame's size (no two objects of one prompt overlap).
+    ``boxes``: ``(n, 4)`` float pixel xyxy, x2/y2 exclusive: each object's extent before the masks of one prompt
+    are made not to overlap (as the reference reports it), so an object covered by another keeps its box.
+    """
+
+    frame: Frame
+    object_ids: list[int]
+    labels: list[str]
+    scores: list[float]
+    masks: torch.Tensor
+    boxes: torch.Tensor
+
+
+def _checkpoint_tensors(directory: Path, names: set[str]) -> dict[str, torch.Tensor]:
+    """The named tensors from the checkpoint's safetensors file(s) in ``directory`` (one file or shards)."""
+    found: dict[str, torch.Tensor] = {}
+    for path in sorted(directory.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as file:
+            for name in names.intersection(file.keys()):
+                found[name] = file.get_tensor(name)
+    return found
+
+
+def build_video_model(engine: Sam3Engine, directory: str | Path) -> Sam3VideoModel:
+    """A ``Sam3VideoModel`` sharing the engine's detector, tracker neck and tracker decoders (no second copy).
+
+    Raises ``RuntimeError`` naming the tensors the checkpoint in ``directory`` lacks.
+    """
+    directory = Path(directory)
+    config = Sam3VideoConfig.from_pretrained(directory)
+    with torch.device("meta"):  # no memory for the detector and neck: the engine's take their place
+        model = Sam3VideoModel(config)
+    model.detector_model = engine.detector
+    model.tracker_neck = engine.tracker.vision_encoder.neck
+    # The tracker built for real (its computed buffers, e.g. rotary tables, are not in the checkpoint), its weights
+    # read from the checkpoint, then its shared modules replaced by the engine's.
+    tracker = AutoModel.from_config(config.tracker_config, remove_vision_encoder=True)
+    prefix = "tracker_model."
+    wanted = {prefix + name for name in tracker.state_dict()}
+    tensors = _checkpoint_tensors(directory, wanted)
+    missing = sorted(wanted - tensors.keys())
+    if missing:
+        raise RuntimeError(f"the checkpoint lacks {len(missing)} video tracker tensors, e.g. {missing[:3]}")
+    tracker.load_state_dict({name.removeprefix(prefix): tensor for name, tensor in tensors.items()})
+    tracker.to(engine.device, engine.dtype)
+    for name in SHARED_TRACKER_MODULES:
+        setattr(tracker, name, getattr(engine.tracker, name))
+    model.tracker_model = tracker
+    left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    if left:
+        raise RuntimeError(f"video model tensors left unloaded: {left[:3]}")
+    return model.eval()
+
+
+class VideoTracker:
+    """Tracks text concepts through a stream of frames with the engine's weights (thread-safe; one video per call).
+
+    The video model is assembled on the first call (``build_video_model``); ``memory_horizon``: tracker memories
+    older than this many frames are dropped (the model reads at most ``max(num_maskmem,
+    max_object_pointers_in_encoder)`` frames back: 16 for ``facebook/sam3``).
+    """
+
+    def __init__(self, engine: Sam3Engine, directory: str | Path) -> None:
+        self.engine = engine
+        self.directory = Path(directory)
+        self._model: Sam3VideoModel | None = None
+        self._building = threading.Lock()
+        processor = engine.processor
+        self.processor = Sam3VideoProcessor(
+            image_processor=processor.image_processor,
+            video_processor=Sam2VideoVideoProcessor(),
+            tokenizer=processor.tokenizer,
+        )
+
+    @property
+    def model(self) -> Sam3VideoModel:
+        with self._building:
+            if self._model is None:
+                self._model = build_video_model(self.engine, self.directory)
+            return self._model
+
+    @property
+    def memory_horizon(self) -> int:
+        config = self.model.config.tracker_config
+        return max(config.num_maskmem, config.max_object_pointers_in_encoder)
+
+    def track(
+        self, work: VideoWork, frames: Iterable[Frame], cancel: threading.Event | None = None
+    ) -> Iterator[FrameObjects]:
+        """The objects of each frame of ``frames`` (decoded lazily, one at a time), in order. Once ``cancel`` is
+        set, raises ``Cancelled`` before the next frame."""
+        model, engine = self.model, self.engine
+        session = self.processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
+        self.processor.add_text_prompt(session, list(work.text_prompts))
+        horizon = self.memory_horizon
+        defaults = model.config
+        for position, frame in enumerate(frames):
+            check(cancel, "video frame")
+            height, width = frame.pixels.shape[:2]
+            with engine.turn(cancel, "video frame"), torch.inference_mode():
+                pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt")
+                # Per-request thresholds live on the (shared) model: set under the lock, for this frame.
+                model.score_threshold_detection = work.confidence_threshold
+                model.new_det_thresh = (
+                    defaults.new_det_thresh if work.new_object_threshold is None else work.new_object_threshold
+                )
+                model.max_num_objects = work.max_objects
+                output = model(inference_session=session, frame=pixels.pixel_values[0], frame_idx=position)
+                engine.synchronize()
+            with torch.inference_mode():
+                result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
+            _forget_before(session, position, horizon)
+            label_of = {obj: text for text, objs in result["prompt_to_obj_ids"].items() for obj in objs}
+            ids = result["object_ids"].tolist()
+            yield FrameObjects(
+                frame=frame,
+                object_ids=ids,
+                labels=[label_of[obj] for obj in ids],
+                scores=[float(score) for score in result["scores"]],
+                masks=result["masks"].cpu(),
+                # torchvision's masks_to_boxes: inclusive pixel indices; +1 on x2/y2 gives the edges.
+                boxes=result["boxes"].float().cpu() + torch.tensor([0.0, 0.0, 1.0, 1.0]),
+            )
+
+
+def _forget_before(session, position: int, horizon: int) -> None:
+    """Drop what the session no longer reads: processed frames before ``position`` and tracker memories of
+    non-conditioning frames more than ``horizon`` frames back."""
+    for index in [index for index in session.processed_frames if index < position]:
+        del session.processed_frames[index]
+    for outputs in session.output_dict_per_obj.values():
+        stale = [index for index in outputs["non_cond_frame_outputs"] if index < position - horizon]
+        for index in stale:
+            del outputs["non_cond_frame_outputs"][index]

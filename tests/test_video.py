@@ -1,0 +1,335 @@
+"""Video concept tracking: COCO RLE, decoding and sampling, parity with the transformers streaming pipeline, bad
+videos (400 naming the field, the next request served), cancelling between frames, and over HTTP.
+
+Clips are written by the tests with ``cv2.VideoWriter`` (mp4v in .mp4 and MJPG in .avi: both written and read by
+the OpenCV wheel the project uses): a few frames of 64x48 with a red square and a blue disc moving.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import requests
+import torch
+from transformers import Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
+from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+from sam3_core import rle
+from sam3_core.cancel import Cancelled
+from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.service import SegmentationService
+from sam3_core.settings import Limits, RequestSettings
+from sam3_core.video import VideoWork
+from sam3_core.video_io import Sampling, open_video
+
+from helpers import b64, encode, iou, scene
+
+PROMPTS = ["red square", "blue disc"]
+# Thresholds at which the tiny random checkpoint starts objects on the test clip (its scores are not calibrated),
+# and a cap on the objects tracked at once (each costs a tracker pass per frame: the tests stay fast).
+THRESHOLDS = {"confidence_threshold": 0.3, "new_object_threshold": 0.3, "max_objects": 3}
+MIN_IOU = 0.99
+SCORE_TOLERANCE = 1e-4
+
+
+def clip_frames(count: int = 4, width: int = 64, height: int = 48) -> list[np.ndarray]:
+    """``count`` RGB frames: a red square moving right, a blue disc moving left."""
+    frames = []
+    for index in range(count):
+        frame = np.full((height, width, 3), 40, np.uint8)
+        x = 4 + 3 * index
+        frame[8 : 8 + 16, x : x + 16] = (220, 30, 30)
+        cv2.circle(frame, (width - 12 - 3 * index, height - 14), 9, (30, 30, 220), -1)
+        frames.append(frame)
+    return frames
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fourcc: str = "mp4v", fps: float = 10.0) -> bytes:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"this OpenCV cannot write {fourcc}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> bytes:
+    return write_clip(tmp_path_factory.mktemp("video") / "clip.mp4", clip_frames())
+
+
+@pytest.fixture(scope="module")
+def clip_b64(clip) -> str:
+    return base64.b64encode(clip).decode()
+
+
+def decoded(data: bytes, tmp_path: Path) -> list[np.ndarray]:
+    """Every frame of an encoded clip as RGB, read independently of sam3_core."""
+    path = tmp_path / "decoded.mp4"
+    path.write_bytes(data)
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
+
+
+# ---- COCO RLE -------------------------------------------------------------------------------------------------
+
+
+def masks_to_try() -> list[np.ndarray]:
+    generator = np.random.default_rng(0)
+    masks = [np.zeros((5, 7), bool), np.ones((5, 7), bool), np.eye(6, dtype=bool), np.zeros((1, 1), bool)]
+    masks += [generator.random((h, w)) > p for h, w, p in [(48, 64, 0.5), (31, 17, 0.9), (200, 300, 0.02)]]
+    big = np.zeros((480, 640), bool)
+    big[100:300, 50:600] = True  # long runs: counts past 5-bit groups and large differences
+    masks.append(big)
+    return masks
+
+
+def test_rle_round_trip():
+    for mask in masks_to_try():
+        encoded = rle.encode(mask)
+        assert encoded["size"] == list(mask.shape) and isinstance(encoded["counts"], str)
+        assert np.array_equal(rle.decode(encoded), mask)
+        assert rle.decompress_counts(encoded["counts"]) == rle.run_lengths(mask)
+
+
+def test_rle_matches_pycocotools():
+    coco = pytest.importorskip("pycocotools.mask")
+    for mask in masks_to_try():
+        theirs = coco.encode(np.asfortranarray(mask.astype(np.uint8)))
+        ours = rle.encode(mask)
+        assert ours["counts"] == theirs["counts"].decode()
+        assert np.array_equal(coco.decode({"size": ours["size"], "counts": ours["counts"].encode()}), mask)
+
+
+# ---- decoding and sampling ------------------------------------------------------------------------------------
+
+
+def indices(value, sampling: Sampling, settings: RequestSettings | None = None) -> list[int]:
+    with open_video(value, sampling, settings or RequestSettings()) as source:
+        return [frame.index for frame in source.frames()]
+
+
+def test_sampling_and_frame_contents(tmp_path):
+    frames = clip_frames(10)
+    data = write_clip(tmp_path / "ten.avi", frames, fourcc="MJPG")
+    assert indices(data, Sampling()) == list(range(10))
+    assert indices(data, Sampling(frame_stride=3)) == [0, 3, 6, 9]
+    assert indices(data, Sampling(fps=5.0)) == [0, 2, 4, 6, 8]  # a 10 fps source
+    assert indices(data, Sampling(fps=50.0)) == list(range(10))
+    assert indices(data, Sampling(frame_stride=2, max_frames=3)) == [0, 2, 4]
+    with open_video(base64.b64encode(data).decode(), Sampling(), RequestSettings()) as source:
+        assert (source.width, source.height, source.fps) == (64, 48, 10.0)
+        first = next(source.frames())
+        assert first.pixels.shape == (48, 64, 3) and first.timestamp == 0.0
+        assert np.abs(first.pixels.astype(int) - frames[0]).mean() < 8  # RGB order, lossy codec
+    assert indices("data:video/x-msvideo;base64," + base64.b64encode(data).decode(), Sampling(max_frames=2)) == [0, 1]
+    with pytest.raises(RequestError, match="expected video"):
+        indices("data:text/plain;base64," + base64.b64encode(data).decode(), Sampling())
+    listed = [b64(encode(scene(64, 48))) for _ in range(5)]
+    assert indices(listed, Sampling(frame_stride=2)) == [0, 2, 4]
+
+
+def test_temporary_file_is_deleted(clip):
+    source = open_video(clip, Sampling(), RequestSettings())
+    path = Path(source.path)
+    assert path.exists()
+    with source:
+        list(source.frames())
+    assert not path.exists()
+    with pytest.raises(RequestError):
+        open_video(b"not a video at all" * 10, Sampling(), RequestSettings())
+
+
+# ---- through the handler: parity with the transformers streaming pipeline --------------------------------------
+
+
+def reference_tracking(checkpoint: Path, frames: list[np.ndarray]) -> list[dict]:
+    """The transformers streaming pipeline, frame by frame, as its documentation runs it."""
+    model = Sam3VideoModel.from_pretrained(checkpoint).eval()
+    model.score_threshold_detection = THRESHOLDS["confidence_threshold"]
+    model.new_det_thresh = THRESHOLDS["new_object_threshold"]
+    model.max_num_objects = THRESHOLDS["max_objects"]
+    image = Sam3Processor.from_pretrained(checkpoint)
+    processor = Sam3VideoProcessor(
+        image_processor=image.image_processor, video_processor=Sam2VideoVideoProcessor(), tokenizer=image.tokenizer
+    )
+    session = processor.init_video_session(inference_device="cpu", dtype=torch.float32)
+    processor.add_text_prompt(session, PROMPTS)
+    results = []
+    with torch.inference_mode():
+        for frame in frames:
+            inputs = processor(images=frame, return_tensors="pt")
+            output = model(inference_session=session, frame=inputs.pixel_values[0])
+            results.append(processor.postprocess_outputs(session, output, original_sizes=inputs.original_sizes))
+    return results
+
+
+def test_video_matches_the_transformers_streaming_pipeline(handler, tiny_checkpoint, clip, clip_b64, tmp_path):
+    response = handler({"inputs": {"video": clip_b64, "text_prompts": PROMPTS, **THRESHOLDS, "return_timings": True}})
+    frames = decoded(clip, tmp_path)
+    reference = reference_tracking(tiny_checkpoint, frames)
+    video = response["video"]
+    assert video["num_frames"] == len(frames) == 4
+    assert video["frame_indices"] == [0, 1, 2, 3] and video["timestamps"] == [0.0, 0.1, 0.2, 0.3]
+    assert (video["width"], video["height"], video["fps"]) == (64, 48, 10.0)
+    assert response["num_objects"] == len(response["objects"]) and response["timings"]["per_frame_ms"] > 0
+    ours = {obj["object_id"]: obj for obj in response["objects"]}
+    compared = 0
+    for frame_index, expected in enumerate(reference):
+        ids = expected["object_ids"].tolist()
+        on_frame = {
+            object_id: entry
+            for object_id, obj in ours.items()
+            for entry in obj["frames"]
+            if entry["frame_index"] == frame_index
+        }
+        assert sorted(on_frame) == ids, f"frame {frame_index}: objects {sorted(on_frame)}, reference {ids}"
+        prompt_of = {obj: text for text, objs in expected["prompt_to_obj_ids"].items() for obj in objs}
+        for row, object_id in enumerate(ids):
+            entry = on_frame[object_id]
+            assert ours[object_id]["label"] == prompt_of[object_id]
+            assert abs(entry["score"] - float(expected["scores"][row])) <= SCORE_TOLERANCE
+            mask = rle.decode(entry["rle"])
+            assert mask.shape == (48, 64)
+            assert iou(mask, expected["masks"][row].numpy()) >= MIN_IOU
+            x1, y1, x2, y2 = expected["boxes"][row].tolist()  # inclusive pixel indices
+            assert entry["box"] == [x1, y1, x2 + 1, y2 + 1]
+            if mask.any():  # the box holds the mask (it may be empty where another object of its prompt won)
+                rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+                assert x1 <= cols[0] and cols[-1] < x2 + 1 and y1 <= rows[0] and rows[-1] < y2 + 1
+            compared += 1
+    assert compared > 0, "the clip must produce tracked objects for the comparison to mean anything"
+    for obj in response["objects"]:
+        assert obj["score"] == max(entry["score"] for entry in obj["frames"])
+
+
+def test_frame_list_and_sampling_through_the_handler(handler, clip_b64):
+    frames = [b64(encode(scene(64, 48))) for _ in range(3)]
+    listed = handler({"inputs": {"video": frames, "text_prompts": ["cat"], "vectorize": True, "max_objects": 2}})
+    assert listed["video"]["fps"] is None and listed["video"]["timestamps"] is None
+    assert listed["video"]["frame_indices"] == [0, 1, 2]
+    for obj in listed["objects"]:
+        assert all("polygon" in entry for entry in obj["frames"])
+    sampled = handler(
+        {"inputs": {"video": clip_b64, "text_prompts": ["cat"], "fps": 5, "max_frames": 1, "max_objects": 1}}
+    )
+    assert sampled["video"]["frame_indices"] == [0] and sampled["video"]["timestamps"] == [0.0]
+
+
+# ---- bad videos ---------------------------------------------------------------------------------------------------
+
+
+def small_limits(**limits) -> RequestSettings:
+    return RequestSettings(limits=replace(Limits(), **limits))
+
+
+def bad_cases(clip: bytes, tmp_path: Path) -> dict:
+    """name: (inputs, settings or None, field the message starts with, words it contains)."""
+    mp4 = base64.b64encode(clip).decode()
+    empty = tmp_path / "empty.mp4"
+    empty_writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    empty_writer.release()  # a container with no frames
+    big = write_clip(tmp_path / "big.avi", clip_frames(2, 320, 240), fourcc="MJPG")
+    return {
+        "not a video": ({"video": b64(b"hello, this is text, not a video" * 20)}, None, "video", "not a video"),
+        "zero frames": ({"video": b64(empty.read_bytes())}, None, "video", ""),
+        "corrupt container": ({"video": mp4[: len(mp4) // 2 // 4 * 4]}, None, "video", ""),
+        "garbage after a valid header": ({"video": b64(clip[:64] + bytes(2000))}, None, "video", ""),
+        "not base64": ({"video": "%%% not base64 %%%"}, None, "video", "base64"),
+        "empty": ({"video": ""}, None, "video", "empty"),
+        "wrong type": ({"video": 12}, None, "video", "expected"),
+        "empty frame list": ({"video": []}, None, "video", "empty"),
+        "frame that is not an image": ({"video": [b64(encode(scene(64, 48))), "aGVsbG8="]}, None, "video[1]", ""),
+        "frames of different sizes": (
+            {"video": [b64(encode(scene(64, 48))), b64(encode(scene(32, 48)))]},
+            None,
+            "video[1]",
+            "first frame",
+        ),
+        "too long": ({"video": mp4}, small_limits(max_video_seconds=0.2), "video", "s limit"),
+        "too many frames": ({"video": mp4}, small_limits(max_video_frames=3), "video", "frame limit"),
+        "too many pixels": ({"video": b64(big)}, small_limits(max_video_frame_pixels=64 * 48), "video", "pixel"),
+        "too many bytes": ({"video": mp4}, small_limits(max_video_bytes=100), "video", "byte limit"),
+        "no prompt": ({"video": mp4, "text_prompts": []}, None, "text_prompts", "at least one"),
+        "points": ({"video": mp4, "points": [[1, 2]]}, None, "points", "not supported for video"),
+        "image and video": ({"video": mp4, "image": mp4}, None, "image", "not both"),
+        "unknown field": ({"video": mp4, "max_frame": 3}, None, "max_frame", "did you mean 'max_frames'"),
+        "fps and stride": ({"video": mp4, "fps": 2, "frame_stride": 2}, None, "fps", "not both"),
+        "fps of a frame list": ({"video": [b64(encode(scene(64, 48)))], "fps": 2}, None, "fps", "time base"),
+        "stride zero": ({"video": mp4, "frame_stride": 0}, None, "frame_stride", "outside"),
+        "max_frames over the limit": ({"video": mp4, "max_frames": 10**6}, None, "max_frames", "outside"),
+    }
+
+
+def test_bad_videos_get_a_short_error_naming_the_field_and_the_next_request_works(
+    handler, clip, clip_b64, tmp_path, image_b64
+):
+    for name, (inputs, settings, field, words) in bad_cases(clip, tmp_path).items():
+        service = handler.service if settings is None else SegmentationService(handler.engine, settings)
+        # One frame at most, so that a video this check wrongly accepts costs little (the limits that depend on the
+        # number of frames are checked on the frame counts the container states).
+        base = {"text_prompts": ["cat"], "max_objects": 1, "max_frames": 1}
+        if name in ("too many frames", "frame that is not an image", "frames of different sizes"):
+            del base["max_frames"]  # decoded up to the second frame (a list's frames are decoded as they come)
+        payload = {"inputs": {**base, **inputs}}
+        try:
+            service(payload)
+        except RequestError as error:
+            message, refused = str(error), error
+        else:
+            pytest.fail(f"{name}: accepted")
+        assert message.startswith(field + ":"), f"{name}: {message}"
+        assert words in message, f"{name}: {message}"
+        assert len(message) < 200 and "Traceback" not in message, name
+        if name.startswith("too "):
+            assert isinstance(refused, PayloadTooLarge), name
+    # The handler still serves videos and images.
+    video = handler({"inputs": {"video": clip_b64, "text_prompts": ["cat"], "max_frames": 1, "max_objects": 1}})
+    assert video["video"]["num_frames"] == 1
+    assert handler({"inputs": {"image": image_b64, "text_prompts": ["cat"]}})["success"] is True
+
+
+# ---- cancelling and taking turns with image requests ---------------------------------------------------------------
+
+
+def test_cancel_stops_between_frames(handler, clip):
+    tracker = handler.service.video_tracker
+    cancel = threading.Event()
+    with open_video(clip, Sampling(), RequestSettings()) as source:
+        frames = tracker.track(VideoWork(tuple(PROMPTS), max_objects=1), source.frames(), cancel)
+        first = next(frames)
+        assert first.frame.index == 0
+        cancel.set()
+        with pytest.raises(Cancelled):
+            next(frames)
+    assert not handler.engine._lock.locked()
+
+
+# ---- over HTTP ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_video_over_http(server, clip_b64, image_b64):
+    good = {"inputs": {"video": clip_b64, "text_prompts": PROMPTS, "max_frames": 2, **THRESHOLDS}}
+    response = requests.post(server + "/", json=good, timeout=300)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["video"]["num_frames"] == 2 and body["num_objects"] == len(body["objects"])
+    bad = requests.post(server + "/", json={"inputs": {"video": b64(b"not a video" * 50), "text_prompts": ["x"]}})
+    assert bad.status_code == 400 and "video: " in bad.text
+    after = requests.post(server + "/", json={"inputs": {"image": image_b64, "text_prompts": ["cat"]}}, timeout=60)
+    assert after.status_code == 200
