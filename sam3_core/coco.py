@@ -2,6 +2,8 @@
 
 Boxes become COCO ``[x, y, width, height]`` (pixels, top-left origin); masks become compressed RLE (pycocotools'
 own encoder) or polygons (``[[x1, y1, x2, y2, ...]]``, the response's outer contour of each mask's largest part).
+A mask whose contour has fewer than 3 vertices (a line or a dot, or an empty mask) has no valid COCO polygon: in
+polygon format it is written as RLE, which COCO allows per annotation and pycocotools reads.
 """
 
 from __future__ import annotations
@@ -43,12 +45,11 @@ def annotations_from_response(response: dict[str, Any], category_ids: dict[str, 
             "iscrowd": 0,
             "score": round(float(score), 6),
         }
-        if fmt == "rle":
+        flat = [float(v) for vertex in polygons[index] for v in vertex] if fmt == "polygon" else []
+        if len(flat) >= 6:
+            annotation["segmentation"] = [flat]
+        else:  # RLE asked for, or a degenerate contour (an empty polygon list makes pycocotools' readers fail)
             rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
             annotation["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
-        else:
-            flat = [float(v) for vertex in polygons[index] for v in vertex]
-            # COCO needs at least 3 vertices; degenerate contours (lines, points) are kept as an empty list.
-            annotation["segmentation"] = [flat] if len(flat) >= 6 else []
         annotations.append(annotation)
     return annotations

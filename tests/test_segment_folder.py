@@ -95,7 +95,9 @@ def test_against_the_local_server_with_polygons_and_concurrency(folder, server, 
     out = tmp_path / "coco.json"
     label(folder, out, "--endpoint", server + "/", "--concurrency", "4", "--format", "polygon")
     coco = check_coco(out, folder)
-    assert all(isinstance(a["segmentation"], list) for a in coco.anns.values())
+    polygons = [a["segmentation"] for a in coco.anns.values() if isinstance(a["segmentation"], list)]
+    assert polygons, "polygon format writes polygons (RLE only for contours of fewer than 3 vertices)"
+    assert all(len(polygon) == 1 and len(polygon[0]) >= 6 for polygon in polygons)
 
 
 def test_inputs_as_glob_and_list_file(folder, server, tmp_path):
