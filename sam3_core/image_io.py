@@ -33,16 +33,19 @@ _WHITESPACE = re.compile(r"\s+")
 _URL = re.compile(r"^(https?|file|ftp):", re.IGNORECASE)
 
 
-def decode_base64(text: str, field: str = "image") -> bytes:
-    """Standard or URL-safe base64, with or without padding and a ``data:`` URI prefix, to bytes."""
+def decode_base64(
+    text: str, field: str = "image", media: tuple[str, ...] = ("image/",), example: str = "image/png"
+) -> bytes:
+    """Standard or URL-safe base64, with or without padding and a ``data:`` URI prefix, to bytes. A prefix's media
+    type must start with one of ``media``; ``example`` is the one the error message shows."""
     text = text.strip()
     if text.lower().startswith("data:"):
         match = _DATA_URI.match(text)
         if match is None:
-            raise RequestError(field, "data URI must look like 'data:image/png;base64,...'")
+            raise RequestError(field, f"data URI must look like 'data:{example};base64,...'")
         mime = (match.group("mime") or "").lower()
-        if mime and not mime.startswith("image/"):
-            raise RequestError(field, f"data URI has media type {quote(mime)}, expected image/*")
+        if mime and not mime.startswith(media):
+            raise RequestError(field, f"data URI has media type {quote(mime)}, expected {media[0]}*")
         text = text[match.end() :]
     try:  # the common case, plain padded standard base64: no copies, no regex over megabytes
         return binascii.a2b_base64(text, strict_mode=True)

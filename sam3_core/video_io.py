@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,11 +23,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sam3_core.errors import PayloadTooLarge, RequestError, quote
+from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.image_io import decode_base64, decode_image
 from sam3_core.settings import Limits, RequestSettings
 
-_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(;[^;,]*)*?;base64,", re.IGNORECASE)
 READABLE = "MP4, WebM, AVI, MOV, MKV or GIF"
 
 
@@ -242,16 +240,7 @@ def _video_bytes(value: str | bytes | bytearray | memoryview, limits: Limits, fi
     if isinstance(value, str):
         if len(value) > limits.max_video_bytes * 4 // 3 + 1024:
             raise PayloadTooLarge(field, f"is larger than the {limits.max_video_bytes} byte limit")
-        text = value.strip()
-        if text.lower().startswith("data:"):
-            match = _DATA_URI.match(text)
-            if match is None:
-                raise RequestError(field, "data URI must look like 'data:video/mp4;base64,...'")
-            mime = (match.group("mime") or "").lower()
-            if mime and not mime.startswith(("video/", "image/gif")):
-                raise RequestError(field, f"data URI has media type {quote(mime)}, expected video/*")
-            text = text[match.end() :]
-        raw = decode_base64(text, field)
+        raw = decode_base64(value, field, media=("video/", "image/gif"), example="video/mp4")
     else:
         raw = bytes(value)
     if not raw:
