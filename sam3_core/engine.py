@@ -152,7 +152,7 @@ class Sam3Engine:
                 objects += self._concepts(features, work, cancel)
             if not work.automatic:
                 objects += self._visual(features, work, cancel)
-            self._synchronize()
+            self.synchronize()
         if work.automatic:
             with torch.inference_mode():
                 objects += self._automatic(features, work, cancel)
@@ -164,13 +164,10 @@ class Sam3Engine:
             objects = [obj for index, obj in enumerate(objects) if index in kept]
         return Prediction(objects, timings)
 
-    def _synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def synchronize(self) -> None:
         """Wait for the device's queued work (a no-op on the CPU)."""
-        self._synchronize()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def turn(self, cancel: threading.Event | None, stage: str) -> AbstractContextManager[None]:
         """The engine's lock, for one step of a longer job (a video frame): requests take it in arrival order;
@@ -354,7 +351,7 @@ class Sam3Engine:
                     for mask in masks
                     if mask.score > work.confidence_threshold
                 ]
-                self._synchronize()
+                self.synchronize()
         if not candidates:
             return []
         logits = torch.stack([mask.low_res for mask in candidates])
