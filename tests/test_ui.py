@@ -77,10 +77,10 @@ def upload(page, path: Path) -> None:
         page.locator("#upload").click()
     chooser.value.set_files(str(path))
     page.wait_for_function(
-        f"() => document.querySelector('{STAGE} .sam3-message').innerText.includes('{path.name}')", timeout=WAIT_MS
+        f"() => document.querySelector('{STAGE} .sam3-message')?.innerText.includes('{path.name}')", timeout=WAIT_MS
     )
     page.locator(f"{STAGE} .sam3-frame").wait_for(state="visible", timeout=WAIT_MS)
-    page.wait_for_function(f"() => document.querySelector('{STAGE} .sam3-photo').complete", timeout=WAIT_MS)
+    page.wait_for_function(f"() => document.querySelector('{STAGE} .sam3-photo')?.complete", timeout=WAIT_MS)
 
 
 def state(page) -> dict:
@@ -342,7 +342,7 @@ def test_text_prompts(page, screenshots):
     page.screenshot(path=str(screenshots / "09-text.png"))
     page.get_by_text("Response JSON").first.click()  # the closed panel below the picture
     page.wait_for_function(
-        "() => document.querySelector('#response-json').innerText.includes('num_objects')", timeout=WAIT_MS
+        "() => document.querySelector('#response-json')?.innerText.includes('num_objects')", timeout=WAIT_MS
     )
     raw = page.locator("#response-json").inner_text()
     assert "sam_version" in raw and "<PNG, " in raw
@@ -366,10 +366,10 @@ def test_a_file_that_is_not_an_image_gets_a_message(page, tmp_path, screenshots)
 def test_an_example_photo(page, screenshots):
     page.locator("#examples button[data-name=astronaut]").click()
     page.wait_for_function(
-        f"() => document.querySelector('{STAGE} .sam3-message').innerText.includes('astronaut.png (512')",
+        f"() => document.querySelector('{STAGE} .sam3-message')?.innerText.includes('astronaut.png (512')",
         timeout=WAIT_MS,
     )
-    page.wait_for_function(f"() => document.querySelector('{STAGE} .sam3-photo').complete", timeout=WAIT_MS)
+    page.wait_for_function(f"() => document.querySelector('{STAGE} .sam3-photo')?.complete", timeout=WAIT_MS)
     assert state(page)["prompts"] == []
     page.mouse.click(*at(page, 0.5, 0.4))
     wait_result(page, "1 point, 0 boxes")
