@@ -3,9 +3,9 @@
 A video is either an encoded file (base64 text or bytes: MP4, WebM, AVI, MOV, MKV, animated GIF, whatever the FFmpeg
 inside OpenCV reads) or a list of frames (each a base64 image, as ``image_io`` accepts). Files are decoded with
 ``cv2.VideoCapture``, which the project already depends on (``opencv-python-headless`` ships FFmpeg) - no new
-dependency. ``VideoCapture`` reads only from a path or a URL, so the file is written to a temporary file, read, and
-deleted when the ``VideoSource`` closes. Frames come out one at a time: only the current frame is held in memory,
-never the whole video.
+dependency. ``VideoCapture`` reads only from a path or a URL, so the file is written to a temporary file that is
+unlinked at once and read through its descriptor (``/proc/self/fd``): nothing is left on disk even when the process
+is killed. Frames come out one at a time: only the current frame is held in memory, never the whole video.
 
 Sampling, in this order: ``frame_stride`` k keeps frames 0, k, 2k, ...; or ``fps`` keeps the first frame at or
 after each multiple of 1/fps seconds (every frame when the source is slower); then ``max_frames`` stops after that
@@ -28,6 +28,7 @@ from sam3_core.image_io import decode_base64, decode_image
 from sam3_core.settings import Limits, RequestSettings
 
 READABLE = "MP4, WebM, AVI, MOV, MKV or GIF"
+PROC_FDS = "/proc/self/fd"  # a descriptor's path on Linux: the file can be unlinked while it is read
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,9 @@ class _Sampler:
 class _FileVideo(VideoSource):
     def __init__(self, raw: bytes, sampling: Sampling, limits: Limits, field: str) -> None:
         self.field, self.limits, self.sampling = field, limits, sampling
-        handle, self.path = tempfile.mkstemp(prefix="sam3-video-")
         self.capture: cv2.VideoCapture | None = None
+        self.handle, self.path = _anonymous_file(raw)
         try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(raw)
             self.capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
             if not self.capture.isOpened():
                 raise RequestError(field, f"is not a video this server can read ({READABLE}), or it is corrupt")
@@ -189,9 +188,34 @@ class _FileVideo(VideoSource):
         if self.capture is not None:
             self.capture.release()
             self.capture = None
-        if self.path and os.path.exists(self.path):
+        if self.handle is not None:
+            os.close(self.handle)
+            self.handle = None
+        if not self.path.startswith(PROC_FDS) and os.path.exists(self.path):
             os.unlink(self.path)
         self.path = ""
+
+
+def _anonymous_file(raw: bytes) -> tuple[int, str]:
+    """``raw`` in a temporary file that no process death can leave behind: ``(descriptor, path to open)``.
+
+    Where the system has ``/proc/self/fd`` (Linux, the endpoint's), the file is unlinked as soon as it is written
+    and opened through its descriptor: the kernel frees it when the descriptor closes, even on SIGKILL. Elsewhere
+    the path is the file's own and ``close()`` deletes it.
+    """
+    handle, path = tempfile.mkstemp(prefix="sam3-video-")
+    try:
+        with os.fdopen(handle, "wb", closefd=False) as file:
+            file.write(raw)
+        if os.path.isdir(PROC_FDS):
+            os.unlink(path)
+            path = f"{PROC_FDS}/{handle}"
+    except BaseException:
+        os.close(handle)
+        if os.path.exists(path):
+            os.unlink(path)
+        raise
+    return handle, path
 
 
 class _FrameList(VideoSource):

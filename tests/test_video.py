@@ -8,6 +8,10 @@ the OpenCV wheel the project uses): a few frames of 64x48 with a red square and 
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -143,13 +147,27 @@ def test_sampling_and_frame_contents(tmp_path):
     assert indices(listed, Sampling(frame_stride=2)) == [0, 2, 4]
 
 
-def test_temporary_file_is_deleted(clip):
+def test_no_temporary_file_outlives_the_request(clip, tmp_path):
+    """The video's temporary file is gone while it is read, so a process killed mid-request leaves nothing."""
+    script = (
+        "import os, signal, sys\n"
+        "from sam3_core.settings import RequestSettings\n"
+        "from sam3_core.video_io import Sampling, open_video\n"
+        "source = open_video(open(sys.argv[1], 'rb').read(), Sampling(), RequestSettings())\n"
+        "next(source.frames())\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).parents[1])}
+    (tmp_path / "clip.mp4").write_bytes(clip)
+    killed = subprocess.run([sys.executable, "-c", script, str(tmp_path / "clip.mp4")], env=environment, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert list(temporary.iterdir()) == []
     source = open_video(clip, Sampling(), RequestSettings())
-    path = Path(source.path)
-    assert path.exists()
     with source:
         list(source.frames())
-    assert not path.exists()
+    assert source.handle is None and source.path == ""  # the descriptor is closed
     with pytest.raises(RequestError):
         open_video(b"not a video at all" * 10, Sampling(), RequestSettings())
 
