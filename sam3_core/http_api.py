@@ -40,6 +40,8 @@ from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, Servi
 from sam3_core.request import QUERY_LIST_FIELDS, parse_query_value
 
 LOG = logging.getLogger("sam3_core.server")
+# Inference Endpoints' toolkit decodes no video content type, so the local server does not take raw videos either.
+RAW_VIDEO_HINT = 'send a video base64 in a JSON body: {"inputs": {"video": "<base64>", "text_prompts": [...]}}'
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
 CLIENT_GONE = 499  # the status of an answer nobody reads (the client disconnected), as nginx logs it
 
@@ -209,6 +211,8 @@ def create_app(
             payload = {"inputs": body, "parameters": query_parameters(request.query_params)}
         elif media_type in ("application/json", ""):
             payload = await parse_json(request, max_body_bytes)
+        elif media_type.startswith("video/"):  # the toolkit refuses these before the handler: no raw videos there
+            return error_response(415, f"content-type {quote(media_type)}: {RAW_VIDEO_HINT}")
         else:
             return error_response(415, f"content-type {quote(media_type)}: send application/json or an image")
         return await host.call(payload, request)

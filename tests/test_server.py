@@ -82,6 +82,7 @@ def test_raw_jpeg_body_with_query_parameters(server, handler):
         ({"json": {"inputs": {"text_prompts": ["cat"], "image": b64(b"notanimage")}}}, 400, "not a recognised image"),
         ({"data": b"x" * (3 * 1024 * 1024), "headers": {"content-type": "image/png"}}, 413, "body: "),
         ({"data": b"hello", "headers": {"content-type": "text/plain"}}, 415, "content-type"),
+        ({"data": b"\0\0\0\x1cftypisom", "headers": {"content-type": "video/mp4"}}, 415, '{"inputs": {"video":'),
         ({"data": b"junk", "headers": {"content-type": "image/png"}}, 400, "image: is not a recognised image"),
     ],
 )
