@@ -25,7 +25,7 @@ serve: $(VENV)/.serve
 
 # What CI runs (.ci/run): lint, then every test, including the endpoint-image replica (skipped without ../shared).
 test: $(VENV)/.dev lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # Unit tests only: no servers, browsers, subprocesses or replicas.
 test-fast: $(VENV)/.dev
