@@ -56,7 +56,7 @@ from pathlib import Path
 from sam3_core.request import DEFAULTS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 RETRY_STATUSES = {429, 502, 503, 504}
 
 
@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.masks_dir:
         args.masks_dir.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    video_out.parent.mkdir(parents=True, exist_ok=True)
+    if videos:
+        video_out.parent.mkdir(parents=True, exist_ok=True)
 
     category_ids = {name: index for index, name in enumerate(args.prompt_list, start=1)}
     image_ids = {str(path): index for index, path in enumerate(images, start=1)}
