@@ -1,26 +1,42 @@
 #!/usr/bin/env python3
-"""Label a whole folder with SAM3 concept prompts and write COCO instance segmentation.
+"""Label a whole folder with SAM3 concept prompts: COCO instance segmentation for images, YouTube-VIS for videos.
 
     sam3-segment-folder INPUT --prompts "cat,dog" --out annotations.json [--threshold 0.5]
         [--format rle|polygon] [--masks-dir DIR] [--model DIR_OR_HUB_ID]
-        [--endpoint URL --token TOKEN --concurrency N --rate R] [--resume]
+        [--endpoint URL --token TOKEN --concurrency N --rate R --timeout S] [--resume]
+        [--video-out FILE] [--frame-stride K | --fps F] [--max-frames N] [--new-object-threshold T]
+        [--max-objects N]
 
-INPUT: a directory (searched recursively for images), a glob (quote it), or a text file with one path per line.
+INPUT: a directory (searched recursively for images and videos), a glob (quote it), or a text file with one path
+per line. Files with a video suffix (``VIDEO_SUFFIXES``: .mp4, .webm, .avi, .mov, .mkv, ...) are videos, tracked
+with the endpoint's video concept tracking; every other file is an image.
 Weights: ``--model`` (a directory or Hub id) or ``SAM3_MODEL_ID``; with neither it stops and says so (random
-weights would label nothing real). Each image's COCO ``file_name`` is its path relative to the *image root*: the
+weights would label nothing real). Each file's ``file_name`` is its path relative to the *input root*: the
 directory itself, a glob's folder before its first wildcard (``photos`` for ``"photos/**/*.jpg"``), or the list
-file's folder; an image outside the root keeps its absolute path.
+file's folder; a file outside the root keeps its absolute path.
 In-process by default (the engine loads once); with ``--endpoint`` it posts to a deployed endpoint (or
 ``sam3-serve``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
-``--rate`` requests per second. Scaling out is the endpoint's replicas (min/max replicas), not this script.
+``--rate`` requests per second, each given ``--timeout`` seconds (a long video needs more than the default 300).
+Scaling out is the endpoint's replicas (min/max replicas), not this script.
 
-Output: COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area, score) written
-atomically; ``--masks-dir`` also writes each object's PNG mask as ``IMAGEID_OBJECT.png`` (the COCO image id and
-the object's number within that image, in annotation order). Progress is journalled next to the output
-(``OUT.partial.jsonl``): after an interruption, ``--resume`` skips the images already done and the final file is
-the same as an uninterrupted run's. Images that fail to decode are reported and skipped. The first Ctrl-C stops
-scheduling, finishes and journals the images in flight and exits (130) asking for ``--resume``; a second one
-abandons them.
+Output, one file per kind of input, each written (atomically) when the input holds that kind:
+images go to ``--out`` as COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area,
+score); videos go to ``--video-out``, by default ``--out`` with its ``.json`` suffix replaced by ``.videos.json``
+(``annotations.json`` -> ``annotations.videos.json``), as YouTube-VIS JSON (``sam3_core.ytvis``: one annotation
+per tracked object, per-frame lists over the *sampled* frames, each frame's source index and timestamp in the video
+entry, RLE with string counts, bboxes ``[x, y, w, h]`` in pixels; the video is named by ``file_name``, not by
+YTVIS's per-frame ``file_names``). Image and video ids count from 1 in input order
+within their kind; the categories are the same in both files. ``--frame-stride``/``--fps``/``--max-frames``/
+``--new-object-threshold``/``--max-objects`` go into each video request; ``--format`` and ``--masks-dir`` are for
+images (video masks are always RLE). ``--masks-dir`` also writes each image object's PNG mask as
+``IMAGEID_OBJECT.png`` (the COCO image id and the object's number within that image, in annotation order).
+
+Progress is journalled next to the output (``OUT.partial.jsonl``, one line per finished image or video): after an
+interruption, ``--resume`` skips the files already done and the final files are the same as an uninterrupted
+run's. Images and videos that fail to decode are reported and skipped. The first Ctrl-C stops scheduling,
+finishes and journals the files in flight and exits (130) asking for ``--resume``; a second one abandons them.
+Memory: a video's response holds only RLE strings (masks are never decoded), and only what the output keeps is
+held per video until the end.
 """
 
 from __future__ import annotations
@@ -40,22 +56,29 @@ from pathlib import Path
 from sam3_core.request import DEFAULTS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 RETRY_STATUSES = {429, 502, 503, 504}
 
 
 class SkipImage(Exception):
-    """This image cannot be segmented (it does not decode, or the endpoint refused it): report and go on."""
+    """This image or video cannot be segmented (it does not decode, or the endpoint refused it): report, go on."""
 
 
 class TransientFailure(Exception):
-    """Retries ran out on a temporary failure: not journalled, so ``--resume`` tries the image again."""
+    """Retries ran out on a temporary failure: not journalled, so ``--resume`` tries the file again."""
 
 
-def list_images(source: str) -> list[Path]:
-    """Sorted image paths from a directory (recursive), a glob, or a text file of paths."""
+def is_video(path: Path) -> bool:
+    """Whether ``path`` is treated as a video (by its suffix, ``VIDEO_SUFFIXES``)."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def list_inputs(source: str) -> list[Path]:
+    """Sorted image and video paths from a directory (recursive), a glob, or a text file of paths."""
     path = Path(source)
     if path.is_dir():
-        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted]
     elif path.is_file() and path.suffix.lower() in {".txt", ".lst", ".list"}:
         lines = [line.strip() for line in path.read_text().splitlines()]
         found = [Path(line) if Path(line).is_absolute() else path.parent / line for line in lines if line]
@@ -84,7 +107,7 @@ class RateLimiter:
 
 
 def image_root(source: str) -> Path:
-    """The folder COCO ``file_name`` values are relative to (see the module docstring)."""
+    """The folder COCO and YTVIS ``file_name`` values are relative to (see the module docstring)."""
     path = Path(source)
     if path.is_dir():
         return path
@@ -187,6 +210,48 @@ def segment_one(segmenter, path: Path, args, category_ids: dict[str, int]) -> di
     }
 
 
+def video_payload(video_b64: str, args) -> dict:
+    """The tracking request for one video: the prompts, the threshold and the sampling/tracking options given."""
+    inputs = {"video": video_b64, "text_prompts": args.prompt_list, "confidence_threshold": args.threshold}
+    for field in ("frame_stride", "fps", "max_frames", "new_object_threshold", "max_objects"):
+        if getattr(args, field) is not None:
+            inputs[field] = getattr(args, field)
+    return {"inputs": inputs}
+
+
+def segment_video(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
+    """One video's journal record: its YTVIS ``video`` entry (no id/file name) and annotations (no ids)."""
+    from sam3_core.ytvis import annotations_from_video_response, video_entry
+
+    try:
+        video_b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError as error:
+        raise SkipImage(f"unreadable: {error}") from None
+    response = segmenter(video_payload(video_b64, args))
+    return {"video": video_entry(response), "annotations": annotations_from_video_response(response, category_ids)}
+
+
+def segment_file(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
+    return (segment_video if is_video(path) else segment_one)(segmenter, path, args, category_ids)
+
+
+def default_video_out(out: Path) -> Path:
+    """The YTVIS file without ``--video-out``: ``a.json`` -> ``a.videos.json``, ``a`` -> ``a.videos.json``."""
+    stem = out.name[: -len(".json")] if out.name.lower().endswith(".json") else out.name
+    return out.with_name(stem + ".videos.json")
+
+
+def build_ytvis_document(paths: list[Path], done: dict[str, dict], prompts: list[str], base: Path) -> dict:
+    """Deterministic YTVIS document of the videos among ``paths`` (ids in input order; failed ones left out)."""
+    from sam3_core.ytvis import build_ytvis
+
+    videos = []
+    for path in paths:
+        record = done.get(str(path))
+        videos.append((_relative(path, base), None if record is None or "error" in record else record))
+    return build_ytvis(videos, prompts)
+
+
 def build_coco(paths: list[Path], done: dict[str, dict], prompts: list[str], base: Path) -> dict:
     """Deterministic COCO document: images in input order, annotation ids in image then object order."""
     images, annotations = [], []
@@ -224,9 +289,12 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="directory, glob, or text file of image paths")
+    parser.add_argument("input", help="directory, glob, or text file of image and video paths")
     parser.add_argument("--prompts", required=True, help='comma-separated concept prompts, e.g. "cat,dog"')
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="COCO file for the images")
+    parser.add_argument(
+        "--video-out", type=Path, help="YouTube-VIS file for the videos (default: OUT with .json -> .videos.json)"
+    )
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--format", choices=["rle", "polygon"], default="rle")
     parser.add_argument(
@@ -241,7 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="bearer token (default: $HF_TOKEN)")
     parser.add_argument("--concurrency", type=int, default=4, help="endpoint workers")
     parser.add_argument("--rate", type=float, default=0.0, help="endpoint requests per second (0: unlimited)")
-    parser.add_argument("--resume", action="store_true", help="skip images already done by an interrupted run")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="endpoint: seconds per request (raise it for long videos)"
+    )
+    video = parser.add_argument_group("videos (passed to each video request)")
+    sampling = video.add_mutually_exclusive_group()
+    sampling.add_argument("--frame-stride", type=int, help="track every K-th frame (default: every frame)")
+    sampling.add_argument("--fps", type=float, help="track about F frames per second of video")
+    video.add_argument("--max-frames", type=int, help="stop after N tracked frames")
+    video.add_argument(
+        "--new-object-threshold", type=float, help="score above which a new object starts (default: the model's)"
+    )
+    video.add_argument("--max-objects", type=int, help="at most N objects tracked per video (default: the server's)")
+    parser.add_argument("--resume", action="store_true", help="skip files already done by an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     args.prompt_list = [p.strip() for p in args.prompts.split(",") if p.strip()]
@@ -249,10 +329,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--prompts: give at least one prompt")
     if args.endpoint and args.model:
         parser.error("--model is for in-process runs; the endpoint has its own weights")
+    for flag, value in (
+        ("--frame-stride", args.frame_stride),
+        ("--fps", args.fps),
+        ("--max-frames", args.max_frames),
+        ("--max-objects", args.max_objects),
+    ):
+        if value is not None and value <= 0:
+            parser.error(f"{flag}: must be positive")
 
-    paths = list_images(args.input)
+    paths = list_inputs(args.input)
     if not paths:
-        parser.error(f"no images found in {args.input!r}")
+        parser.error(f"no images or videos found in {args.input!r}")
+    images = [path for path in paths if not is_video(path)]
+    videos = [path for path in paths if is_video(path)]
+    video_out = args.video_out or default_video_out(args.out)
+    if video_out.resolve() == args.out.resolve():
+        parser.error("--video-out: must differ from --out")
     journal = args.out.with_name(args.out.name + ".partial.jsonl")
     done: dict[str, dict] = {}
     if args.resume and journal.exists():
@@ -267,12 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.masks_dir:
         args.masks_dir.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if videos:
+        video_out.parent.mkdir(parents=True, exist_ok=True)
 
     category_ids = {name: index for index, name in enumerate(args.prompt_list, start=1)}
-    image_ids = {str(path): index for index, path in enumerate(paths, start=1)}
+    image_ids = {str(path): index for index, path in enumerate(images, start=1)}
     todo = [path for path in paths if str(path) not in done]
     segmenter = (
-        EndpointSegmenter(args.endpoint, args.token, args.rate) if args.endpoint else InProcessSegmenter(args.model)
+        EndpointSegmenter(args.endpoint, args.token, args.rate, timeout=args.timeout)
+        if args.endpoint
+        else InProcessSegmenter(args.model)
     )
     workers = max(1, args.concurrency) if args.endpoint else 1
     from tqdm import tqdm
@@ -284,12 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     with (
         journal.open("a") as log,
         tqdm(
-            total=len(paths), initial=len(paths) - len(todo), unit="img", disable=args.quiet, dynamic_ncols=True
+            total=len(paths), initial=len(paths) - len(todo), unit="file", disable=args.quiet, dynamic_ncols=True
         ) as progress,
     ):
 
         def finish(future, path: Path) -> None:
-            """Journal one image's result (or its failure)."""
+            """Journal one image's or video's result (or its failure)."""
             try:
                 record = future.result()
             except SkipImage as error:
@@ -309,40 +406,48 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
             progress.update()
 
-        futures = {pool.submit(segment_one, segmenter, path, args, category_ids): path for path in todo}
+        futures = {pool.submit(segment_file, segmenter, path, args, category_ids): path for path in todo}
         try:
             for future in as_completed(futures):
                 finish(future, futures[future])
         except KeyboardInterrupt:
             interrupted = True
             running = [future for future in futures if not future.cancel() and not future.done()]
-            progress.write(f"interrupted: finishing the {len(running)} image(s) in flight (Ctrl-C again abandons them)")
+            progress.write(f"interrupted: finishing the {len(running)} file(s) in flight (Ctrl-C again abandons them)")
             try:
                 for future in as_completed(running):
                     finish(future, futures[future])
             except KeyboardInterrupt:
-                progress.write("abandoned the images in flight")
+                progress.write("abandoned the files in flight")
         finally:
             pool.shutdown(wait=not interrupted, cancel_futures=True)
     if interrupted:
         print(
-            f"interrupted after {len(done)} of {len(paths)} images (journal: {journal}); "
+            f"interrupted after {len(done)} of {len(paths)} files (journal: {journal}); "
             f"rerun the same command with --resume to finish",
             file=sys.stderr,
         )
         return 130
 
-    coco = build_coco(paths, done, args.prompt_list, image_root(args.input))
-    write_atomically(args.out, json.dumps(coco))
+    root = image_root(args.input)
+    written = []
+    if images:
+        coco = build_coco(images, done, args.prompt_list, root)
+        write_atomically(args.out, json.dumps(coco))
+        written.append((len(coco["images"]), "images", coco["annotations"], args.out))
+    if videos:
+        ytvis = build_ytvis_document(videos, done, args.prompt_list, root)
+        write_atomically(video_out, json.dumps(ytvis))
+        written.append((len(ytvis["videos"]), "videos", ytvis["annotations"], video_out))
     transient = [p for p in failures if p not in done]
     if not transient:
         journal.unlink(missing_ok=True)
-    per_category = Counter(a["category_id"] for a in coco["annotations"])
-    summary = ", ".join(f"{name}: {per_category.get(i, 0)}" for name, i in category_ids.items())
-    print(
-        f"{len(coco['images'])} images, {len(coco['annotations'])} objects ({summary}), "
-        f"{len(failures)} failed, {time.perf_counter() - started:.1f} s -> {args.out}"
-    )
+    for count, kind, found, target in written:
+        per_category = Counter(a["category_id"] for a in found)
+        summary = ", ".join(f"{name}: {per_category.get(i, 0)}" for name, i in category_ids.items())
+        noun = "objects" if kind == "images" else "tracked objects"
+        print(f"{count} {kind}, {len(found)} {noun} ({summary}) -> {target}")
+    print(f"{len(failures)} failed, {time.perf_counter() - started:.1f} s")
     for path, error in sorted(failures.items()):
         print(f"  failed: {path}: {error}")
     return 0 if not transient else 1
