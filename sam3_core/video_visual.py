@@ -96,7 +96,9 @@ class VisualVideoTracker:
         session = session if session is not None else self.new_session()
         objects: list[VisualObject] | None = None
         position = 0  # the model's frame number: the position of a frame among those tracked
+        last = None
         for frame in frames:
+            last = frame.index
             check(cancel, "video frame")
             height, width = frame.pixels.shape[:2]
             if objects is None:
@@ -138,9 +140,15 @@ class VisualVideoTracker:
                 boxes=torch.tensor([mask_box(mask) for mask in kept.numpy()], dtype=torch.float32).reshape(-1, 4),
             )
         if objects is None:
-            raise RequestError("frame_index", f"frame {work.frame_index} is past the last sampled frame")
+            raise RequestError("frame_index", f"frame {work.frame_index} is past the last sampled frame ({last})")
 
-    def _prompt(self, session, objects: list[VisualObject], pixels: torch.Tensor, size: tuple[int, int]):
+    def _prompt(
+        self,
+        session: Sam3TrackerVideoInferenceSession,
+        objects: list[VisualObject],
+        pixels: torch.Tensor,
+        size: tuple[int, int],
+    ):
         """Add the objects on the session's first frame, one after another (each call to the model computes the
         objects given since the last; the others' outputs on that frame are reused); the last call's output."""
         model = self.video.model.tracker_model
