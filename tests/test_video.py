@@ -385,6 +385,28 @@ def reference_visual_tracking(checkpoint: Path, frames: list[np.ndarray], prompt
     return results
 
 
+def compare_visual(response: dict, reference: list[tuple], first_frame: int) -> dict:
+    """Every frame of ``response`` from ``first_frame`` on against ``reference`` (``reference_visual_tracking``
+    from that frame): the same objects visible (presence score above the default 0.5), scores, masks (IoU) and
+    the box of each mask. Returns the compared entries by ``(object_id, frame_index)``."""
+    entries = {
+        (obj["object_id"], entry["frame_index"]): entry for obj in response["objects"] for entry in obj["frames"]
+    }
+    assert not [key for key in entries if key[1] < first_frame], "frames before the prompt frame have no objects"
+    compared = {}
+    for frame_index, (ids, scores, masks) in enumerate(reference, start=first_frame):
+        visible = [row for row, score in enumerate(scores.tolist()) if score > 0.5]
+        ours = sorted(object_id for object_id, index in entries if index == frame_index)
+        assert ours == [ids[row] for row in visible], f"frame {frame_index}"
+        for row in visible:
+            entry = compared[(ids[row], frame_index)] = entries[(ids[row], frame_index)]
+            assert abs(entry["score"] - float(scores[row])) <= SCORE_TOLERANCE
+            mask = rle.decode(entry["rle"])
+            assert mask.shape == (48, 64) and iou(mask, masks[row]) >= MIN_IOU
+            assert entry["box"] == list(mask_box(mask))
+    return compared
+
+
 def test_visual_prompts_match_the_transformers_tracker(visual_handler, visual_checkpoint, tmp_path):
     data = write_clip(tmp_path / "three.mp4", clip_frames(3))
     response = visual_handler({"inputs": {"video": b64(data), **VISUAL_PROMPTS, "frame_index": 1}})
@@ -393,25 +415,25 @@ def test_visual_prompts_match_the_transformers_tracker(visual_handler, visual_ch
     assert response["prompt_types"] == ["visual"] and response["video"]["frame_indices"] == [0, 1, 2]
     assert [obj["object_id"] for obj in response["objects"]] == [0, 1, 2]
     assert {obj["label"] for obj in response["objects"]} == {"visual"}
-    entries = {
-        (obj["object_id"], entry["frame_index"]): entry for obj in response["objects"] for entry in obj["frames"]
-    }
-    assert not [key for key in entries if key[1] == 0], "frame 0 is before the prompt frame: no objects"
-    compared = 0
-    for frame_index, (ids, scores, masks) in enumerate(reference, start=1):
-        visible = [row for row, score in enumerate(scores.tolist()) if score > 0.5]
-        ours = sorted(object_id for object_id, index in entries if index == frame_index)
-        assert ours == [ids[row] for row in visible], f"frame {frame_index}"
-        for row in visible:
-            entry = entries[(ids[row], frame_index)]
-            assert abs(entry["score"] - float(scores[row])) <= SCORE_TOLERANCE
-            mask = rle.decode(entry["rle"])
-            assert mask.shape == (48, 64) and iou(mask, masks[row]) >= MIN_IOU
-            assert entry["box"] == list(mask_box(mask))
-            compared += 1
-    assert compared == 6, "all three objects on both frames (the raised object score makes them visible)"
-    first = [rle.decode(entries[(object_id, 1)]["rle"]).tobytes() for object_id in range(3)]
+    compared = compare_visual(response, reference, first_frame=1)
+    assert len(compared) == 6, "all three objects on both frames (the raised object score makes them visible)"
+    first = [rle.decode(compared[(object_id, 1)]["rle"]).tobytes() for object_id in range(3)]
     assert len(set(first)) == 3, "the prompts give different masks, so a mix-up of objects would show"
+
+
+def test_a_box_refined_by_points_matches_the_transformers_tracker(visual_handler, visual_checkpoint, tmp_path):
+    """One positive box and points make one object (box + points prompt), on frame 0."""
+    data = write_clip(tmp_path / "two.mp4", clip_frames(2))
+    prompts = {"boxes": [[6, 7, 24, 25]], "box_labels": [1], "points": [[15, 15], [40, 40]], "point_labels": [1, 0]}
+    response = visual_handler({"inputs": {"video": b64(data), **prompts}})
+    reference_prompt = {
+        "input_boxes": [[[6, 7, 24, 25]]],
+        "input_points": [[[[15, 15], [40, 40]]]],
+        "input_labels": [[[1, 0]]],
+    }
+    reference = reference_visual_tracking(visual_checkpoint, decoded(data, tmp_path), [reference_prompt])
+    assert [obj["object_id"] for obj in response["objects"]] == [0]
+    assert len(compare_visual(response, reference, first_frame=0)) == 2
 
 
 def visual_bad_cases(mp4: str) -> dict:
