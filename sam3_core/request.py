@@ -66,13 +66,9 @@ class SegmentRequest:
         Without text: each positive box is one object; all points together are one object; when exactly one
         positive box is given, the points refine that box's object (SAM2's box + points prompt).
         """
-        points = VisualObject(self.points, self.point_labels) if self.points else None
         if self.text_prompts:
-            return [points] if points else []
-        positive = [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 1]
-        if points and len(positive) == 1:
-            return [VisualObject(self.points, self.point_labels, positive[0])]
-        return [VisualObject(box=box) for box in positive] + ([points] if points else [])
+            return [VisualObject(self.points, self.point_labels)] if self.points else []
+        return group_visual_objects(self.points, self.point_labels, self.boxes, self.box_labels)
 
     def work(self) -> SegmentationWork:
         """The engine's part of this request: with text, boxes are exemplars and points one visual object;
@@ -95,6 +91,26 @@ class SegmentRequest:
         if self.text_prompts:
             return []
         return [box for box, label in zip(self.boxes, self.box_labels, strict=False) if label == 0]
+
+
+def group_visual_objects(
+    points: Sequence[Point], point_labels: Sequence[int], boxes: Sequence[Box], box_labels: Sequence[int]
+) -> list[VisualObject]:
+    """SAM2's objects from points and boxes (no text): each positive box is one object; all points together are
+    one object; when exactly one positive box is given, the points refine that box's object (box + points).
+    Negative boxes form no object."""
+    points_object = VisualObject(tuple(points), tuple(point_labels)) if points else None
+    positive = [box for box, label in zip(boxes, box_labels, strict=False) if label == 1]
+    if points_object and len(positive) == 1:
+        return [VisualObject(tuple(points), tuple(point_labels), positive[0])]
+    return [VisualObject(box=box) for box in positive] + ([points_object] if points_object else [])
+
+
+def check_points_inside(points: Sequence[Point], width: int, height: int, what: str = "image") -> None:
+    """Refuse a point outside ``[0, width] x [0, height]``, naming it (``points[i]``)."""
+    for index, (x, y) in enumerate(points):
+        if not (0.0 <= x <= width and 0.0 <= y <= height):
+            raise RequestError(f"points[{index}]", f"({x:g}, {y:g}) is outside the {width}x{height} {what}")
 
 
 # The fields a client may send and their defaults: SegmentRequest's own, except max_objects (None: the
@@ -264,9 +280,7 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
     image = read_image(fields.get("image"), settings)
     decode_ms = (time.perf_counter() - started) * 1000.0
     width, height = image.size
-    for index, (x, y) in enumerate(points):
-        if not (0.0 <= x <= width and 0.0 <= y <= height):
-            raise RequestError(f"points[{index}]", f"({x:g}, {y:g}) is outside the {width}x{height} image")
+    check_points_inside(points, width, height)
     return SegmentRequest(
         image=image,
         text_prompts=text_prompts,

@@ -109,7 +109,10 @@ class SegmentationService:
         request = parse_video_payload(data, self.settings)
         prompts = request.text_prompts
         record.update(
-            video=True, text_prompts=len(prompts), prompt_prefixes=[prompt[:PROMPT_PREFIX] for prompt in prompts[:3]]
+            video=True,
+            prompt_types=request.prompt_types,
+            text_prompts=len(prompts),
+            prompt_prefixes=[prompt[:PROMPT_PREFIX] for prompt in prompts[:3]],
         )
         check_token_lengths(self.engine.token_counts(prompts), self.engine.max_text_tokens)
         tracker = self.video_tracker

@@ -58,7 +58,8 @@ class VideoWork:
 class FrameObjects:
     """The objects visible on one frame, in increasing ``object_ids`` order.
 
-    ``labels``: the text prompt that found each object. ``scores``: detection score of each object (float).
+    ``labels``: the text prompt that found each object (``"visual"`` for visual prompts, ``video_visual``).
+    ``scores``: detection score of each object (float; for visual prompts the tracker's presence score).
     ``masks``: ``(n, height, width)`` bool on the CPU at the frame's size (no two objects of one prompt overlap).
     ``boxes``: ``(n, 4)`` float pixel xyxy, x2/y2 exclusive: each object's extent before the masks of one prompt
     are made not to overlap (as the reference reports it), so an object covered by another keeps its box.

@@ -1,4 +1,6 @@
-"""Parse and validate a video request: ``{"inputs": {"video": ..., "text_prompts": [...], ...}}``.
+"""Parse and validate a video request: ``{"inputs": {"video": ..., "text_prompts": [...], ...}}`` (concept
+tracking) or ``{"inputs": {"video": ..., "points": ..., "point_labels": ..., "boxes": ..., "box_labels": ...,
+"frame_index": 0}}`` (visual prompts on one frame, ``sam3_core.video_visual``); not both kinds in one request.
 
 The video itself is opened later (``video_io.open_video``), by the pipeline that reads it frame by frame; the
 fields here are checked first, so a bad field is refused before any decoding.
@@ -11,14 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sam3_core.errors import QUOTE_CHARS, RequestError, quote
-from sam3_core.request import _boolean, _number, _text_prompts
+from sam3_core.request import _boolean, _coordinate_list, _labels, _number, _text_prompts, group_visual_objects
 from sam3_core.settings import RequestSettings
 from sam3_core.video import VideoWork
 from sam3_core.video_io import Sampling, check_video_value
+from sam3_core.video_visual import VisualVideoWork
 
 VIDEO_FIELDS = (
     "video",
     "text_prompts",
+    "points",
+    "point_labels",
+    "boxes",
+    "box_labels",
+    "frame_index",
     "confidence_threshold",
     "new_object_threshold",
     "max_frames",
@@ -32,10 +40,6 @@ VIDEO_FIELDS = (
 # Image-only fields a video request may not carry, with what to do instead.
 NOT_FOR_VIDEO = {
     "image": "send either 'image' or 'video', not both",
-    "points": "visual prompts are not supported for video yet; send text_prompts",
-    "boxes": "visual prompts are not supported for video yet; send text_prompts",
-    "point_labels": "visual prompts are not supported for video yet; send text_prompts",
-    "box_labels": "visual prompts are not supported for video yet; send text_prompts",
     "automatic": "segment-everything is for images only; send text_prompts",
     "multimask_output": "is for visual prompts on images only",
 }
@@ -43,10 +47,11 @@ NOT_FOR_VIDEO = {
 
 @dataclass(frozen=True)
 class VideoRequest:
-    """A validated video request; ``video`` is the client's value (base64 file or list of base64 frames)."""
+    """A validated video request; ``video`` is the client's value (base64 file or list of base64 frames);
+    ``work``: text prompts (``VideoWork``) or visual prompts (``VisualVideoWork``)."""
 
     video: object
-    work: VideoWork
+    work: VideoWork | VisualVideoWork
     sampling: Sampling
     vectorize: bool = False
     simplify_epsilon: float = 2.0
@@ -54,7 +59,11 @@ class VideoRequest:
 
     @property
     def text_prompts(self) -> tuple[str, ...]:
-        return self.work.text_prompts
+        return self.work.text_prompts if isinstance(self.work, VideoWork) else ()
+
+    @property
+    def prompt_types(self) -> list[str]:
+        return ["text"] if isinstance(self.work, VideoWork) else ["visual"]
 
 
 def is_video_payload(data: object) -> bool:
@@ -88,8 +97,11 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
     check_video_value(value["video"])
     limits = settings.limits
     prompts = _text_prompts([] if value["text_prompts"] is None else value["text_prompts"], limits)
-    if not prompts:
-        raise RequestError("text_prompts", "a video request needs at least one text prompt")
+    visual = [name for name in ("points", "boxes") if value[name] is not None]
+    if prompts and visual:
+        raise RequestError(visual[0], "send text_prompts or points/boxes in one video request, not both")
+    if not prompts and not visual:
+        raise RequestError("text_prompts", "a video request needs at least one text prompt, or points/boxes")
 
     def optional(name: str, low: float, high: float, integer: bool = False) -> float | None:
         given = value[name]
@@ -103,22 +115,79 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
         raise RequestError("fps", "give fps or frame_stride, not both")
     max_frames = optional("max_frames", 1, limits.max_video_frames, integer=True)
     max_objects = optional("max_objects", 1, limits.max_objects, integer=True)
+    max_objects = limits.max_objects if max_objects is None else int(max_objects)
     confidence = optional("confidence_threshold", 0.0, 1.0)
-    work = VideoWork(
-        text_prompts=prompts,
-        confidence_threshold=0.5 if confidence is None else confidence,
-        new_object_threshold=optional("new_object_threshold", 0.0, 1.0),
-        max_objects=limits.max_objects if max_objects is None else int(max_objects),
+    confidence = 0.5 if confidence is None else confidence
+    sampling = Sampling(
+        frame_stride=1 if stride is None else int(stride),
+        fps=fps,
+        max_frames=None if max_frames is None else int(max_frames),
     )
+    if prompts:
+        for name in ("point_labels", "box_labels", "frame_index"):
+            if value[name] is not None:
+                raise RequestError(name, "is for visual prompts (points/boxes); text prompts are found on every frame")
+        work: VideoWork | VisualVideoWork = VideoWork(
+            text_prompts=prompts,
+            confidence_threshold=confidence,
+            new_object_threshold=optional("new_object_threshold", 0.0, 1.0),
+            max_objects=max_objects,
+        )
+    else:
+        work = _visual_work(value, limits, sampling, confidence, max_objects)
     return VideoRequest(
         video=value["video"],
         work=work,
-        sampling=Sampling(
-            frame_stride=1 if stride is None else int(stride),
-            fps=fps,
-            max_frames=None if max_frames is None else int(max_frames),
-        ),
+        sampling=sampling,
         vectorize=flag("vectorize"),
         simplify_epsilon=2.0 if value["simplify_epsilon"] is None else optional("simplify_epsilon", 0.0, 1e6),
         return_timings=flag("return_timings"),
+    )
+
+
+def _visual_work(value: dict, limits, sampling: Sampling, confidence: float, max_objects: int) -> VisualVideoWork:
+    """Points and boxes as for an image (pixels, xyxy boxes, one 0/1 label each), with the video's rules: no
+    negative boxes, every object needs a positive point or box, ``frame_index`` a frame the sampling keeps."""
+    if value["new_object_threshold"] is not None:
+        raise RequestError("new_object_threshold", "is for text prompts; visual prompts start their objects")
+    points = _coordinate_list([] if value["points"] is None else value["points"], "points", 2, limits.max_points)
+    boxes = _coordinate_list([] if value["boxes"] is None else value["boxes"], "boxes", 4, limits.max_boxes)
+    point_labels = _labels(
+        [] if value["point_labels"] is None else value["point_labels"], "point_labels", len(points), "points"
+    )
+    box_labels = _labels([] if value["box_labels"] is None else value["box_labels"], "box_labels", len(boxes), "boxes")
+    if 0 in box_labels:
+        index = box_labels.index(0)
+        raise RequestError(
+            f"box_labels[{index}]", "a negative box (0) is for images only; on video, mark background with points"
+        )
+    objects = group_visual_objects(points, point_labels, boxes, box_labels)
+    for obj in objects:
+        if obj.box is None and 1 not in obj.point_labels:
+            problem = "every point is negative (0)"
+            if boxes:
+                problem += f" and the points form their own object beside {len(boxes)} boxes"
+            raise RequestError("point_labels", problem + ": nothing to track; give a positive point or box")
+    if len(objects) > max_objects:
+        raise RequestError("max_objects", f"the prompts make {len(objects)} objects, over the limit of {max_objects}")
+    frame_index = (
+        0 if value["frame_index"] is None else int(_number(value["frame_index"], "frame_index", 0, 10**9, integer=True))
+    )
+    stride = sampling.frame_stride
+    if frame_index % stride:
+        raise RequestError(
+            "frame_index",
+            f"{frame_index} is not a sampled frame: frame_stride {stride} keeps frames 0, {stride}, {2 * stride}, ...",
+        )
+    if sampling.fps is None and sampling.max_frames is not None and frame_index >= stride * sampling.max_frames:
+        raise RequestError(
+            "frame_index", f"{frame_index} is past the last frame max_frames {sampling.max_frames} keeps"
+        )
+    return VisualVideoWork(
+        points=tuple((x, y) for x, y in points),
+        point_labels=point_labels,
+        boxes=tuple(boxes),
+        box_labels=box_labels,
+        frame_index=frame_index,
+        confidence_threshold=confidence,
     )

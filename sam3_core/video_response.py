@@ -2,14 +2,16 @@
 
 Each frame's masks are encoded (COCO RLE, ``sam3_core.rle``) as soon as the tracker returns them, so the response
 grows by a few hundred bytes per object per frame and no full-size mask outlives its frame. An object appears only
-on the frames where it is visible.
+on the frames where it is visible. Text prompts are tracked by ``VideoTracker`` (label: the text prompt, score: the
+detection score), visual prompts by ``VisualVideoTracker`` (label ``"visual"``, score: the tracker's presence score;
+no object before the prompt frame).
 
 Response (README "Video response")::
 
     {"video": {"num_frames", "fps", "width", "height", "frame_indices", "timestamps"},
      "num_objects", "objects": [{"object_id", "label", "score",
                                  "frames": [{"frame_index", "score", "box", "rle"[, "polygon"]}, ...]}, ...],
-     "sam_version", "prompt_types", "success"[, "timings"]}
+     "sam_version", "prompt_types" (["text"] or ["visual"]), "success"[, "timings"]}
 
 Boxes are pixel ``[x1, y1, x2, y2]`` of the frame (x2/y2 exclusive; the object's extent before the masks of one
 prompt are made not to overlap); ``frame_index`` is the frame's 0-based
@@ -31,6 +33,7 @@ from sam3_core.settings import RequestSettings
 from sam3_core.video import VideoTracker
 from sam3_core.video_io import open_video
 from sam3_core.video_request import VideoRequest
+from sam3_core.video_visual import VisualVideoTracker, VisualVideoWork
 
 
 def _frame_entry(
@@ -58,7 +61,13 @@ def answer_video(
     timestamps: list[float | None] = []
     encode_s = 0.0
     with open_video(request.video, request.sampling, settings) as source:
-        for result in tracker.track(request.work, source.frames(), cancel):
+        work = request.work
+        if isinstance(work, VisualVideoWork):
+            work.objects(source.width, source.height)  # prompts outside the frame: refused before decoding
+            results = VisualVideoTracker(tracker).track(work, source.frames(), cancel)
+        else:
+            results = tracker.track(work, source.frames(), cancel)
+        for result in results:
             began = time.perf_counter()
             frame = result.frame
             frame_indices.append(frame.index)
@@ -90,7 +99,7 @@ def answer_video(
         "num_objects": len(objects),
         "objects": [objects[object_id] for object_id in sorted(objects)],
         "sam_version": SAM_VERSION,
-        "prompt_types": ["text"],
+        "prompt_types": request.prompt_types,
         "success": True,
     }
     total_ms = (time.perf_counter() - started) * 1000.0

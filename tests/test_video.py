@@ -1,5 +1,6 @@
-"""Video concept tracking: COCO RLE, decoding and sampling, parity with the transformers streaming pipeline, bad
-videos (400 naming the field, the next request served), cancelling between frames, and over HTTP.
+"""Video tracking: COCO RLE, decoding and sampling, parity with the transformers streaming pipelines (concepts:
+``Sam3VideoModel``; visual prompts: ``Sam3TrackerVideoModel``), bad videos and bad visual prompts (400 naming the
+field, the next request served), the visual tracker's bounded session, cancelling between frames, and over HTTP.
 
 Clips are written by the tests with ``cv2.VideoWriter`` (mp4v in .mp4 and MJPG in .avi: both written and read by
 the OpenCV wheel the project uses): a few frames of 64x48 with a red square and a blue disc moving.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,16 +23,26 @@ import numpy as np
 import pytest
 import requests
 import torch
-from transformers import Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
+from safetensors.torch import load_file, save_file
+from transformers import (
+    Sam3Processor,
+    Sam3TrackerProcessor,
+    Sam3TrackerVideoModel,
+    Sam3TrackerVideoProcessor,
+    Sam3VideoModel,
+    Sam3VideoProcessor,
+)
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
 from sam3_core import rle
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import PayloadTooLarge, RequestError
+from sam3_core.postprocess import mask_box
 from sam3_core.service import SegmentationService
-from sam3_core.settings import Limits, RequestSettings
-from sam3_core.video import VideoWork
-from sam3_core.video_io import Sampling, open_video
+from sam3_core.settings import Limits, ModelSettings, RequestSettings, Settings
+from sam3_core.video import VideoTracker, VideoWork
+from sam3_core.video_io import Frame, Sampling, open_video
+from sam3_core.video_visual import VisualVideoTracker, VisualVideoWork
 
 from helpers import b64, encode, iou, scene
 
@@ -283,7 +295,7 @@ def bad_cases(clip: bytes, tmp_path: Path) -> dict:
         "too many pixels": ({"video": b64(big)}, small_limits(max_video_frame_pixels=64 * 48), "video", "pixel"),
         "too many bytes": ({"video": mp4}, small_limits(max_video_bytes=100), "video", "byte limit"),
         "no prompt": ({"video": mp4, "text_prompts": []}, None, "text_prompts", "at least one"),
-        "points": ({"video": mp4, "points": [[1, 2]]}, None, "points", "not supported for video"),
+        "points with text": ({"video": mp4, "points": [[1, 2]]}, None, "points", "not both"),
         "image and video": ({"video": mp4, "image": mp4}, None, "image", "not both"),
         "unknown field": ({"video": mp4, "max_frame": 3}, None, "max_frame", "did you mean 'max_frames'"),
         "fps and stride": ({"video": mp4, "fps": 2, "frame_stride": 2}, None, "fps", "not both"),
@@ -319,6 +331,218 @@ def test_bad_videos_get_a_short_error_naming_the_field_and_the_next_request_work
     video = handler({"inputs": {"video": clip_b64, "text_prompts": ["cat"], "max_frames": 1, "max_objects": 1}})
     assert video["video"]["num_frames"] == 1
     assert handler({"inputs": {"image": image_b64, "text_prompts": ["cat"]}})["success"] is True
+
+
+# ---- visual prompts: parity with Sam3TrackerVideoModel, bad prompts, a bounded session -------------------------------
+
+OBJECT_SCORE_BIAS = "tracker_model.mask_decoder.pred_obj_score_head.proj_out.bias"
+# Two positive boxes and the points (one positive, one negative) make three objects: ids 0 and 1 the boxes, 2 the
+# points (README "Video: visual prompts"), drawn on frame 1 of the clip (the red square, the blue disc, the disc).
+VISUAL_PROMPTS = {
+    "boxes": [[6, 7, 24, 25], [30, 18, 62, 46]],
+    "box_labels": [1, 1],
+    "points": [[49, 34], [10, 40]],
+    "point_labels": [1, 0],
+}
+REFERENCE_PROMPTS = [
+    {"input_boxes": [[[6, 7, 24, 25]]]},
+    {"input_boxes": [[[30, 18, 62, 46]]]},
+    {"input_points": [[[[49, 34], [10, 40]]]], "input_labels": [[[1, 0]]]},
+]
+
+
+@pytest.fixture(scope="module")
+def visual_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint with the tracker's object-score bias raised by 2. With the random weights every prompted
+    object scores as absent on its prompt frame (``object_score_logits`` < 0), and the tracker then replaces its
+    mask and memory by "no object": the prompt would not matter and a comparison could not fail. Raised, the
+    prompts decide the masks."""
+    directory = tmp_path_factory.mktemp("sam3-tiny-visual")
+    for path in tiny_checkpoint.iterdir():
+        if path.is_file() and path.name != "model.safetensors":
+            shutil.copy(path, directory / path.name)
+    tensors = load_file(tiny_checkpoint / "model.safetensors")
+    tensors[OBJECT_SCORE_BIAS] = tensors[OBJECT_SCORE_BIAS] + 2.0
+    save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
+    return directory
+
+
+@pytest.fixture(scope="module")
+def visual_handler(visual_checkpoint):
+    from handler import EndpointHandler
+
+    return EndpointHandler(str(visual_checkpoint), settings=Settings(model=ModelSettings(device="cpu")))
+
+
+def reference_visual_tracking(checkpoint: Path, frames: list[np.ndarray], prompts: list[dict]) -> list[tuple]:
+    """``Sam3TrackerVideoModel`` streaming as its documentation runs it, the prompts on the first of ``frames``
+    (one object added at a time, the model run on the frame after each), then one call per frame: per frame
+    ``(object_ids, presence scores, (n, height, width) bool masks)``. The tiny checkpoint has no video processor
+    file, so the processor is assembled from its image processor."""
+    model = Sam3TrackerVideoModel.from_pretrained(checkpoint).eval()
+    processor = Sam3TrackerVideoProcessor(
+        image_processor=Sam3TrackerProcessor.from_pretrained(checkpoint).image_processor,
+        video_processor=Sam2VideoVideoProcessor(),
+    )
+    session = processor.init_video_session(inference_device="cpu", dtype=torch.float32)
+    results = []
+    with torch.inference_mode():
+        for index, frame in enumerate(frames):
+            inputs = processor(images=frame, return_tensors="pt")
+            if index == 0:
+                for object_id, prompt in enumerate(prompts):
+                    processor.add_inputs_to_inference_session(
+                        session, frame_idx=0, obj_ids=object_id, original_size=inputs.original_sizes[0], **prompt
+                    )
+                    pixels = inputs.pixel_values[0] if object_id == 0 else None
+                    output = model(inference_session=session, frame=pixels, frame_idx=0)
+            else:
+                output = model(inference_session=session, frame=inputs.pixel_values[0])
+            masks = processor.post_process_masks([output.pred_masks], original_sizes=inputs.original_sizes)[0][:, 0]
+            results.append((list(output.object_ids), output.object_score_logits.sigmoid().flatten(), masks.numpy()))
+    return results
+
+
+def compare_visual(response: dict, reference: list[tuple], first_frame: int) -> dict:
+    """Every frame of ``response`` from ``first_frame`` on against ``reference`` (``reference_visual_tracking``
+    from that frame): the same objects visible (presence score above the default 0.5), scores, masks (IoU) and
+    the box of each mask. Returns the compared entries by ``(object_id, frame_index)``."""
+    entries = {
+        (obj["object_id"], entry["frame_index"]): entry for obj in response["objects"] for entry in obj["frames"]
+    }
+    assert not [key for key in entries if key[1] < first_frame], "frames before the prompt frame have no objects"
+    compared = {}
+    for frame_index, (ids, scores, masks) in enumerate(reference, start=first_frame):
+        visible = [row for row, score in enumerate(scores.tolist()) if score > 0.5]
+        ours = sorted(object_id for object_id, index in entries if index == frame_index)
+        assert ours == [ids[row] for row in visible], f"frame {frame_index}"
+        for row in visible:
+            entry = compared[(ids[row], frame_index)] = entries[(ids[row], frame_index)]
+            assert abs(entry["score"] - float(scores[row])) <= SCORE_TOLERANCE
+            mask = rle.decode(entry["rle"])
+            assert mask.shape == (48, 64) and iou(mask, masks[row]) >= MIN_IOU
+            assert entry["box"] == list(mask_box(mask))
+    return compared
+
+
+def test_visual_prompts_match_the_transformers_tracker(visual_handler, visual_checkpoint, tmp_path):
+    data = write_clip(tmp_path / "three.mp4", clip_frames(3))
+    response = visual_handler({"inputs": {"video": b64(data), **VISUAL_PROMPTS, "frame_index": 1}})
+    frames = decoded(data, tmp_path)
+    reference = reference_visual_tracking(visual_checkpoint, frames[1:], REFERENCE_PROMPTS)
+    assert response["prompt_types"] == ["visual"] and response["video"]["frame_indices"] == [0, 1, 2]
+    assert [obj["object_id"] for obj in response["objects"]] == [0, 1, 2]
+    assert {obj["label"] for obj in response["objects"]} == {"visual"}
+    compared = compare_visual(response, reference, first_frame=1)
+    assert len(compared) == 6, "all three objects on both frames (the raised object score makes them visible)"
+    first = [rle.decode(compared[(object_id, 1)]["rle"]).tobytes() for object_id in range(3)]
+    assert len(set(first)) == 3, "the prompts give different masks, so a mix-up of objects would show"
+
+
+def test_a_box_refined_by_points_matches_the_transformers_tracker(visual_handler, visual_checkpoint, tmp_path):
+    """One positive box and points make one object (box + points prompt), on frame 0."""
+    data = write_clip(tmp_path / "two.mp4", clip_frames(2))
+    prompts = {"boxes": [[6, 7, 24, 25]], "box_labels": [1], "points": [[15, 15], [40, 40]], "point_labels": [1, 0]}
+    response = visual_handler({"inputs": {"video": b64(data), **prompts}})
+    reference_prompt = {
+        "input_boxes": [[[6, 7, 24, 25]]],
+        "input_points": [[[[15, 15], [40, 40]]]],
+        "input_labels": [[[1, 0]]],
+    }
+    reference = reference_visual_tracking(visual_checkpoint, decoded(data, tmp_path), [reference_prompt])
+    assert [obj["object_id"] for obj in response["objects"]] == [0]
+    assert len(compare_visual(response, reference, first_frame=0)) == 2
+
+
+def visual_bad_cases(mp4: str) -> dict:
+    """name: (inputs, field the message starts with, words it contains)."""
+    box = {"boxes": [[6, 7, 24, 25]], "box_labels": [1]}
+    return {
+        "frame_index past the end": ({**box, "frame_index": 10}, "frame_index", "past the last sampled frame"),
+        "frame_index not an integer": ({**box, "frame_index": 1.5}, "frame_index", "integer"),
+        "frame_index a string": ({**box, "frame_index": "1"}, "frame_index", "integer"),
+        "frame_index negative": ({**box, "frame_index": -1}, "frame_index", "outside"),
+        "frame_index not strided": ({**box, "frame_index": 1, "frame_stride": 2}, "frame_index", "not a sampled"),
+        "frame_index past max_frames": ({**box, "frame_index": 2, "max_frames": 2}, "frame_index", "max_frames"),
+        "frame_index skipped by fps": ({**box, "frame_index": 1, "fps": 5}, "frame_index", "not one of the sampled"),
+        "point outside the frame": ({"points": [[100, 10]], "point_labels": [1]}, "points[0]", "64x48 frame"),
+        "box outside the frame": ({"boxes": [[70, 50, 90, 60]], "box_labels": [1]}, "boxes[0]", "outside"),
+        "negative points only": ({"points": [[10, 10]], "point_labels": [0]}, "point_labels", "every point"),
+        "negative points beside boxes": (
+            {
+                "points": [[10, 10]],
+                "point_labels": [0],
+                "boxes": [[0, 0, 9, 9], [20, 20, 40, 40]],
+                "box_labels": [1, 1],
+            },
+            "point_labels",
+            "own object",
+        ),
+        "negative box": ({"boxes": [[6, 7, 24, 25]], "box_labels": [0]}, "box_labels[0]", "negative box"),
+        "labels missing": ({"points": [[10, 10]]}, "point_labels", "0 labels for 1 points"),
+        "text and points": ({"points": [[10, 10]], "point_labels": [1], "text_prompts": ["cat"]}, "points", "not both"),
+        "frame_index with text": ({"text_prompts": ["cat"], "frame_index": 0}, "frame_index", "visual prompts"),
+        "new_object_threshold": ({**box, "new_object_threshold": 0.5}, "new_object_threshold", "text prompts"),
+        "more objects than max_objects": (
+            {"boxes": [[0, 0, 9, 9], [20, 20, 40, 40]], "box_labels": [1, 1], "max_objects": 1},
+            "max_objects",
+            "2 objects",
+        ),
+        "multimask_output": ({**box, "multimask_output": True}, "multimask_output", "images only"),
+    }
+
+
+def test_bad_visual_prompts_get_a_400_naming_the_field_and_the_next_request_works(handler, clip_b64):
+    tracker = handler.service.video_tracker
+    for name, (inputs, field, words) in visual_bad_cases(clip_b64).items():
+        with pytest.raises(RequestError) as refused:
+            handler.service({"inputs": {"video": clip_b64, **inputs}})
+        message = str(refused.value)
+        assert message.startswith(field + ":"), f"{name}: {message}"
+        assert words in message and len(message) < 200, f"{name}: {message}"
+    assert not handler.engine._lock.locked() and handler.service.video_tracker is tracker
+    after = handler({"inputs": {"video": clip_b64, "points": [[20, 20]], "point_labels": [1], "max_frames": 1}})
+    assert after["success"] and after["video"]["num_frames"] == 1 and after["prompt_types"] == ["visual"]
+
+
+def test_visual_session_keeps_a_bounded_memory(visual_handler, monkeypatch):
+    """Six frames past the prompt frame with the horizon set to 2 (the real one, 16, would need a longer and slower
+    clip): the session keeps the current frame, the prompt frame's outputs and the last 3 frames' memories."""
+    monkeypatch.setattr(VideoTracker, "memory_horizon", property(lambda self: 2))
+    visual = VisualVideoTracker(visual_handler.service.video_tracker)
+    session = visual.new_session()
+    frames = [Frame(index, None, pixels) for index, pixels in enumerate(clip_frames(7))]
+    work = VisualVideoWork(points=((49.0, 34.0),), point_labels=(1,), frame_index=1)
+    sizes = []
+    for result in visual.track(work, frames, session=session):
+        outputs = session.output_dict_per_obj.get(0, {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}})
+        sizes.append(
+            (
+                len(session.processed_frames or {}),
+                len(session.cache._vision_features),
+                len(outputs["cond_frame_outputs"]),
+                sorted(outputs["non_cond_frame_outputs"]),
+                sum(len(tracked) for tracked in session.frames_tracked_per_obj.values()),
+            )
+        )
+        assert result.object_ids in ([], [0])
+    assert sizes[0] == (0, 0, 0, [], 0)  # frame 0: before the prompt frame, nothing tracked
+    assert sizes[1] == (1, 1, 1, [], 0)  # the prompt frame: a conditioning output
+    for position, size in enumerate(sizes[2:], start=1):
+        assert size[:3] == (1, 1, 1) and size[4] <= 1, size
+        assert size[3] == list(range(max(1, position - 2), position + 1)), size
+
+
+def test_cancel_stops_visual_tracking_between_frames(handler):
+    visual = VisualVideoTracker(handler.service.video_tracker)
+    cancel = threading.Event()
+    frames = [Frame(index, None, pixels) for index, pixels in enumerate(clip_frames(4))]
+    tracked = visual.track(VisualVideoWork(boxes=((6, 7, 24, 25),), box_labels=(1,), frame_index=2), frames, cancel)
+    assert next(tracked).object_ids == []  # frame 0: before the prompt frame
+    cancel.set()
+    with pytest.raises(Cancelled):
+        next(tracked)
+    assert not handler.engine._lock.locked()
 
 
 # ---- cancelling and taking turns with image requests ---------------------------------------------------------------
