@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,12 @@ import requests
 from PIL import Image
 from playwright import sync_api as playwright
 from test_ui import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, in_viewport
+from test_ui_video_render import response_for, write_clip
+
+from sam3_core import rle
+from sam3_core.ui import build_ui
+
+from helpers import free_port
 
 pytestmark = pytest.mark.slow  # starts a server and a browser (make test-fast skips it)
 
@@ -212,6 +219,59 @@ def test_a_file_that_is_not_a_video_then_the_next_run(page, clip, tmp_path, scre
     assert "Nothing found above the confidence threshold 1.00" in message(page)
     assert player(page)["objects"] == [] and page.locator(f"{PLAYER} .sam3-legend label").count() == 0
     page.screenshot(path=str(screenshots / "v05-nothing-found.png"))
+
+
+def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
+    """The player at the tab's default size (48 frames, 640x360, 7 objects), on a page whose service answers a
+    canned response (tracking 48 frames for real would take minutes here): shown in time, played at 10 fps."""
+    size = (640, 360)
+    path = tmp_path / "long.mp4"
+    write_clip(path, 60, size, fps=10.0)
+
+    def call(payload: dict) -> dict:
+        inputs = payload["inputs"]
+        assert inputs["frame_stride"] == 1 and "fps" not in inputs
+        response = response_for(size, list(range(inputs["max_frames"])), 10.0)
+        for number in range(5):
+            mask = np.zeros(size[::-1], bool)
+            mask[250:330, 20 + 100 * number : 90 + 100 * number] = True
+            box = [20.0 + 100 * number, 250.0, 90.0 + 100 * number, 330.0]
+            frames = [{"frame_index": index, "score": 0.5, "box": box, "rle": rle.encode(mask)}
+                      for index in response["video"]["frame_indices"]]  # fmt: skip
+            response["objects"].append({"object_id": 20 + number, "label": "box", "score": 0.5, "frames": frames})
+        response["num_objects"] = len(response["objects"])
+        return response
+
+    demo = build_ui(call, lambda: {"random_weights": True})
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    other = page.context.browser.new_page(viewport=VIEWPORT)
+    try:
+        other.goto(url, wait_until="domcontentloaded", timeout=WAIT_MS)
+        other.get_by_role("tab", name="Video").click()
+        other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
+        upload(other, path)
+        fill(other, "#video-fps input", 0)
+        other.locator("#video-prompts input, #video-prompts textarea").first.fill("ball")
+        started = time.perf_counter()
+        other.locator("#video-run").click()
+        other.wait_for_function(f"() => document.querySelector('{PLAYER}').dataset.kind === 'result'", timeout=WAIT_MS)
+        shown_s = time.perf_counter() - started
+        assert player(other)["frames"] == "48" and len(player(other)["objects"]) == 7
+        seen = other.evaluate(
+            f"""() => new Promise((done) => {{
+                const root = document.querySelector('{PLAYER}'), seen = new Set(), began = performance.now();
+                const every = setInterval(() => {{
+                    seen.add(root.dataset.frame);
+                    if (performance.now() - began > 2000) {{ clearInterval(every); done(seen.size); }}
+                }}, 20);
+            }})"""
+        )
+        assert 8 <= seen <= 22, seen  # 2 s at the source's 10 fps (fewer when the machine is busy)
+        with capsys.disabled():
+            print(f"\n48 frames 640x360, 7 objects: shown {shown_s:.1f} s after Track; {seen} frames drawn in 2 s")
+    finally:
+        other.close()
+        demo.close()
 
 
 def test_no_script_errors(page):

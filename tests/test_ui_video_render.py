@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from sam3_core import rle
 from sam3_core.errors import RequestError
@@ -100,3 +101,20 @@ def test_display_counts_pass_through_and_resize():
 def test_a_file_that_is_not_a_video():
     with pytest.raises(RequestError, match="video"):
         open_clip(b"these are notes", "notes.mp4", SETTINGS)
+
+
+def test_gif_and_webm_open(tmp_path):
+    """What the upload button offers besides MP4: an animated GIF (Pillow) and a VP8 WebM (this OpenCV writes it)."""
+    frames = [Image.fromarray(np.full((48, 64, 3), 40 * index, np.uint8)) for index in range(4)]
+    gif = tmp_path / "c.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    clip, _ = open_clip(gif.read_bytes(), gif.name, SETTINGS)
+    assert (clip.width, clip.height) == (64, 48)
+    webm = tmp_path / "c.webm"
+    writer = cv2.VideoWriter(str(webm), cv2.VideoWriter_fourcc(*"VP80"), 10.0, (64, 48))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(np.asarray(frame))
+    writer.release()
+    clip, _ = open_clip(webm.read_bytes(), webm.name, SETTINGS)
+    assert (clip.width, clip.height, clip.fps) == (64, 48, 10.0)
