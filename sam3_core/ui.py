@@ -10,6 +10,9 @@ The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click laye
 clicks and drags on it become points and boxes in image pixels, sent with the picture's original bytes (so the
 service's feature cache answers every click after the first); the result comes back as one tinted layer per
 object at display size (``ui_render``), drawn over the same picture with a legend. Downloads: ``ui_downloads``.
+
+The Video tab (``video_tab``): upload a clip, track text prompts through it (the service's video request), play
+the result in a canvas player with a legend (``ui_video``, ``ui_static/video.*``), download the response JSON.
 """
 
 from __future__ import annotations
@@ -195,7 +198,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=560):
-            player = gr.HTML(
+            gr.HTML(  # the player: ui_static/video.js, fed through the hidden video-view below
                 None,
                 html_template=static_text("video.html"),
                 css_template=static_text("video.css"),
@@ -259,7 +262,6 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
         trigger(None, js=busy, **private)
         trigger(track, inputs=options, outputs=[view, state, files], concurrency_limit=1, **quiet)
     view.change(None, inputs=[view], js="(view) => { window.sam3video && window.sam3video.show(view); }", **private)
-    del player
 
 
 def plural(count: int, noun: str) -> str:
