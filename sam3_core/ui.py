@@ -10,11 +10,15 @@ The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click laye
 clicks and drags on it become points and boxes in image pixels, sent with the picture's original bytes (so the
 service's feature cache answers every click after the first); the result comes back as one tinted layer per
 object at display size (``ui_render``), drawn over the same picture with a legend. Downloads: ``ui_downloads``.
+
+The Video tab (``video_tab``): upload a clip, track text prompts through it (the service's video request), play
+the result in a canvas player with a legend (``ui_video``, ``ui_static/video.*``), download the response JSON.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import shutil
 import tempfile
@@ -27,10 +31,10 @@ from typing import Any
 
 import gradio as gr  # module level: gradio resolves the gr.EventData annotation from here
 
-from sam3_core import ui_examples
+from sam3_core import ui_examples, ui_video
 from sam3_core.image_io import decode_image
 from sam3_core.settings import RequestSettings, Settings
-from sam3_core.ui_downloads import write_downloads
+from sam3_core.ui_downloads import stem, write_downloads
 from sam3_core.ui_render import Picture, display_picture, objects_for_display
 
 LOG = logging.getLogger("sam3_core.ui")
@@ -83,6 +87,192 @@ def _as_list(value: Any, name: str) -> list:
     if not isinstance(value, list):
         raise ValueError(f"{name}: expected a list")
     return value
+
+
+VIDEO_DEFAULTS = {"max_frames": 48, "fps": 5.0, "frame_stride": 1, "max_objects": 10}  # a CPU Space's pace
+
+
+def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
+    """The Video tab (inside ``build_ui``'s Blocks): upload a clip, track text prompts through it, play the result
+    (``ui_video`` and ``ui_static/video.*``), download the response JSON. Its events are private."""
+    limits = settings.limits
+    tokens = itertools.count(1)
+
+    def view_message(text: str, level: str = "error") -> dict:
+        return {"kind": "message", "message": text, "level": level, "id": uuid.uuid4().hex}
+
+    def hidden_files() -> dict:
+        return gr.update(value=None, visible=False)
+
+    def upload(path: str | None, state: dict | None):
+        if not path:
+            return view_message("No file received."), state, hidden_files()
+        file = Path(path)
+        try:
+            if file.stat().st_size > limits.max_video_bytes:
+                raise ValueError(f"it is over the {limits.max_video_bytes // (1024 * 1024)} MB limit")
+            clip, poster = ui_video.open_clip(file.read_bytes(), file.name, settings)
+        except ValueError as error:  # RequestError: not a video, over a limit; the clip shown before stays
+            return view_message(f"Cannot open {file.name}: {str(error)[:240]}"), state, gr.update()
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return view_message(_unexpected("open the video")), state, gr.update()
+        token = next(tokens)
+        size = ui_video.display_size((clip.width, clip.height), ui_video.DISPLAY_MAX_SIDE)
+        rate = f", {clip.fps:g} fps" if clip.fps else ""
+        view = {
+            "kind": "clip",
+            "token": token,
+            "width": size[0],
+            "height": size[1],
+            "frames": [{"index": 0, "time": 0.0, "src": poster}],
+            "objects": [],
+            "message": f"{clip.name} ({clip.width} \u00d7 {clip.height}{rate}): type what to track, then Track.",
+            "level": "info",
+            "id": uuid.uuid4().hex,
+        }
+        return view, {"clip": clip, "token": token}, hidden_files()
+
+    def track(state: dict | None, text: str, threshold: float, max_frames: float | None, fps: float | None,
+              stride: float | None, max_objects: float | None):  # fmt: skip
+        prompts = [part.strip() for part in (text or "").split(",") if part.strip()]
+        if state is None:
+            return view_message("Upload a video first."), gr.update(), hidden_files()
+        if not prompts:
+            return view_message("Type at least one text prompt (comma-separated)."), gr.update(), hidden_files()
+        clip: ui_video.Clip = state["clip"]
+        inputs: dict[str, Any] = {
+            "text_prompts": prompts,
+            "confidence_threshold": float(threshold),
+            "max_frames": int(max_frames or VIDEO_DEFAULTS["max_frames"]),
+            "max_objects": int(max_objects or VIDEO_DEFAULTS["max_objects"]),
+        }
+        if fps:  # 0 or empty: every stride-th frame
+            inputs["fps"] = float(fps)
+        else:
+            inputs["frame_stride"] = int(stride or 1)
+        started = time.perf_counter()
+        try:
+            response = call({"inputs": {"video": clip.raw, **inputs}})
+        except (ValueError, RuntimeError) as error:
+            return view_message(str(error)[:300]), gr.update(), hidden_files()
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return view_message(_unexpected("track the video")), gr.update(), hidden_files()
+        seconds = time.perf_counter() - started
+        try:
+            sampling = ui_video.Sampling(
+                frame_stride=inputs.get("frame_stride", 1), fps=inputs.get("fps"), max_frames=inputs["max_frames"]
+            )
+            player = ui_video.player_view(clip, response, sampling, settings)
+            folder = _fresh_download_folder()
+            folder.mkdir(parents=True)
+            download = folder / f"{stem(clip.name)}_tracks.json"
+            download.write_text(json.dumps(response))
+        except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
+            return view_message(_unexpected("show the result")), gr.update(), hidden_files()
+        described = ", ".join(f"\u201c{prompt}\u201d" for prompt in prompts)
+        count, frames = response["num_objects"], len(player["frames"])
+        if count:
+            text = (
+                f"{count} object{'s' if count != 1 else ''} tracked through {plural(frames, 'frame')} for {described}."
+            )
+            level = "info"
+        else:
+            text = (
+                f"Nothing found above the confidence threshold {threshold:.2f} for {described} in "
+                f"{plural(frames, 'frame')}: "
+                "lower the threshold, or try other prompts."
+            )
+            level = "warn"
+        view = {
+            "kind": "result",
+            "token": state["token"],
+            **player,
+            "message": text,
+            "level": level,
+            "prompts": described,
+            "request": inputs,  # the request's fields but the video (what a test replays)
+            "seconds": round(seconds, 1),
+            "id": uuid.uuid4().hex,
+        }
+        return view, state, gr.update(value=[str(download)], visible=True)
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=560):
+            gr.HTML(  # the player: ui_static/video.js, fed through the hidden video-view below
+                None,
+                html_template=static_text("video.html"),
+                css_template=static_text("video.css"),
+                js_on_load=static_text("video.js"),
+                apply_default_css=False,
+                elem_id="player",
+            )
+        with gr.Column(scale=1, min_width=280):
+            upload_button = gr.UploadButton(
+                "Upload a video",
+                file_types=[".mp4", ".webm", ".gif", ".mov", ".avi", ".mkv"],
+                type="filepath",
+                elem_id="video-upload",
+                variant="primary",
+            )
+            with gr.Row():
+                text = gr.Textbox(
+                    label="Text prompts (comma-separated)",
+                    placeholder="person, dog",
+                    elem_id="video-prompts",
+                    scale=3,
+                    max_lines=1,
+                )
+                run = gr.Button("Track", variant="primary", elem_id="video-run", scale=1, min_width=60)
+            threshold = gr.Slider(
+                0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold", elem_id="video-threshold"
+            )
+            with gr.Row():
+                max_frames = gr.Number(
+                    VIDEO_DEFAULTS["max_frames"], label="Max frames", minimum=1, maximum=limits.max_video_frames,
+                    precision=0, elem_id="video-max-frames",
+                )  # fmt: skip
+                max_objects = gr.Number(
+                    VIDEO_DEFAULTS["max_objects"], label="Max objects", minimum=1, maximum=limits.max_objects,
+                    precision=0, elem_id="video-max-objects",
+                )  # fmt: skip
+            with gr.Row():
+                fps = gr.Number(
+                    VIDEO_DEFAULTS["fps"], label="Frames per second (0: use the stride)", minimum=0, maximum=1000,
+                    elem_id="video-fps",
+                )  # fmt: skip
+                stride = gr.Number(
+                    VIDEO_DEFAULTS["frame_stride"], label="Every Nth frame (when fps is 0)", minimum=1,
+                    maximum=10_000, precision=0, elem_id="video-stride",
+                )  # fmt: skip
+            files = gr.File(label="Download", interactive=False, file_count="multiple", elem_id="video-downloads",
+                            visible=False)  # fmt: skip
+            gr.Markdown(
+                "Every instance of each prompt is tracked with a stable id and colour. Each sampled frame goes "
+                "through the model in turn: on a CPU, keep clips short. Untick an object in the legend to hide it.",
+                elem_id="video-help",
+            )
+    view = gr.JSON(visible="hidden", elem_id="video-view")
+    state = gr.State(None)
+    private = {"api_visibility": "private"}
+    quiet = {**private, "show_progress": "hidden"}
+    upload_button.upload(upload, inputs=[upload_button, state], outputs=[view, state, files], **quiet)
+    options = [state, text, threshold, max_frames, fps, stride, max_objects]
+    busy = "() => { window.sam3video && window.sam3video.busy(); }"
+    for trigger in (run.click, text.submit):
+        trigger(None, js=busy, **private)
+        trigger(track, inputs=options, outputs=[view, state, files], concurrency_limit=1, **quiet)
+    view.change(None, inputs=[view], js="(view) => { window.sam3video && window.sam3video.show(view); }", **private)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _unexpected(doing: str) -> str:
+    """Log the exception being handled (with its traceback, under an id) and say so in one line."""
+    error_id = uuid.uuid4().hex[:12]
+    LOG.exception("web UI: could not %s (id %s)", doing, error_id)
+    return f"Could not {doing}: internal error (id {error_id})."
 
 
 def build_ui(
@@ -272,53 +462,69 @@ def build_ui(
 
     with gr.Blocks(title="SAM3 segmentation") as demo:
         banner = gr.HTML("", elem_id="weights-notice", js_on_load=None)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=560):
-                stage = gr.HTML(
-                    None,
-                    html_template=static_text("stage.html"),
-                    css_template=static_text("stage.css"),
-                    js_on_load=static_text("stage.js"),
-                    apply_default_css=False,
-                    elem_id="stage",
-                )
-            with gr.Column(scale=1, min_width=280):
-                upload_button = gr.UploadButton(
-                    "Upload an image", file_types=["image"], type="filepath", elem_id="upload", variant="primary"
-                )
-                names = ui_examples.available()
-                examples = gr.HTML(
-                    [{"name": name, "src": ui_examples.thumbnail_url(name)} for name in names],
-                    label="Examples",
-                    html_template=static_text("examples.html"),  # a thumbnail per photo; a click sends 'pick'
-                    css_template=static_text("examples.css"),
-                    js_on_load=static_text("examples.js"),
-                    elem_id="examples",
-                    visible=bool(names),
-                )
-                files = gr.File(
-                    label="Downloads", file_count="multiple", interactive=False, elem_id="downloads", visible=False
-                )
-                with gr.Row():
-                    text = gr.Textbox(
-                        label="Text prompts (comma-separated)",
-                        placeholder="cat, remote control",
-                        elem_id="text-prompts",
-                        scale=3,
-                        max_lines=1,
-                    )
-                    run_text_button = gr.Button("Find", variant="primary", elem_id="run-text", scale=1, min_width=60)
-                threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold", elem_id="threshold")
-                with gr.Row():
-                    vectorize = gr.Checkbox(label="Polygons", value=False, elem_id="vectorize")
-                    multimask = gr.Checkbox(label="3 candidates per click", value=False, elem_id="multimask")
-                gr.Markdown(
-                    "Click: a point (shift-click or right-click: a negative one). Drag, or pick *Box* and click two "
-                    "corners: a box. Untick an object in the legend to hide it.",
-                    elem_id="help",
-                )
-        with gr.Accordion("Response JSON", open=False):
-            raw = gr.JSON(label="Response JSON", elem_id="response-json")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Image", id="image", elem_id="image-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3, min_width=560):
+                        stage = gr.HTML(
+                            None,
+                            html_template=static_text("stage.html"),
+                            css_template=static_text("stage.css"),
+                            js_on_load=static_text("stage.js"),
+                            apply_default_css=False,
+                            elem_id="stage",
+                        )
+                    with gr.Column(scale=1, min_width=280):
+                        upload_button = gr.UploadButton(
+                            "Upload an image",
+                            file_types=["image"],
+                            type="filepath",
+                            elem_id="upload",
+                            variant="primary",
+                        )
+                        names = ui_examples.available()
+                        examples = gr.HTML(
+                            [{"name": name, "src": ui_examples.thumbnail_url(name)} for name in names],
+                            label="Examples",
+                            html_template=static_text("examples.html"),  # a thumbnail per photo; a click sends 'pick'
+                            css_template=static_text("examples.css"),
+                            js_on_load=static_text("examples.js"),
+                            elem_id="examples",
+                            visible=bool(names),
+                        )
+                        files = gr.File(
+                            label="Downloads",
+                            file_count="multiple",
+                            interactive=False,
+                            elem_id="downloads",
+                            visible=False,
+                        )
+                        with gr.Row():
+                            text = gr.Textbox(
+                                label="Text prompts (comma-separated)",
+                                placeholder="cat, remote control",
+                                elem_id="text-prompts",
+                                scale=3,
+                                max_lines=1,
+                            )
+                            run_text_button = gr.Button(
+                                "Find", variant="primary", elem_id="run-text", scale=1, min_width=60
+                            )
+                        threshold = gr.Slider(
+                            0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold", elem_id="threshold"
+                        )
+                        with gr.Row():
+                            vectorize = gr.Checkbox(label="Polygons", value=False, elem_id="vectorize")
+                            multimask = gr.Checkbox(label="3 candidates per click", value=False, elem_id="multimask")
+                        gr.Markdown(
+                            "Click: a point (shift-click or right-click: a negative one). Drag, or pick *Box* and "
+                            "click two corners: a box. Untick an object in the legend to hide it.",
+                            elem_id="help",
+                        )
+                with gr.Accordion("Response JSON", open=False):
+                    raw = gr.JSON(label="Response JSON", elem_id="response-json")
+            with gr.Tab("Video", id="video", elem_id="video-tab"):
+                video_tab(call, settings)
         view = gr.JSON(visible="hidden", elem_id="view")
         state = gr.State(None)
 

@@ -1,0 +1,329 @@
+// The Video tab's player: the body of the player component's js_on_load (Gradio gr.HTML; `element` is the player).
+//
+// Python answers through the hidden "video-view" component, whose change calls window.sam3video.show(view): a
+// clip just uploaded (its first frame), a tracking result, or a message. A result holds the tracked frames as
+// display-size JPEGs and, per object and frame, the mask as COCO compressed RLE (column-major run lengths) at that
+// size plus its box: the player decodes the masks of the frame shown and tints them over it, each object in its
+// colour on every frame, with its label and id; the legend hides or shows an object on every frame.
+
+const ui = {
+  token: null,
+  width: 0, // display size of the frames (the RLE masks' size)
+  height: 0,
+  frames: [], // {index, time, src, image}
+  objects: [], // {object_id, label, score, colour, dark, tracks: [null | {box, score, counts}] per frame}
+  hidden: new Set(), // object ids
+  position: 0,
+  playing: false,
+  timer: null,
+  busySince: 0,
+  ticker: null,
+};
+const TINT = 0.5;
+const $ = (selector) => element.querySelector(selector);
+const root = $('.sam3-video');
+const wrap = $('.sam3-vwrap');
+const screen = $('.sam3-screen');
+const seek = $('.sam3-seek');
+const playButton = $('.sam3-play');
+const legend = $('.sam3-vlegend');
+const layer = document.createElement('canvas'); // the masks of the frame shown, at display size
+
+function message(text, level) {
+  const box = $('.sam3-message');
+  box.textContent = text || '';
+  box.className = 'sam3-message sam3-' + (level || 'info');
+}
+
+function status(text) {
+  $('.sam3-status').textContent = text || '';
+}
+
+function publish() {
+  // what a test (or a curious user's console) can read without parsing the canvas
+  root.dataset.frame = String(ui.position);
+  root.dataset.frames = String(ui.frames.length);
+  root.dataset.playing = ui.playing ? '1' : '0';
+  root.dataset.busy = ui.busySince ? '1' : '0';
+  root.dataset.objects = JSON.stringify(ui.objects.map((o) => ({ object_id: o.object_id, label: o.label })));
+  root.dataset.shown = JSON.stringify(ui.objects.map((o) => o.object_id).filter((id) => !ui.hidden.has(id)));
+  root.dataset.drawn = JSON.stringify(visibleHere().map((o) => o.object_id));
+}
+
+// ---- COCO RLE -----------------------------------------------------------------------------------------------
+
+function decodeCounts(text) {
+  // the inverse of COCO's rleToString (sam3_core.rle.compress_counts)
+  const counts = [];
+  let p = 0;
+  while (p < text.length) {
+    let value = 0;
+    let shift = 0;
+    let more = true;
+    while (more) {
+      const group = text.charCodeAt(p) - 48;
+      value |= (group & 0x1f) << shift;
+      more = (group & 0x20) !== 0;
+      p += 1;
+      shift += 5;
+      if (!more && group & 0x10) value |= -1 << shift;
+    }
+    if (counts.length > 2) value += counts[counts.length - 2];
+    counts.push(value);
+  }
+  return counts;
+}
+
+function maskOf(counts, width, height) {
+  // a row-major 0/1 mask from column-major run lengths (starting with a run of 0s)
+  const mask = new Uint8Array(width * height);
+  let p = 0;
+  for (let i = 0; i < counts.length; i += 1) {
+    const end = p + counts[i];
+    if (i % 2 === 1) {
+      for (let q = p; q < end; q += 1) mask[(q % height) * width + Math.floor(q / height)] = 1;
+    }
+    p = end;
+  }
+  return mask;
+}
+
+function rgbOf(hex) {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+}
+
+// ---- drawing ------------------------------------------------------------------------------------------------
+
+function visibleHere() {
+  return ui.objects.filter((o) => !ui.hidden.has(o.object_id) && o.tracks[ui.position]);
+}
+
+function fit() {
+  // the frames as large as the space left of the legend and down to the window's bottom edge allow
+  if (!ui.width) return;
+  const top = wrap.getBoundingClientRect().top + window.scrollY;
+  const width = Math.max(200, wrap.clientWidth);
+  const height = Math.max(200, window.innerHeight - top - 12);
+  const k = Math.min(width / ui.width, height / ui.height);
+  screen.style.width = `${Math.floor(ui.width * k)}px`;
+  screen.style.height = `${Math.floor(ui.height * k)}px`;
+  draw();
+}
+
+function draw() {
+  if (!ui.width || !ui.frames.length) return;
+  const frame = ui.frames[ui.position];
+  const rect = screen.getBoundingClientRect();
+  if (!rect.width) return; // the tab is not shown
+  const dpr = window.devicePixelRatio || 1;
+  screen.width = Math.max(1, Math.round(rect.width * dpr));
+  screen.height = Math.max(1, Math.round(rect.height * dpr));
+  const ctx = screen.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, rect.width, rect.height);
+  if (frame.image.complete && frame.image.naturalWidth) ctx.drawImage(frame.image, 0, 0, rect.width, rect.height);
+  const shown = visibleHere();
+  if (shown.length) {
+    layer.width = ui.width;
+    layer.height = ui.height;
+    const lctx = layer.getContext('2d');
+    const pixels = lctx.createImageData(ui.width, ui.height);
+    const data = pixels.data;
+    const w = ui.width;
+    const h = ui.height;
+    for (const object of shown) {
+      const track = object.tracks[ui.position];
+      if (!track.mask) track.mask = maskOf(decodeCounts(track.counts), w, h); // kept: replays cost nothing
+      const mask = track.mask;
+      const [r, g, b] = rgbOf(object.colour);
+      for (let y = 0; y < h; y += 1) {
+        for (let x = 0; x < w; x += 1) {
+          const i = y * w + x;
+          if (!mask[i]) continue;
+          const edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - w] || !mask[i + w];
+          data[4 * i] = r;
+          data[4 * i + 1] = g;
+          data[4 * i + 2] = b;
+          data[4 * i + 3] = edge ? 255 : Math.round(255 * TINT);
+        }
+      }
+    }
+    lctx.putImageData(pixels, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(layer, 0, 0, rect.width, rect.height);
+    ctx.imageSmoothingEnabled = true;
+  }
+  const k = rect.width / ui.width;
+  ctx.font = '600 12px system-ui, sans-serif';
+  ctx.textBaseline = 'top';
+  for (const object of shown) {
+    const track = object.tracks[ui.position];
+    const [x1, y1, x2, y2] = track.box.map((v) => v * k);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = object.colour;
+    ctx.strokeRect(x1, y1, Math.max(1, x2 - x1), Math.max(1, y2 - y1));
+    const text = `${object.label} #${object.object_id}`;
+    const width = ctx.measureText(text).width + 8;
+    const top = y1 >= 18 ? y1 - 18 : y1;
+    const left = Math.min(Math.max(0, x1), Math.max(0, rect.width - width));
+    ctx.fillStyle = object.colour;
+    ctx.fillRect(left, top, width, 18);
+    ctx.fillStyle = object.dark ? '#fff' : '#111';
+    ctx.fillText(text, left + 4, top + 3);
+  }
+  const time = frame.time == null ? '' : ` \u00b7 ${frame.time.toFixed(2)} s`;
+  $('.sam3-when').textContent = `frame ${ui.position + 1} / ${ui.frames.length}${time}`;
+  for (const row of legend.querySelectorAll('label')) {
+    const object = ui.objects.find((o) => String(o.object_id) === row.dataset.objectId);
+    row.classList.toggle('sam3-absent', !(object && object.tracks[ui.position]));
+  }
+  publish();
+}
+
+// ---- playback -----------------------------------------------------------------------------------------------
+
+function delayAfter(position) {
+  // the source's own pace between the tracked frames, when it has one (5 frames a second otherwise)
+  const now = ui.frames[position];
+  const next = ui.frames[position + 1];
+  const seconds = now && next && now.time != null && next.time != null ? next.time - now.time : 0.2;
+  return Math.min(1000, Math.max(40, seconds * 1000));
+}
+
+function goTo(position) {
+  ui.position = Math.min(Math.max(0, position), Math.max(0, ui.frames.length - 1));
+  seek.value = String(ui.position);
+  draw();
+}
+
+function tick() {
+  if (!ui.playing) return;
+  goTo((ui.position + 1) % ui.frames.length); // loops
+  ui.timer = setTimeout(tick, delayAfter(ui.position));
+}
+
+function setPlaying(playing) {
+  ui.playing = playing && ui.frames.length > 1;
+  clearTimeout(ui.timer);
+  playButton.innerHTML = ui.playing ? '&#10074;&#10074; Pause' : '&#9654; Play';
+  if (ui.playing) ui.timer = setTimeout(tick, delayAfter(ui.position));
+  publish();
+}
+
+// ---- views --------------------------------------------------------------------------------------------------
+
+function load(frames) {
+  return frames.map((frame, position) => {
+    const image = new Image();
+    image.onload = () => {
+      if (position === ui.position) draw();
+    };
+    image.src = frame.src;
+    return { ...frame, image };
+  });
+}
+
+function showLegend() {
+  legend.replaceChildren(
+    ...ui.objects.map((object) => {
+      const row = document.createElement('label');
+      row.dataset.objectId = String(object.object_id);
+      const on = object.tracks.filter(Boolean).length;
+      row.title = `Object ${object.object_id}, on ${on} of ${ui.frames.length} frames: show or hide it`;
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.checked = true;
+      box.addEventListener('change', () => {
+        if (box.checked) ui.hidden.delete(object.object_id);
+        else ui.hidden.add(object.object_id);
+        row.classList.toggle('sam3-off', !box.checked);
+        draw();
+      });
+      const swatch = document.createElement('span');
+      swatch.className = 'sam3-swatch';
+      swatch.style.background = object.colour;
+      const label = document.createElement('span');
+      label.className = 'sam3-label';
+      label.textContent = object.label;
+      const id = document.createElement('span');
+      id.className = 'sam3-id';
+      id.textContent = `#${object.object_id}`;
+      const score = document.createElement('span');
+      score.className = 'sam3-score';
+      score.textContent = object.score.toFixed(2);
+      row.append(box, swatch, label, id, score);
+      return row;
+    }),
+  );
+}
+
+function idle() {
+  ui.busySince = 0;
+  clearInterval(ui.ticker);
+  status('');
+}
+
+function show(view) {
+  if (!view || typeof view !== 'object') return;
+  if (view.kind === 'message') {
+    idle();
+    message(view.message, view.level);
+    publish();
+    return;
+  }
+  if (view.kind === 'result' && view.token !== ui.token) return; // for a clip replaced since
+  idle();
+  setPlaying(false);
+  ui.token = view.token;
+  ui.width = view.width;
+  ui.height = view.height;
+  ui.frames = load(view.frames || []);
+  ui.objects = view.objects || [];
+  ui.hidden = new Set();
+  ui.position = 0;
+  seek.max = String(Math.max(0, ui.frames.length - 1));
+  seek.value = '0';
+  seek.disabled = ui.frames.length < 2;
+  playButton.disabled = ui.frames.length < 2;
+  screen.hidden = !ui.frames.length;
+  $('.sam3-placeholder').hidden = Boolean(ui.frames.length);
+  showLegend();
+  message(view.message, view.level);
+  if (view.kind === 'result') {
+    root.dataset.resultFor = view.prompts || '';
+    root.dataset.request = JSON.stringify(view.request || {}); // the fields sent with the video
+    status(`${ui.frames.length} frame${ui.frames.length === 1 ? '' : 's'}, ${view.seconds} s`);
+  } else {
+    root.dataset.resultFor = '';
+    $('.sam3-when').textContent = '';
+  }
+  root.dataset.kind = view.kind;
+  fit();
+  publish();
+  if (view.kind === 'result' && ui.frames.length > 1) setPlaying(true);
+}
+
+playButton.addEventListener('click', () => setPlaying(!ui.playing));
+seek.addEventListener('input', () => {
+  setPlaying(false);
+  goTo(Number(seek.value));
+});
+new ResizeObserver(() => fit()).observe(wrap);
+window.addEventListener('resize', () => fit());
+
+window.sam3video = {
+  show,
+  busy() {
+    // Track was pressed: say so until the answer comes (tracking takes a while on a CPU)
+    setPlaying(false);
+    ui.busySince = performance.now();
+    message('Tracking\u2026 every sampled frame goes through the model in turn.', 'info');
+    clearInterval(ui.ticker);
+    const update = () => status(`tracking, ${Math.round((performance.now() - ui.busySince) / 1000)} s`);
+    update();
+    ui.ticker = setInterval(update, 1000);
+    publish();
+  },
+  state: () => ui,
+};
+publish();
