@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr  # module level: gradio resolves the gr.EventData annotation from here
+import torch
 
 from sam3_core import ui_examples, ui_video
 from sam3_core.image_io import decode_image
@@ -89,7 +90,14 @@ def _as_list(value: Any, name: str) -> list:
     return value
 
 
-VIDEO_DEFAULTS = {"max_frames": 48, "fps": 5.0, "frame_stride": 1, "max_objects": 10}  # a CPU Space's pace
+# The Video tab's starting values: about 10 s of video at 5 fps on a GPU; 8 frames on a CPU, where each frame costs
+# the whole ViT (seconds on the tiny checkpoint, about a minute with the real weights on 2 cores).
+VIDEO_DEFAULTS = {
+    "max_frames": 48 if torch.cuda.is_available() else 8,
+    "fps": 5.0,
+    "frame_stride": 1,
+    "max_objects": 10,
+}
 
 
 def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
