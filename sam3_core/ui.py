@@ -49,6 +49,19 @@ def static_text(name: str) -> str:
     return resources.files("sam3_core").joinpath("ui_static", name).read_text(encoding="utf-8")
 
 
+def static_component(name: str, elem_id: str) -> gr.HTML:
+    """A ``gr.HTML`` made of ``ui_static/NAME.{html,css,js}`` (the JavaScript is its ``js_on_load``), with the
+    messages, placeholder and legend that the image stage and the video player share (``common.{css,js}``)."""
+    return gr.HTML(
+        None,
+        html_template=static_text(f"{name}.html"),
+        css_template=static_text("common.css") + static_text(f"{name}.css"),
+        js_on_load=static_text("common.js") + static_text(f"{name}.js"),
+        apply_default_css=False,
+        elem_id=elem_id,
+    )
+
+
 def summary(response: dict) -> dict:
     """The response for the page's JSON panel: everything but the masks, which are named by size only."""
     shown = {key: value for key, value in response.items() if key != "masks"}
@@ -206,14 +219,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=560):
-            gr.HTML(  # the player: ui_static/video.js, fed through the hidden video-view below
-                None,
-                html_template=static_text("video.html"),
-                css_template=static_text("video.css"),
-                js_on_load=static_text("video.js"),
-                apply_default_css=False,
-                elem_id="player",
-            )
+            static_component("video", elem_id="player")  # the player, fed through the hidden video-view below
         with gr.Column(scale=1, min_width=280):
             upload_button = gr.UploadButton(
                 "Upload a video",
@@ -474,14 +480,7 @@ def build_ui(
             with gr.Tab("Image", id="image", elem_id="image-tab"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=560):
-                        stage = gr.HTML(
-                            None,
-                            html_template=static_text("stage.html"),
-                            css_template=static_text("stage.css"),
-                            js_on_load=static_text("stage.js"),
-                            apply_default_css=False,
-                            elem_id="stage",
-                        )
+                        stage = static_component("stage", elem_id="stage")
                     with gr.Column(scale=1, min_width=280):
                         upload_button = gr.UploadButton(
                             "Upload an image",

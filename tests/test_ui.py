@@ -6,42 +6,25 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import WAIT_MS, browser_page, in_viewport, screenshot_folder
 from PIL import Image
-from playwright import sync_api as playwright
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 800}
 PHOTO_SIZE = (4000, 3000)
 STAGE = "#stage .sam3-ui"
-WAIT_MS = 120_000
 SCRIPT_ERRORS: list[str] = []  # uncaught exceptions in the page's scripts, over the whole module
 
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("SAM3_UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nUI screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +42,10 @@ def photo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(server, photo):
     """The page at 1280x800 with the 4000x3000 photo uploaded (through the upload button's file chooser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed for the UI test: apt-get install chromium (make test does)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
-        page.on("pageerror", lambda error: SCRIPT_ERRORS.append(str(error)))
-        page.goto(f"{server}/ui/", wait_until="domcontentloaded", timeout=WAIT_MS)
+    with browser_page(f"{server}/ui/", SCRIPT_ERRORS) as page:
         page.locator(f"{STAGE} .sam3-marks").wait_for(state="attached", timeout=WAIT_MS)
         upload(page, photo)
         yield page
-        browser.close()
 
 
 def upload(page, path: Path) -> None:
@@ -139,10 +115,6 @@ def choose(page, mode: str) -> None:
 def clear(page) -> None:
     page.locator(f"{STAGE} .sam3-clear").click()
     page.wait_for_function(f"() => document.querySelector('{STAGE}').dataset.prompts === '[]'", timeout=WAIT_MS)
-
-
-def in_viewport(box: dict) -> bool:
-    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 800
 
 
 def test_the_random_weights_are_announced(page, screenshots):

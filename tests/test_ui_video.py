@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from browser import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_folder
 from PIL import Image
-from playwright import sync_api as playwright
-from test_ui import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, WAIT_MS, in_viewport
 from test_ui_video_render import response_for, write_clip
 
 from sam3_core import rle
@@ -38,10 +36,7 @@ CLIP_FPS = 10.0
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("SAM3_UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nUI screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +59,10 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def page(server):
     """The page at 1280x800 on the Video tab."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed for the UI test: apt-get install chromium (make test does)")
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
-        page.on("pageerror", lambda error: SCRIPT_ERRORS.append(str(error)))
-        page.goto(f"{server}/ui/", wait_until="domcontentloaded", timeout=WAIT_MS)
+    with browser_page(f"{server}/ui/", SCRIPT_ERRORS) as page:
         page.get_by_role("tab", name="Video").click()
         page.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
         yield page
-        browser.close()
 
 
 def player(page) -> dict:
@@ -251,6 +239,7 @@ def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
         other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
         upload(other, path)
         fill(other, "#video-fps input", 0)
+        fill(other, "#video-max-frames input", 48)  # the GPU default (a CPU's is 8)
         other.locator("#video-prompts input, #video-prompts textarea").first.fill("ball")
         started = time.perf_counter()
         other.locator("#video-run").click()

@@ -207,33 +207,19 @@ function showObjects(objects) {
     }),
   );
   legend.replaceChildren(
-    ...ui.objects.map((object) => {
-      const row = document.createElement('label');
-      row.dataset.index = String(object.index);
-      row.title = 'Show or hide this object';
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.checked = true;
-      box.addEventListener('change', () => {
-        if (box.checked) ui.hidden.delete(object.index);
-        else ui.hidden.add(object.index);
-        row.classList.toggle('sam3-off', !box.checked);
-        layers.querySelector(`img[data-index="${object.index}"]`).hidden = !box.checked;
-        draw();
-        publish();
-      });
-      const swatch = document.createElement('span');
-      swatch.className = 'sam3-swatch';
-      swatch.style.background = object.colour;
-      const label = document.createElement('span');
-      label.className = 'sam3-label';
-      label.textContent = object.label;
-      const score = document.createElement('span');
-      score.className = 'sam3-score';
-      score.textContent = object.score.toFixed(2);
-      row.append(box, swatch, label, score);
-      return row;
-    }),
+    ...ui.objects.map((object) =>
+      legendRow(object, {
+        key: { name: 'index', value: object.index },
+        title: 'Show or hide this object',
+        onToggle: (shown) => {
+          if (shown) ui.hidden.delete(object.index);
+          else ui.hidden.add(object.index);
+          layers.querySelector(`img[data-index="${object.index}"]`).hidden = !shown;
+          draw();
+          publish();
+        },
+      }),
+    ),
   );
 }
 

@@ -226,33 +226,17 @@ function load(frames) {
 function showLegend() {
   legend.replaceChildren(
     ...ui.objects.map((object) => {
-      const row = document.createElement('label');
-      row.dataset.objectId = String(object.object_id);
       const on = object.tracks.filter(Boolean).length;
-      row.title = `Object ${object.object_id}, on ${on} of ${ui.frames.length} frames: show or hide it`;
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.checked = true;
-      box.addEventListener('change', () => {
-        if (box.checked) ui.hidden.delete(object.object_id);
-        else ui.hidden.add(object.object_id);
-        row.classList.toggle('sam3-off', !box.checked);
-        draw();
+      return legendRow(object, {
+        key: { name: 'objectId', value: object.object_id },
+        title: `Object ${object.object_id}, on ${on} of ${ui.frames.length} frames: show or hide it`,
+        id: `#${object.object_id}`,
+        onToggle: (shown) => {
+          if (shown) ui.hidden.delete(object.object_id);
+          else ui.hidden.add(object.object_id);
+          draw();
+        },
       });
-      const swatch = document.createElement('span');
-      swatch.className = 'sam3-swatch';
-      swatch.style.background = object.colour;
-      const label = document.createElement('span');
-      label.className = 'sam3-label';
-      label.textContent = object.label;
-      const id = document.createElement('span');
-      id.className = 'sam3-id';
-      id.textContent = `#${object.object_id}`;
-      const score = document.createElement('span');
-      score.className = 'sam3-score';
-      score.textContent = object.score.toFixed(2);
-      row.append(box, swatch, label, id, score);
-      return row;
     }),
   );
 }
