@@ -1,4 +1,17 @@
-// Shared by the image stage and the video player (prepended to each one's js_on_load, so each has its own copy).
+// Shared by the image stage and the video player (prepended to each one's js_on_load, so each has its own copy;
+// `$` is each one's own element query, defined in its file).
+
+// The message line under the toolbar: level 'info', 'warn' or 'error'.
+function message(text, level) {
+  const box = $('.sam3-message');
+  box.textContent = text || '';
+  box.className = 'sam3-message sam3-' + (level || 'info');
+}
+
+// The status text at the toolbar's right (timings, what is running).
+function status(text) {
+  $('.sam3-status').textContent = text || '';
+}
 
 // One legend row: a checkbox that shows or hides the object, its colour swatch, label, `id` text (optional) and
 // score. `key` names the row's data attribute ({name, value}); onToggle(shown) runs after the row's look changed.
@@ -26,4 +39,12 @@ function legendRow(object, { key, title, id, onToggle }) {
   parts.push(span('sam3-score', object.score.toFixed(2)));
   row.append(...parts);
   return row;
+}
+
+// The scale that shows a width x height picture as large as `wrap` is wide (at least 200 px) and as the window
+// is tall below wrap's top (at least minHeight px).
+function fitScale(wrap, width, height, minHeight) {
+  const top = wrap.getBoundingClientRect().top + window.scrollY;
+  const room = Math.max(minHeight, window.innerHeight - top - 12);
+  return Math.min(Math.max(200, wrap.clientWidth) / width, room / height);
 }

@@ -31,16 +31,6 @@ const layers = $('.sam3-layers');
 const canvas = $('.sam3-marks');
 const legend = $('.sam3-legend');
 
-function message(text, level) {
-  const box = $('.sam3-message');
-  box.textContent = text || '';
-  box.className = 'sam3-message sam3-' + (level || 'info');
-}
-
-function status(text) {
-  $('.sam3-status').textContent = text || '';
-}
-
 function describePrompts(prompts) {
   const points = prompts.filter((p) => p.kind === 'point').length;
   const boxes = prompts.filter((p) => p.kind === 'box').length;
@@ -84,10 +74,7 @@ function fit() {
   // the picture as large as the space left of the legend and below the toolbar allows, down to the window's
   // bottom edge: the whole picture and its result are visible without scrolling
   if (!ui.picture) return;
-  const top = wrap.getBoundingClientRect().top + window.scrollY;
-  const width = Math.max(200, wrap.clientWidth);
-  const height = Math.max(240, window.innerHeight - top - 12);
-  const k = Math.min(width / ui.picture.width, height / ui.picture.height);
+  const k = fitScale(wrap, ui.picture.width, ui.picture.height, 240);
   photo.style.width = `${Math.floor(ui.picture.width * k)}px`;
   photo.style.height = `${Math.floor(ui.picture.height * k)}px`;
 }

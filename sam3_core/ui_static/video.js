@@ -29,16 +29,6 @@ const playButton = $('.sam3-play');
 const legend = $('.sam3-vlegend');
 const layer = document.createElement('canvas'); // the masks of the frame shown, at display size
 
-function message(text, level) {
-  const box = $('.sam3-message');
-  box.textContent = text || '';
-  box.className = 'sam3-message sam3-' + (level || 'info');
-}
-
-function status(text) {
-  $('.sam3-status').textContent = text || '';
-}
-
 function publish() {
   // what a test (or a curious user's console) can read without parsing the canvas
   root.dataset.frame = String(ui.position);
@@ -101,10 +91,7 @@ function visibleHere() {
 function fit() {
   // the frames as large as the space left of the legend and down to the window's bottom edge allow
   if (!ui.width) return;
-  const top = wrap.getBoundingClientRect().top + window.scrollY;
-  const width = Math.max(200, wrap.clientWidth);
-  const height = Math.max(200, window.innerHeight - top - 12);
-  const k = Math.min(width / ui.width, height / ui.height);
+  const k = fitScale(wrap, ui.width, ui.height, 200);
   screen.style.width = `${Math.floor(ui.width * k)}px`;
   screen.style.height = `${Math.floor(ui.height * k)}px`;
   draw();
