@@ -162,6 +162,8 @@ def _visual_work(value: dict, limits, sampling: Sampling, confidence: float, max
             f"box_labels[{index}]", "a negative box (0) is for images only; on video, mark background with points"
         )
     objects = group_visual_objects(points, point_labels, boxes, box_labels)
+    if not objects:
+        raise RequestError("points" if value["points"] is not None else "boxes", "is empty: nothing to track")
     for obj in objects:
         if obj.box is None and 1 not in obj.point_labels:
             problem = "every point is negative (0)"

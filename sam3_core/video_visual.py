@@ -15,9 +15,10 @@ engine's lock (``engine.turn``), the cancel event looked at between frames. The 
 frame, the prompt frame's outputs and the last ``memory_horizon`` frames' memories.
 
 A frame lists an object when its presence score, ``sigmoid(object_score_logits)`` (the tracker's own "the object
-is visible" test is a score above 0.5), is strictly above ``confidence_threshold``; below 0.5 the tracker empties
-the mask. Coordinates are pixels of the frame, origin top-left: points ``[x, y]`` inside ``[0, width] x [0,
-height]``, boxes ``[x1, y1, x2, y2]`` (clipped to the frame), as for images.
+is visible" test is a score above 0.5), is strictly above ``confidence_threshold`` and its mask is not empty (at or
+below 0.5 the tracker empties the mask, so a threshold under 0.5 lists no more than 0.5 does). Coordinates are
+pixels of the frame, origin top-left: points ``[x, y]`` inside ``[0, width] x [0, height]``, boxes ``[x1, y1, x2,
+y2]`` (clipped to the frame), as for images.
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ class VisualVideoTracker:
                 scores = output.object_score_logits.float().sigmoid().flatten().cpu()
             _forget(session, position, horizon)
             position += 1
-            keep = [row for row in range(len(output.object_ids)) if scores[row] > work.confidence_threshold]
+            # The tracker empties the mask of an object it scores at or below 0.5: such a frame does not list it.
+            shown = masks[:, 0].flatten(1).any(dim=1).tolist()
+            keep = [
+                row for row in range(len(output.object_ids)) if scores[row] > work.confidence_threshold and shown[row]
+            ]
             kept = masks[keep, 0].cpu()
             yield FrameObjects(
                 frame=frame,

@@ -479,6 +479,8 @@ def visual_bad_cases(mp4: str) -> dict:
             "own object",
         ),
         "negative box": ({"boxes": [[6, 7, 24, 25]], "box_labels": [0]}, "box_labels[0]", "negative box"),
+        "empty points": ({"points": [], "point_labels": []}, "points", "nothing to track"),
+        "empty boxes": ({"boxes": [], "box_labels": []}, "boxes", "nothing to track"),
         "labels missing": ({"points": [[10, 10]]}, "point_labels", "0 labels for 1 points"),
         "text and points": ({"points": [[10, 10]], "point_labels": [1], "text_prompts": ["cat"]}, "points", "not both"),
         "frame_index with text": ({"text_prompts": ["cat"], "frame_index": 0}, "frame_index", "visual prompts"),
@@ -503,6 +505,16 @@ def test_bad_visual_prompts_get_a_400_naming_the_field_and_the_next_request_work
     assert not handler.engine._lock.locked() and handler.service.video_tracker is tracker
     after = handler({"inputs": {"video": clip_b64, "points": [[20, 20]], "point_labels": [1], "max_frames": 1}})
     assert after["success"] and after["video"]["num_frames"] == 1 and after["prompt_types"] == ["visual"]
+
+
+def test_visual_frames_below_the_trackers_visible_score_are_not_listed(handler, clip_b64):
+    """At threshold 0 an object the tracker scores at or below 0.5 (it then empties the mask) is not listed with an
+    empty mask (the plain tiny checkpoint scores its prompted objects low, so such frames occur)."""
+    response = handler.service(
+        {"inputs": {"video": clip_b64, "boxes": [[6, 7, 40, 30]], "box_labels": [1], "confidence_threshold": 0.0}}
+    )
+    entries = [entry for obj in response["objects"] for entry in obj["frames"]]
+    assert all(rle.decode(entry["rle"]).any() and entry["score"] > 0.5 for entry in entries)
 
 
 def test_visual_session_keeps_a_bounded_memory(visual_handler, monkeypatch):
