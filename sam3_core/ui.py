@@ -215,7 +215,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
             "seconds": round(seconds, 1),
             "id": uuid.uuid4().hex,
         }
-        return view, state, gr.update(value=[str(download)], visible=True)
+        return view, gr.update(), gr.update(value=[str(download)], visible=True)  # the state may be a newer clip now
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=560):
@@ -274,7 +274,9 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
     busy = "() => { window.sam3video && window.sam3video.busy(); }"
     for trigger in (run.click, text.submit):
         trigger(None, js=busy, **private)
-        trigger(track, inputs=options, outputs=[view, state, files], concurrency_limit=1, **quiet)
+        # Track pressed while a run is pending runs once that run ends ("once", the default, would drop it)
+        trigger(track, inputs=options, outputs=[view, state, files], concurrency_limit=1, trigger_mode="always_last",
+                **quiet)  # fmt: skip
     view.change(None, inputs=[view], js="(view) => { window.sam3video && window.sam3video.show(view); }", **private)
 
 

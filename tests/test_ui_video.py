@@ -263,5 +263,50 @@ def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
         demo.close()
 
 
+def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
+    """Upload clip A, press Track, upload clip B and press Track while A is being tracked: B is tracked once A's
+    run ends (not dropped), A's late answer does not bring A back, and the player ends idle showing B's result."""
+    size = (160, 120)
+    clips = {name: write_clip(tmp_path / f"{name}.mp4", count, size, fps=10.0) for name, count in (("a", 4), ("b", 6))}
+    sent: list[bytes] = []
+
+    def call(payload: dict) -> dict:
+        inputs = payload["inputs"]
+        sent.append(inputs["video"])
+        if len(sent) == 1:
+            time.sleep(4)  # the first run is slow: B is uploaded and tracked meanwhile
+        frames = 4 if len(sent) == 1 else 6
+        return response_for(size, list(range(min(inputs["max_frames"], frames))), 10.0)
+
+    demo = build_ui(call, lambda: {"random_weights": True})
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    other = page.context.browser.new_page(viewport=VIEWPORT)
+    try:
+        other.goto(url, wait_until="domcontentloaded", timeout=WAIT_MS)
+        other.get_by_role("tab", name="Video").click()
+        other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
+        fill(other, "#video-max-frames input", 6)
+        upload(other, tmp_path / "a.mp4")
+        other.locator("#video-prompts input, #video-prompts textarea").first.fill("ball")
+        other.locator("#video-run").click()
+        other.wait_for_function(f"() => document.querySelector('{PLAYER}').dataset.busy === '1'", timeout=WAIT_MS)
+        upload(other, tmp_path / "b.mp4")
+        other.locator("#video-run").click()
+        other.wait_for_function(
+            f"() => document.querySelector('{PLAYER}').dataset.kind === 'result' "
+            f"&& document.querySelector('{PLAYER}').dataset.busy === '0'",
+            timeout=WAIT_MS,
+        )
+        assert [base64.b64decode(video) if isinstance(video, str) else video for video in sent] == [
+            clips["a"],
+            clips["b"],
+        ]
+        assert player(other)["frames"] == "3"  # B: 6 frames at 5 of its 10 fps (A would show 2)
+        assert "tracking" not in other.locator(f"{PLAYER} .sam3-status").inner_text()
+    finally:
+        other.close()
+        demo.close()
+
+
 def test_no_script_errors(page):
     assert not SCRIPT_ERRORS
