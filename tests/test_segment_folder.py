@@ -137,6 +137,15 @@ class FlakyProxy(BaseHTTPRequestHandler):
         pass
 
 
+def test_a_prompt_with_inner_spaces_names_its_category_as_the_service_does(folder, server, tmp_path):
+    out = tmp_path / "spaces.json"
+    run(str(folder / "img0.png"), "--prompts", " red   cat ", "--out", str(out), "--endpoint", server + "/",
+        "--threshold", "0")  # fmt: skip
+    written = json.loads(out.read_text())
+    assert [category["name"] for category in written["categories"]] == ["red cat"]
+    assert written["annotations"] and {a["category_id"] for a in written["annotations"]} == {1}
+
+
 def test_retries_429_and_503(folder, server, tmp_path):
     FlakyProxy.upstream = server + "/"
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), FlakyProxy)

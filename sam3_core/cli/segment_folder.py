@@ -141,12 +141,14 @@ class InProcessSegmenter:
             raise SystemExit(f"error: could not load SAM3 ({type(error).__name__}: {text[:300]})") from None
 
     def __call__(self, payload: dict) -> dict:
-        from sam3_core.errors import RequestError
+        from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
 
         try:
             return self.handler(payload)
         except RequestError as error:
             raise SkipImage(str(error)) from None
+        except (ServiceUnavailable, InternalError) as error:  # out of memory, a fault: not this file's fault
+            raise TransientFailure(str(error)) from None
 
 
 class EndpointSegmenter:
@@ -324,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="skip files already done by an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    args.prompt_list = [p.strip() for p in args.prompts.split(",") if p.strip()]
+    # As the service reads a prompt (inner whitespace collapsed), so that the labels it answers are these names.
+    args.prompt_list = [" ".join(p.split()) for p in args.prompts.split(",") if p.strip()]
     if not args.prompt_list:
         parser.error("--prompts: give at least one prompt")
     if args.endpoint and args.model:
