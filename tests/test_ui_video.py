@@ -8,9 +8,11 @@ Screenshots go to $SAM3_UI_SCREENSHOTS, else to a temporary folder; the path is 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -209,6 +211,22 @@ def test_a_file_that_is_not_a_video_then_the_next_run(page, clip, tmp_path, scre
     page.screenshot(path=str(screenshots / "v05-nothing-found.png"))
 
 
+@contextlib.contextmanager
+def canned_tab(page, call: Callable[[dict], dict]) -> Iterator:
+    """A second page on the Video tab of a UI whose service is ``call`` (a canned answer: no model runs)."""
+    demo = build_ui(call, lambda: {"random_weights": True})
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    other = page.context.browser.new_page(viewport=VIEWPORT)
+    try:
+        other.goto(url, wait_until="domcontentloaded", timeout=WAIT_MS)
+        other.get_by_role("tab", name="Video").click()
+        other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
+        yield other
+    finally:
+        other.close()
+        demo.close()
+
+
 def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
     """The player at the tab's default size (48 frames, 640x360, 7 objects), on a page whose service answers a
     canned response (tracking 48 frames for real would take minutes here): shown in time, played at 10 fps."""
@@ -230,13 +248,7 @@ def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
         response["num_objects"] = len(response["objects"])
         return response
 
-    demo = build_ui(call, lambda: {"random_weights": True})
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    other = page.context.browser.new_page(viewport=VIEWPORT)
-    try:
-        other.goto(url, wait_until="domcontentloaded", timeout=WAIT_MS)
-        other.get_by_role("tab", name="Video").click()
-        other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
+    with canned_tab(page, call) as other:
         upload(other, path)
         fill(other, "#video-fps input", 0)
         fill(other, "#video-max-frames input", 48)  # the GPU default (a CPU's is 8)
@@ -258,9 +270,6 @@ def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
         assert 8 <= seen <= 22, seen  # 2 s at the source's 10 fps (fewer when the machine is busy)
         with capsys.disabled():
             print(f"\n48 frames 640x360, 7 objects: shown {shown_s:.1f} s after Track; {seen} frames drawn in 2 s")
-    finally:
-        other.close()
-        demo.close()
 
 
 def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
@@ -278,13 +287,7 @@ def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
         frames = 4 if len(sent) == 1 else 6
         return response_for(size, list(range(min(inputs["max_frames"], frames))), 10.0)
 
-    demo = build_ui(call, lambda: {"random_weights": True})
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    other = page.context.browser.new_page(viewport=VIEWPORT)
-    try:
-        other.goto(url, wait_until="domcontentloaded", timeout=WAIT_MS)
-        other.get_by_role("tab", name="Video").click()
-        other.locator(f"{PLAYER} .sam3-screen").wait_for(state="attached", timeout=WAIT_MS)
+    with canned_tab(page, call) as other:
         fill(other, "#video-max-frames input", 6)
         upload(other, tmp_path / "a.mp4")
         other.locator("#video-prompts input, #video-prompts textarea").first.fill("ball")
@@ -303,9 +306,6 @@ def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
         ]
         assert player(other)["frames"] == "3"  # B: 6 frames at 5 of its 10 fps (A would show 2)
         assert "tracking" not in other.locator(f"{PLAYER} .sam3-status").inner_text()
-    finally:
-        other.close()
-        demo.close()
 
 
 def test_no_script_errors(page):
