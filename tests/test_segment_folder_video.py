@@ -1,7 +1,7 @@
 """sam3-segment-folder with videos: a YouTube-VIS file next to the COCO file, masks equal to the service's for the
 same request, one entry per sampled frame, a corrupt video skipped, resume, and against sam3-serve.
 
-The clips are written with OpenCV (``test_video.write_clip``): a red square and a blue disc moving, a few frames.
+The clips are written with OpenCV (``tests/clips.py``): a red square and a blue disc moving, a few frames.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import clip_frames, write_clip
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
-from test_video import clip_frames, write_clip
 
 from sam3_core import rle
 from sam3_core.ytvis import annotations_from_video_response, build_ytvis, rle_area, video_entry

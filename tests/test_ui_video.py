@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import requests
 from browser import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_folder
+from clips import disc_frames, disc_response, write_clip
 from PIL import Image
-from test_ui_video_render import response_for, write_clip
 
 from sam3_core import rle
 from sam3_core.ui import build_ui
@@ -45,16 +45,15 @@ def screenshots(tmp_path_factory) -> Path:
 def clip(tmp_path_factory) -> Path:
     """12 frames of 160x120 at 10 fps (mp4v): a red square moving right, a blue disc moving left."""
     width, height = CLIP_SIZE
-    path = tmp_path_factory.mktemp("video") / "shapes.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (width, height))
-    assert writer.isOpened()
+    frames = []
     for index in range(12):
         frame = np.full((height, width, 3), 60, np.uint8)
         x = 8 + 6 * index
-        frame[20:60, x : x + 40] = (30, 30, 220)  # BGR: red
-        cv2.circle(frame, (width - 30 - 6 * index, 85), 22, (220, 60, 30), -1)  # blue
-        writer.write(frame)
-    writer.release()
+        frame[20:60, x : x + 40] = (220, 30, 30)  # red
+        cv2.circle(frame, (width - 30 - 6 * index, 85), 22, (30, 60, 220), -1)  # blue
+        frames.append(frame)
+    path = tmp_path_factory.mktemp("video") / "shapes.mp4"
+    write_clip(path, frames, fps=CLIP_FPS)
     return path
 
 
@@ -232,12 +231,12 @@ def test_48_frames_of_640x360_play_at_the_source_pace(page, tmp_path, capsys):
     canned response (tracking 48 frames for real would take minutes here): shown in time, played at 10 fps."""
     size = (640, 360)
     path = tmp_path / "long.mp4"
-    write_clip(path, 60, size, fps=10.0)
+    write_clip(path, disc_frames(60, size), fps=10.0)
 
     def call(payload: dict) -> dict:
         inputs = payload["inputs"]
         assert inputs["frame_stride"] == 1 and "fps" not in inputs
-        response = response_for(size, list(range(inputs["max_frames"])), 10.0)
+        response = disc_response(size, list(range(inputs["max_frames"])), 10.0)
         for number in range(5):
             mask = np.zeros(size[::-1], bool)
             mask[250:330, 20 + 100 * number : 90 + 100 * number] = True
@@ -276,7 +275,10 @@ def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
     """Upload clip A, press Track, upload clip B and press Track while A is being tracked: B is tracked once A's
     run ends (not dropped), A's late answer does not bring A back, and the player ends idle showing B's result."""
     size = (160, 120)
-    clips = {name: write_clip(tmp_path / f"{name}.mp4", count, size, fps=10.0) for name, count in (("a", 4), ("b", 6))}
+    clips = {
+        name: write_clip(tmp_path / f"{name}.mp4", disc_frames(count, size), fps=10.0)
+        for name, count in (("a", 4), ("b", 6))
+    }
     sent: list[bytes] = []
 
     def call(payload: dict) -> dict:
@@ -285,7 +287,7 @@ def test_a_clip_uploaded_while_tracking_is_the_one_tracked_next(page, tmp_path):
         if len(sent) == 1:
             time.sleep(4)  # the first run is slow: B is uploaded and tracked meanwhile
         frames = 4 if len(sent) == 1 else 6
-        return response_for(size, list(range(min(inputs["max_frames"], frames))), 10.0)
+        return disc_response(size, list(range(min(inputs["max_frames"], frames))), 10.0)
 
     with canned_tab(page, call) as other:
         fill(other, "#video-max-frames input", 6)

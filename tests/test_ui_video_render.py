@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from clips import disc, disc_frames, disc_response, write_clip
 from PIL import Image
 
 from sam3_core import rle
@@ -19,47 +20,11 @@ from sam3_core.video_io import Sampling
 SETTINGS = RequestSettings()
 
 
-def write_clip(path, count: int, size: tuple[int, int], fps: float = 10.0) -> bytes:
-    width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    assert writer.isOpened()
-    for index in range(count):
-        frame = np.full((height, width, 3), 50, np.uint8)
-        cv2.circle(frame, (40 + 10 * index, height // 2), height // 5, (40, 40, 220), -1)
-        writer.write(frame)
-    writer.release()
-    return path.read_bytes()
-
-
-def disc(size: tuple[int, int], centre: tuple[int, int], radius: int) -> np.ndarray:
-    mask = np.zeros(size[::-1], np.uint8)
-    cv2.circle(mask, centre, radius, 1, -1)
-    return mask.astype(bool)
-
-
-def response_for(size: tuple[int, int], indices: list[int], fps: float) -> dict:
-    """Object 7 on every frame, object 9 on the second frame only."""
-    width, height = size
-    first = {"object_id": 7, "label": "ball", "score": 0.9, "frames": []}
-    for index in indices:
-        mask = disc(size, (40 + 10 * index, height // 2), height // 5)
-        first["frames"].append(
-            {"frame_index": index, "score": 0.9, "box": [1.0, 2.0, 3.0, 4.0], "rle": rle.encode(mask)}
-        )
-    second_mask = disc(size, (width - 60, 40), 30)
-    second = {"object_id": 9, "label": "hole", "score": 0.4, "frames": [
-        {"frame_index": indices[1], "score": 0.4, "box": [width / 2, 0.0, float(width), height / 2],
-         "rle": rle.encode(second_mask)}]}  # fmt: skip
-    video = {"num_frames": len(indices), "fps": fps, "width": width, "height": height, "frame_indices": indices,
-             "timestamps": [index / fps for index in indices]}  # fmt: skip
-    return {"video": video, "num_objects": 2, "objects": [first, second], "success": True}
-
-
 def test_a_small_clip_plays_at_its_size_with_the_masks_as_sent(tmp_path):
-    clip, poster = open_clip(write_clip(tmp_path / "c.mp4", 6, (160, 120)), "c.mp4", SETTINGS)
+    clip, poster = open_clip(write_clip(tmp_path / "c.mp4", disc_frames(6, (160, 120))), "c.mp4", SETTINGS)
     assert (clip.width, clip.height, clip.fps) == (160, 120, 10.0) and poster.startswith("data:image/jpeg;base64,")
     sampling = Sampling(frame_stride=2, max_frames=3)
-    response = response_for((160, 120), [0, 2, 4], 10.0)
+    response = disc_response((160, 120), [0, 2, 4], 10.0)
     view = player_view(clip, response, sampling, SETTINGS)
     assert (view["width"], view["height"]) == (160, 120)
     assert [(f["index"], f["time"]) for f in view["frames"]] == [(0, 0.0), (2, 0.2), (4, 0.4)]
@@ -73,9 +38,9 @@ def test_a_small_clip_plays_at_its_size_with_the_masks_as_sent(tmp_path):
 
 def test_a_large_clip_is_shown_at_640_with_masks_and_boxes_scaled(tmp_path, capsys):
     size = (1280, 720)
-    clip, _ = open_clip(write_clip(tmp_path / "big.mp4", 48, size, fps=24.0), "big.mp4", SETTINGS)
+    clip, _ = open_clip(write_clip(tmp_path / "big.mp4", disc_frames(48, size), fps=24.0), "big.mp4", SETTINGS)
     indices = list(range(48))
-    response = response_for(size, indices, 24.0)
+    response = disc_response(size, indices, 24.0)
     started = time.perf_counter()
     view = player_view(clip, response, Sampling(max_frames=48), SETTINGS)
     seconds = time.perf_counter() - started

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import requests
 import torch
+from clips import clip_frames, write_clip
 from safetensors.torch import load_file, save_file
 from transformers import (
     Sam3Processor,
@@ -52,28 +53,6 @@ PROMPTS = ["red square", "blue disc"]
 THRESHOLDS = {"confidence_threshold": 0.3, "new_object_threshold": 0.3, "max_objects": 3}
 MIN_IOU = 0.99
 SCORE_TOLERANCE = 1e-4
-
-
-def clip_frames(count: int = 4, width: int = 64, height: int = 48) -> list[np.ndarray]:
-    """``count`` RGB frames: a red square moving right, a blue disc moving left."""
-    frames = []
-    for index in range(count):
-        frame = np.full((height, width, 3), 40, np.uint8)
-        x = 4 + 3 * index
-        frame[8 : 8 + 16, x : x + 16] = (220, 30, 30)
-        cv2.circle(frame, (width - 12 - 3 * index, height - 14), 9, (30, 30, 220), -1)
-        frames.append(frame)
-    return frames
-
-
-def write_clip(path: Path, frames: list[np.ndarray], fourcc: str = "mp4v", fps: float = 10.0) -> bytes:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
-    assert writer.isOpened(), f"this OpenCV cannot write {fourcc}"
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path.read_bytes()
 
 
 @pytest.fixture(scope="module")
