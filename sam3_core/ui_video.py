@@ -1,12 +1,12 @@
 """What the web UI's Video tab plays: the tracked frames at display size and each object's masks on them.
 
 Playback is a small canvas player in the page (``ui_static/video.js``), not an encoded video: the sampled frames go
-to the page as JPEGs (at most ``DISPLAY_MAX_SIDE`` pixels on the long side; 48 frames of 640x360 are about 1.6 MB
-of base64 and 0.07 s to encode) and each object's mask on each frame as COCO compressed RLE at that size, which the
-page decodes and tints over the frame. So every object keeps its colour on every frame, can be hidden from the
-legend, and the player steps frame by frame (play/pause, slider) - none of which a video with burnt-in overlays
-allows. (Encoding one was the alternative: this OpenCV writes no H.264, which is what browsers play in an MP4; it
-writes VP8 WebM, ~0.4 MB and 1.4 s for the same 48 frames, and Pillow an animated WebP, ~0.85 MB and 0.7 s.)
+to the page as JPEGs (at most ``DISPLAY_MAX_SIDE`` pixels on the long side) and each object's mask on each frame as
+COCO compressed RLE at that size, which the page decodes and tints over the frame. So every object keeps its colour
+on every frame, can be hidden from the legend, and the player steps frame by frame (play/pause, slider) - none of
+which a video with burnt-in overlays allows. The cost: the JPEG frames are about 3x the size of a VP8 WebM or an
+animated WebP of the same frames, and much faster to make (``sam3-benchmark playback``, docs/BENCHMARKS.md); this
+OpenCV writes no H.264, which is what browsers play in an MP4.
 
 Coordinates are pixels of the source frame (origin top-left, boxes ``[x1, y1, x2, y2]``) unless a name says
 *display*.

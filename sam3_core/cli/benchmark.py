@@ -6,6 +6,7 @@
     sam3-benchmark memory --size full [--json F]
     sam3-benchmark automatic --size tiny|full [--grids 8,16] [--json F]
     sam3-benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1] [--max-objects 5]
+    sam3-benchmark playback --frames 48 --video-size 640x360
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -21,6 +22,8 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   through the service with ``--prompts`` text prompts (at most ``--max-objects`` objects): resident memory of the
   service, after the first video request assembles the video tracker on its weights (against loading
   ``Sam3VideoModel`` beside it), peak RSS during the request and every 25 frames, and the time per frame.
+- playback (no model, in this process): what the web UI's Video tab sends the page for a clip, JPEG frames for its
+  canvas player, against the clip encoded as a VP8 WebM, an animated WebP and a GIF: encoding time, base64 size.
 Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
 ~3.4 GB, built once into checkpoints/). Results print as a table and go to ``--json``.
 """
@@ -302,6 +305,61 @@ def synthetic_clip(path: Path, frames: int, width: int, height: int) -> None:
     writer.release()
 
 
+def playback_encodings(frames: int, width: int, height: int) -> list[dict]:
+    """The Video tab's playback choice against encoded videos, one synthetic clip: its ``frames`` frames of
+    ``width`` x ``height``, at the player's display size (``ui_video.display_size``), as the page receives them
+    (JPEG data URLs, ``ui_video.frame_jpeg``: the choice) and as a VP8 WebM (OpenCV), an animated WebP and a GIF
+    (Pillow), each with its encoding time and base64 size. No model runs; overlays are left out of all four (the
+    player draws them; an encoded video would carry them too)."""
+    import tempfile
+
+    import cv2
+    from PIL import Image
+
+    from sam3_core.ui_video import DISPLAY_MAX_SIDE, display_size, frame_jpeg
+
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "clip.mp4"
+        synthetic_clip(clip, frames, width, height)
+        capture = cv2.VideoCapture(str(clip))
+        pixels = []
+        while len(pixels) < frames:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            pixels.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        capture.release()
+        width, height = display_size((width, height), DISPLAY_MAX_SIDE)
+        pixels = [cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in pixels]
+
+        def jpeg_frames() -> int:
+            return sum(len(frame_jpeg(frame, (width, height))) for frame in pixels)
+
+        def webm() -> int:
+            path = Path(folder) / "clip.webm"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 30.0, (width, height))
+            for frame in pixels:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            writer.release()
+            return 4 * -(-path.stat().st_size // 3)  # its base64 length
+
+        def pillow(fmt: str) -> int:
+            buffer = io.BytesIO()
+            images = [Image.fromarray(frame) for frame in pixels]
+            images[0].save(buffer, fmt, save_all=True, append_images=images[1:], duration=33, loop=0)
+            return 4 * -(-buffer.tell() // 3)
+
+        rows = []
+        contenders = [("JPEG frames (chosen)", jpeg_frames), ("VP8 WebM", webm)]
+        contenders += [("animated WebP", lambda: pillow("WEBP")), ("GIF", lambda: pillow("GIF"))]
+        for name, encode in contenders:
+            started = time.perf_counter()
+            size = encode()
+            rows.append({"contender": name, "frames": len(pixels), "seconds": round(time.perf_counter() - started, 2),
+                         "base64_bytes": size})  # fmt: skip
+    return rows
+
+
 def child_video(args) -> dict:
     import tempfile
 
@@ -411,7 +469,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic", "video"])
+    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic", "video", "playback"])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--prompts", default="1,5")
     parser.add_argument("--images", default="1008x1008")
@@ -474,6 +532,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({row['text_prompt_ms']:.0f} ms); a click sent meanwhile {figures['click_meanwhile_ms']:.0f} ms "
                 f"(alone {row['click_alone_ms']:.0f} ms)"
             )
+    elif args.mode == "playback":
+        rows = playback_encodings(args.frames, *args.video_size)
+        for row in rows:
+            print(f"playback {row['frames']} frames {args.video_size[0]}x{args.video_size[1]}: {row['contender']:<22}"
+                  f"{row['base64_bytes'] / 1e6:6.2f} MB base64, {row['seconds']:6.2f} s to encode")  # fmt: skip
     elif args.mode == "video":
         checkpoint(args.size)
         size = f"{args.video_size[0]}x{args.video_size[1]}"
