@@ -6,23 +6,27 @@ align_corners=False)`` and threshold it (``post_process_instance_segmentation``:
 convex combination of the 4 nearest source pixels, so an output pixel can only exceed the threshold when one of
 its source rows and one of its source columns hold a value above it. ``upsample_mask`` therefore computes the
 same interpolation (same source indices and weights, columns then rows; results can differ from PyTorch's
-kernel in the last bit, so a pixel exactly on the threshold may flip) only over that output window and
-returns a ``uint8`` mask of 0/255. Small objects cost little; an object covering over a quarter of the frame
-goes through PyTorch's bilinear kernel itself (the one ``F.interpolate`` runs), which is faster there.
+kernel in the last bit, so a pixel exactly on the threshold may flip) only over that output window. Small
+objects cost little; an object covering over a quarter of the frame goes through PyTorch's bilinear kernel itself
+(the one ``F.interpolate`` runs), which is faster there.
 
-A ``MaskCanvas`` renders one object after another into the same full-size buffers (its mask and a float
-scratch), so the masks of a request cost one full-size allocation, not several per object. Fresh memory is
-page-faulted in by the kernel: with a new float frame, bool frame and mask per object, a 100-object 12 MP request
-spent 4.4 s of its 14 s of CPU in the kernel, 8 s of 19 s once large buffers are returned to the system after
-each use (``sam3_core.allocator``); with the canvas 2 s of 12 s (docs/RELIABILITY.md).
+A ``MaskCanvas`` renders one object after another into the same full-size buffers (a float scratch, the thresholded
+window and its edges), so the masks of a request cost one full-size allocation, not several per object. Fresh
+memory is page-faulted in by the kernel: with a new float frame, bool frame and mask per object, a 100-object 12 MP
+request spent 4.4 s of its 14 s of CPU in the kernel, 8 s of 19 s once large buffers are returned to the system
+after each use (``sam3_core.allocator``); with the canvas 2 s of 12 s (docs/RELIABILITY.md). What leaves the
+canvas is the mask's scanline changes (``sam3_core.scanlines``), found on the map's device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 import torch
+
+from sam3_core.scanlines import mask_of_changes
 
 Box = tuple[float, float, float, float]
 
@@ -49,39 +53,35 @@ def _window(above: torch.Tensor, i0: torch.Tensor, i1: torch.Tensor) -> tuple[in
     return int(indices[0]), int(indices[-1]) + 1
 
 
+def pixel_slices(box: Box) -> tuple[slice, slice]:
+    """Rows and columns whose pixel centres lie inside the pixel-xyxy ``box``."""
+    x1, y1, x2, y2 = box
+    rows = slice(max(int(np.ceil(y1 - 0.5)), 0), max(int(np.ceil(y2 - 0.5)), 0))
+    cols = slice(max(int(np.ceil(x1 - 0.5)), 0), max(int(np.ceil(x2 - 0.5)), 0))
+    return rows, cols
+
+
 class MaskCanvas:
     """Full-size masks of one image size, rendered one after another into the same buffers (one thread).
 
-    ``render`` returns ``mask``, overwritten by the next ``render``: read or copy it before that.
+    A mask leaves the canvas as its scanline changes (``sam3_core.scanlines``), computed where the map is (the
+    GPU): a few kB per object cross to the host instead of the full-size mask.
     """
 
     def __init__(self, height: int, width: int) -> None:
         self.height, self.width = height, width
-        self.mask = np.zeros((height, width), dtype=np.uint8)
-        self._mask = torch.from_numpy(self.mask)
-        self._scratch: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        self._scratch: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
 
-    def _buffer(self, device: torch.device, dtype: torch.dtype, count: int) -> torch.Tensor:
-        """``count`` elements of the canvas's full-size scratch of ``dtype`` on ``device`` (allocated once)."""
-        key = (device, dtype)
+    def _buffer(self, name: str, device: torch.device, dtype: torch.dtype, count: int) -> torch.Tensor:
+        """``count`` elements of the canvas's full-size buffer ``name`` on ``device`` (allocated once)."""
+        key = (name, device, dtype)
         if key not in self._scratch:
-            self._scratch[key] = torch.empty(self.height * self.width, dtype=dtype, device=device)
+            self._scratch[key] = torch.empty(self.height * (self.width + 2), dtype=dtype, device=device)
         return self._scratch[key][:count]
 
-    def _threshold(self, values: torch.Tensor, threshold: float, rows: slice, cols: slice) -> None:
-        """``mask[rows, cols]`` = 255 where ``values`` exceed ``threshold``, else 0."""
-        target = self._mask[rows, cols]
-        # Into a bool view of the uint8 mask: with a uint8 ``out``, torch.gt allocates a full-size temporary.
-        if values.device.type == "cpu":
-            torch.gt(values, threshold, out=target.view(torch.bool))
-        else:  # on the device, then one copy into the host mask
-            on_device = self._buffer(values.device, torch.bool, values.numel()).view(values.shape)
-            target.view(torch.bool).copy_(torch.gt(values, threshold, out=on_device))
-        target.mul_(255)
-
-    def render(self, low_res: torch.Tensor, threshold: float) -> np.ndarray:
-        """``(h, w)`` float map -> the ``(height, width)`` uint8 mask, 255 where the bilinear resize exceeds
-        ``threshold``."""
+    def _interpolate(self, low_res: torch.Tensor, threshold: float) -> tuple[torch.Tensor, slice, slice] | None:
+        """The bilinear resize of ``low_res`` over the output window that can exceed ``threshold``: ``(values,
+        rows, cols)``, ``values`` float32 ``(rows, cols)`` on the map's device; None when no pixel can."""
         height, width = self.height, self.width
         low_res = low_res.float()
         above = low_res > threshold
@@ -90,16 +90,13 @@ class MaskCanvas:
         rows = _window(above.any(dim=1).cpu(), rows_i0, rows_i1)
         cols = _window(above.any(dim=0).cpu(), cols_i0, cols_i1)
         if rows is None or cols is None:
-            self.mask.fill(0)
-            return self.mask
+            return None
         device = low_res.device
         if (rows[1] - rows[0]) * (cols[1] - cols[0]) > height * width // 4:
             # A large object: PyTorch's fused kernel over the whole frame is faster than the gathers below.
-            full = self._buffer(device, torch.float32, height * width).view(1, 1, height, width)
+            full = self._buffer("float", device, torch.float32, height * width).view(1, 1, height, width)
             torch.ops.aten.upsample_bilinear2d.out(low_res[None, None], [height, width], False, None, None, out=full)
-            self._threshold(full[0, 0], threshold, slice(None), slice(None))
-            return self.mask
-        self.mask.fill(0)
+            return full[0, 0], slice(0, height), slice(0, width)
         r0, r1 = rows_i0[rows[0] : rows[1]].to(device), rows_i1[rows[0] : rows[1]].to(device)
         rw1 = rows_w1[rows[0] : rows[1]].to(device)[:, None]
         c0, c1 = cols_i0[cols[0] : cols[1]].to(device), cols_i1[cols[0] : cols[1]].to(device)
@@ -110,27 +107,44 @@ class MaskCanvas:
         # window = (1 - rw1) * columns[r0 - first] + rw1 * columns[r1 - first], in the scratch (at most half of
         # it: the window is under a quarter of the frame); the same float operations, so the same bits.
         size = (rows[1] - rows[0], cols[1] - cols[0])
-        scratch = self._buffer(device, torch.float32, 2 * size[0] * size[1])
+        scratch = self._buffer("float", device, torch.float32, 2 * size[0] * size[1])
         window, lower = scratch[: size[0] * size[1]].view(size), scratch[size[0] * size[1] :].view(size)
         torch.index_select(columns, 0, r0 - first, out=window).mul_(1 - rw1)
         window.add_(torch.index_select(columns, 0, r1 - first, out=lower).mul_(rw1))
-        self._threshold(window, threshold, slice(*rows), slice(*cols))
-        return self.mask
+        return window, slice(*rows), slice(*cols)
+
+    def changes(self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = ()) -> np.ndarray:
+        """``(h, w)`` float map -> the scanline changes (int64, ``sam3_core.scanlines``) of the ``(height, width)``
+        mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
+        pixel-xyxy ``exclusions`` boxes."""
+        found = self._interpolate(low_res, threshold)
+        if found is None:
+            return np.empty(0, np.int64)
+        values, rows, cols = found
+        height, width = values.shape
+        # The window's rows with a 0 column either side: its changes are the mask's changes in those rows.
+        padded = self._buffer("padded", values.device, torch.bool, height * (width + 2)).view(height, width + 2)
+        padded[:, 0] = padded[:, -1] = False
+        torch.gt(values, threshold, out=padded[:, 1:-1])
+        for box in exclusions:
+            box_rows, box_cols = pixel_slices(box)
+            top, bottom = max(box_rows.start, rows.start), min(box_rows.stop, rows.stop)
+            left, right = max(box_cols.start, cols.start), min(box_cols.stop, cols.stop)
+            if top < bottom and left < right:
+                padded[top - rows.start : bottom - rows.start, 1 + left - cols.start : 1 + right - cols.start] = False
+        edges = self._buffer("edges", values.device, torch.bool, height * (width + 1)).view(height, width + 1)
+        torch.ne(padded[:, 1:], padded[:, :-1], out=edges)
+        index = torch.nonzero(edges.view(-1)).view(-1)
+        row, column = index // (width + 1), index % (width + 1)
+        stride = self.width + 1
+        changes = ((rows.start + row) * stride + 1 + cols.start + column).cpu().numpy()
+        # A change at the very end (the last pixel is on) is where the stream stops, not a change.
+        return changes[:-1] if changes.size and changes[-1] == self.height * stride else changes
 
 
 def upsample_mask(low_res: torch.Tensor, height: int, width: int, threshold: float) -> np.ndarray:
-    """``(h, w)`` float map -> ``(height, width)`` uint8 mask, 255 where the bilinear resize exceeds ``threshold``
-    (a new array; ``MaskCanvas`` renders many into the same one)."""
-    return MaskCanvas(height, width).render(low_res, threshold)
-
-
-def exclude_boxes(mask: np.ndarray, boxes: list[Box]) -> np.ndarray:
-    """Zero the pixels whose centres lie inside any pixel-xyxy box (negative "exclude this area" boxes)."""
-    for x1, y1, x2, y2 in boxes:
-        cols = slice(int(np.ceil(x1 - 0.5)), max(int(np.ceil(x2 - 0.5)), 0))
-        rows = slice(int(np.ceil(y1 - 0.5)), max(int(np.ceil(y2 - 0.5)), 0))
-        mask[rows, cols] = 0
-    return mask
+    """``(h, w)`` float map -> ``(height, width)`` uint8 mask, 255 where the bilinear resize exceeds ``threshold``."""
+    return mask_of_changes(MaskCanvas(height, width).changes(low_res, threshold), height, width)
 
 
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:

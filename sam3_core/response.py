@@ -1,7 +1,9 @@
 """Build the documented JSON response from engine predictions, one full-size mask per worker at a time.
 
 A request's objects are dealt out to the encoder workers in interleaved shares; each worker renders its share one
-object after another into one ``MaskCanvas`` (full-size buffers allocated once per share, not per object).
+object after another into one ``MaskCanvas`` (full-size buffers allocated once per share, not per object). A mask
+comes back as its scanline changes: its PNG is deflated from them and its box read from them; the full-size mask
+is only made on the host for a polygon.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sam3_core.encoding import mask_to_png_base64, mask_to_polygon
+from sam3_core.encoding import mask_to_polygon, png_base64
 from sam3_core.engine import ObjectPrediction, Prediction
-from sam3_core.postprocess import MaskCanvas, exclude_boxes, mask_box
+from sam3_core.postprocess import MaskCanvas
 from sam3_core.request import SegmentRequest
+from sam3_core.scanlines import box_of_changes, mask_of_changes
 from sam3_core.tasks import task_answer
 
 SAM_VERSION = "3.0"
@@ -25,15 +28,16 @@ Rendered = tuple[str, list[float], list | None]
 
 
 def _render(obj: ObjectPrediction, request: SegmentRequest, canvas: MaskCanvas) -> Rendered:
-    """Upsample, apply exclusion boxes, encode: ``(png_base64, box_xyxy, polygon or None)``."""
-    mask = canvas.render(obj.low_res, obj.threshold)
-    if obj.box is None:
-        mask = exclude_boxes(mask, request.exclusion_boxes)
-        box = mask_box(mask)
-    else:
-        box = obj.box
-    polygon = mask_to_polygon(mask, request.simplify_epsilon) if request.vectorize else None
-    return mask_to_png_base64(mask), [round(v, 2) for v in box], polygon
+    """Upsample, apply exclusion boxes (to masks the prompts gave no box), encode: ``(png_base64, box_xyxy,
+    polygon or None)``."""
+    height, width = canvas.height, canvas.width
+    exclusions = request.exclusion_boxes if obj.box is None else ()
+    changes = canvas.changes(obj.low_res, obj.threshold, exclusions)
+    box = box_of_changes(changes, width) if obj.box is None else obj.box
+    polygon = None
+    if request.vectorize:
+        polygon = mask_to_polygon(mask_of_changes(changes, height, width), request.simplify_epsilon)
+    return png_base64(changes, height, width), [round(v, 2) for v in box], polygon
 
 
 def _render_share(objects: list[ObjectPrediction], request: SegmentRequest) -> list[Rendered]:

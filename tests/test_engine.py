@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from sam3_core.engine import ObjectPrediction
-from sam3_core.postprocess import MaskCanvas, exclude_boxes, mask_box, upsample_mask
+from sam3_core.png_deflate import png_of_changes
+from sam3_core.postprocess import MaskCanvas, mask_box, pixel_slices, upsample_mask
 from sam3_core.request import parse_payload
+from sam3_core.scanlines import box_of_changes, changes_of_mask, mask_of_changes
 from sam3_core.settings import Limits, RequestSettings
 
 PROMPTS = ["cat", "dog", "a red ball", "green square", "blue triangle", "sky", "grass", "person", "car", "tree"]
@@ -152,16 +157,53 @@ def test_a_canvas_renders_each_object_as_if_alone():
     maps.append(maps[1].roll(shifts=(90, 120), dims=(0, 1)))
     canvas = MaskCanvas(601, 803)
     for low in maps:
-        assert np.array_equal(canvas.render(low, 0.5), upsample_mask(low, 601, 803, 0.5))
+        changes = canvas.changes(low, 0.5)
+        assert np.array_equal(changes, MaskCanvas(601, 803).changes(low, 0.5))
+        assert np.array_equal(mask_of_changes(changes, 601, 803), upsample_mask(low, 601, 803, 0.5))
 
 
 def test_empty_low_res_map_gives_an_empty_mask():
     assert not upsample_mask(torch.full((288, 288), -3.0), 100, 200, 0.0).any()
 
 
-def test_exclusion_uses_pixel_centres_and_mask_box():
-    mask = np.full((10, 10), 255, np.uint8)
-    exclude_boxes(mask, [(2.0, 3.0, 5.0, 4.6)])
-    assert (mask == 0).sum() == 3 * 2 and not mask[3:5, 2:5].any()
-    assert mask_box(mask) == (0.0, 0.0, 10.0, 10.0)
-    assert mask_box(np.zeros((4, 4), np.uint8)) == (0.0, 0.0, 0.0, 0.0)
+@pytest.mark.parametrize("whole_frame", [False, True])
+def test_exclusion_boxes_clear_the_pixels_whose_centres_they_hold(whole_frame):
+    """Boxes inside, across the edge of and outside the rendered window, one partly off the image."""
+    low = torch.full((288, 288), 1.0) if whole_frame else torch.zeros(288, 288)
+    low[10:40, 20:60] = 1.0
+    boxes = [(2.0, 3.0, 5.0, 4.6), (30.0, 5.0, 200.0, 12.0), (-8.0, 25.0, 2.6, 300.0), (150.0, 150.0, 160.0, 160.0)]
+    expected = upsample_mask(low, 100, 200, 0.5)
+    assert expected.any()
+    for box in boxes:
+        rows, cols = pixel_slices(box)
+        expected[rows, cols] = 0
+    assert pixel_slices(boxes[0]) == (slice(3, 5), slice(2, 5))  # row centres 3.5, 4.5; column centres 2.5-4.5
+    changes = MaskCanvas(100, 200).changes(low, 0.5, boxes)
+    assert np.array_equal(mask_of_changes(changes, 100, 200), expected)
+
+
+def test_mask_box_and_the_box_of_the_changes_agree():
+    generator = np.random.default_rng(3)
+    masks = [np.zeros((4, 4), np.uint8), np.full((3, 5), 255, np.uint8)]
+    for _ in range(200):
+        mask = np.zeros(generator.integers(1, 30, 2), np.uint8)
+        y, x = generator.integers(0, mask.shape[0]), generator.integers(0, mask.shape[1])
+        mask[y : y + generator.integers(1, 9), x : x + generator.integers(1, 9)] = 255
+        mask[generator.integers(0, mask.shape[0]), generator.integers(0, mask.shape[1])] = 255
+        masks.append(mask)
+    for mask in masks:
+        assert box_of_changes(changes_of_mask(mask), mask.shape[1]) == mask_box(mask)
+    assert mask_box(masks[0]) == (0.0, 0.0, 0.0, 0.0) and mask_box(masks[1]) == (0.0, 0.0, 5.0, 3.0)
+
+
+@pytest.mark.parametrize("corner_only", [False, True])
+def test_a_mask_on_to_its_last_pixel_ends_the_stream_without_a_change(corner_only):
+    """The window (a corner) and the whole frame: the changes stay inside the scanline stream, and the PNG holds
+    the mask."""
+    low = torch.full((288, 288), -1.0) if corner_only else torch.ones(288, 288)
+    low[-20:, -20:] = 1.0
+    changes = MaskCanvas(90, 110).changes(low, 0.0)
+    assert changes.size and changes[0] >= 1 and changes[-1] < 90 * 111 and np.all(np.diff(changes) > 0)
+    mask = mask_of_changes(changes, 90, 110)
+    assert mask[-1, -1] == 255 and mask.all() != corner_only
+    assert np.array_equal(np.array(Image.open(io.BytesIO(png_of_changes(changes, 90, 110)))), mask)

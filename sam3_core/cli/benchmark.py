@@ -7,6 +7,7 @@
     sam3-benchmark automatic --size tiny|full [--grids 8,16] [--json F]
     sam3-benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1] [--max-objects 5]
     sam3-benchmark playback --frames 48 --video-size 640x360
+    sam3-benchmark png [--image 4032x3024] [--repeat 5] [--json F]
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -24,6 +25,11 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   ``Sam3VideoModel`` beside it), peak RSS during the request and every 25 frames, and the time per frame.
 - playback (no model, in this process): what the web UI's Video tab sends the page for a clip, JPEG frames for its
   canvas player, against the clip encoded as a VP8 WebM, an animated WebP and a GIF: encoding time, base64 size.
+- png (no model, in this process): one mask's PNG at ``--image`` size, for a disc, a random-weight model's mask
+  (noise upsampled from 288x288) and an empty mask: OpenCV's writer on the full-size mask (no row filter, RLE
+  strategy, level 1: the writer before ``sam3_core.png_deflate``) against ``png_of_changes`` on the mask's scanline
+  changes; and the time to find those changes on the CPU, from the full-size mask and from the 288x288 map
+  (``MaskCanvas.changes``, bilinear resize included). Median of ``--repeat`` runs, bytes of each file.
 Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
 ~3.4 GB, built once into checkpoints/). Results print as a table and go to ``--json``.
 """
@@ -39,6 +45,7 @@ import platform
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from sam3_core.cli.support import memory_mb, synthetic_image
@@ -258,6 +265,50 @@ def child_postprocess(args) -> dict:
     return result
 
 
+def png_writers(width: int, height: int, repeat: int) -> list[dict]:
+    """The ``png`` mode's rows: per mask kind, each contender's median seconds and file size."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from sam3_core.png_deflate import png_of_changes
+    from sam3_core.postprocess import MaskCanvas
+    from sam3_core.scanlines import changes_of_mask, mask_of_changes
+
+    previous = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_STRATEGY]
+    previous += [cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_COMPRESSION, 1]
+    yy, xx = torch.meshgrid(torch.arange(288.0), torch.arange(288.0), indexing="ij")
+    maps = {
+        "disc": 6.0 * (1 - ((yy - 140) ** 2 + (xx - 150) ** 2) / 60.0**2),
+        "random-weight noise": torch.randn(288, 288, generator=torch.Generator().manual_seed(0)),
+        "empty": torch.full((288, 288), -8.0),
+    }
+
+    def median_seconds(call) -> tuple[float, object]:
+        times, result = [], None
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = call()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2], result
+
+    rows, canvas = [], MaskCanvas(height, width)
+    for kind, low_res in maps.items():
+        from_map, changes = median_seconds(partial(canvas.changes, low_res, 0.0))
+        mask = mask_of_changes(changes, height, width)
+        from_mask, _ = median_seconds(partial(changes_of_mask, mask))
+        opencv, (_, opencv_png) = median_seconds(partial(cv2.imencode, ".png", mask, previous))
+        ours, our_png = median_seconds(partial(png_of_changes, changes, height, width))
+        decoded = cv2.imdecode(np.frombuffer(our_png, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(decoded, mask), "the PNG must hold the mask"
+        rows.append({
+            "mask": kind, "changes": int(changes.size), "opencv_s": opencv, "opencv_bytes": int(opencv_png.size),
+            "changes_writer_s": ours, "changes_writer_bytes": len(our_png),
+            "changes_from_mask_s": from_mask, "changes_from_map_s": from_map,
+        })  # fmt: skip
+    return rows
+
+
 def child_memory(args) -> dict:
     import gc
 
@@ -469,7 +520,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic", "video", "playback"])
+    parser.add_argument("mode", choices=["e2e", "postprocess", "memory", "automatic", "video", "playback", "png"])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--prompts", default="1,5")
     parser.add_argument("--images", default="1008x1008")
@@ -537,6 +588,17 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(f"playback {row['frames']} frames {args.video_size[0]}x{args.video_size[1]}: {row['contender']:<22}"
                   f"{row['base64_bytes'] / 1e6:6.2f} MB base64, {row['seconds']:6.2f} s to encode")  # fmt: skip
+    elif args.mode == "png":
+        rows = png_writers(*args.image, args.repeat)
+        for row in rows:
+            print(
+                f"png {args.image[0]}x{args.image[1]} {row['mask']} ({row['changes']} changes): OpenCV "
+                f"{row['opencv_s'] * 1e3:.1f} ms {row['opencv_bytes'] / 1e3:.1f} kB | from changes "
+                f"{row['changes_writer_s'] * 1e3:.1f} ms {row['changes_writer_bytes'] / 1e3:.1f} kB = "
+                f"{row['opencv_s'] / row['changes_writer_s']:.1f}x faster | finding the changes: from the mask "
+                f"{row['changes_from_mask_s'] * 1e3:.1f} ms, from the 288x288 map "
+                f"{row['changes_from_map_s'] * 1e3:.1f} ms"
+            )
     elif args.mode == "video":
         checkpoint(args.size)
         size = f"{args.video_size[0]}x{args.video_size[1]}"
