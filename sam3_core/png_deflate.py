@@ -5,9 +5,9 @@ A PNG's image data is the zlib stream of its scanlines: per row a filter byte (0
 equal bytes, and ``changes`` (``sam3_core.scanlines``) lists where they start. This module writes the deflate stream
 of those runs directly (RFC 1951): each run is one literal byte, then copies of the previous byte (distance 1,
 at most 258 bytes each), in dynamic-Huffman blocks of at most ``RUNS_PER_BLOCK`` runs; the zlib checksum
-(Adler-32) is summed per run in closed form. Its work is proportional to the number of runs, not of pixels: for a
-12 MP mask, about 1 ms where zlib over the 12 MB stream (OpenCV's PNG writer) takes 21 ms (docs/BENCHMARKS.md).
-The files are what a PNG reader expects from any writer: same pixels, similar size.
+(Adler-32) is summed per run in closed form. Its work is one symbol per run and per 258 bytes, not per pixel: for a
+12 MP disc, 2.1 ms and 16 kB where OpenCV's writer (zlib over the 12 MB stream) takes 19 ms and writes 62 kB
+(``sam3-benchmark png``, docs/BENCHMARKS.md). Any PNG reader reads the files: 8-bit grayscale, no interlace.
 """
 
 from __future__ import annotations
