@@ -11,6 +11,7 @@ import pytest
 import torch.nn.functional as F
 
 from sam3_core.automatic import crop_boxes
+from sam3_core.cancel import Cancelled
 from sam3_core.errors import RequestError
 
 from helpers import b64, decode_mask, encode, scene
@@ -126,6 +127,33 @@ def test_crop_layers_run_the_model_on_each_crop_and_return_image_masks(handler, 
     # SAM's overlap: the crops' inner edges are over 20 px from the image's, every crop's mask is cut off there.
     cut = everything(handler, image, points_per_side=2, crop_n_layers=1, crop_nms_thresh=1.0)
     assert cut["num_objects"] > 0 and all(obj.region is None for obj in predictions[-1].objects)
+
+
+def test_a_cancel_stops_crop_layers_before_the_next_crop(handler, image_b64, monkeypatch):
+    engine = handler.engine
+    cancel = threading.Event()
+    runs = []
+    compute = engine.compute_image_features
+
+    def run_then_cancel(picture):
+        runs.append(picture.size)
+        features = compute(picture)
+        cancel.set()  # set during the first crop's run (the image's features are cached): its grid does not run
+        return features
+
+    handler(
+        {"inputs": {"image": image_b64, "automatic": FEW, "confidence_threshold": 0.0}}
+    )  # the image's features cached
+    monkeypatch.setattr(engine, "compute_image_features", run_then_cancel)
+    forward = engine.tracker.forward  # the prompt decoder (the ViT's tracker neck is another module)
+    monkeypatch.setattr(engine.tracker, "forward", lambda *a, **kw: runs.append("tracker") or forward(*a, **kw))
+    payload = {"image": image_b64, "automatic": {**FEW, "crop_n_layers": 1}, "confidence_threshold": 0.0}
+    with pytest.raises(Cancelled) as stop:
+        handler.service({"inputs": payload}, cancel=cancel)
+    crop = crop_boxes(320, 240, 1, 512 / 1500)[1][0]
+    assert runs == ["tracker", (crop[2] - crop[0], crop[3] - crop[1])], "the image's grid, a crop's ViT, no more"
+    assert stop.value.stage == "prompts"
+    assert not engine._lock.locked()
 
 
 def test_a_long_segment_everything_lets_a_click_through(handler):
