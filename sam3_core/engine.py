@@ -420,6 +420,9 @@ class Sam3Engine:
         min_pixels = options.min_area * logits.shape[-2] * logits.shape[-1] / (crop_w * crop_h)
         scores = torch.tensor([mask.score for mask in candidates])
         chosen = select_masks(logits, scores, options.stability_score_thresh, options.box_nms_thresh, min_pixels)
+        for index in chosen:
+            # A copy: the view would keep its whole chunk's output alive (64 points x 3 maps), for every crop.
+            candidates[index].low_res = candidates[index].low_res.clone()
         return [candidates[index] for index in chosen]
 
     def _track(
