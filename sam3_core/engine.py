@@ -28,7 +28,16 @@ from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3Tracker
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
-from sam3_core.automatic import point_grid, select_masks
+from sam3_core.automatic import (
+    CropBox,
+    crop_boxes,
+    layer_points_per_side,
+    map_boxes,
+    near_crop_edge,
+    point_grid,
+    select_across_crops,
+    select_masks,
+)
 from sam3_core.cache import ByteLRUCache
 from sam3_core.cancel import FairLock, check
 from sam3_core.settings import EngineSettings
@@ -59,6 +68,8 @@ class ObjectPrediction:
     ``bilinear_resize(low_res, image size) > threshold`` (probabilities vs 0.5 for concepts, as
     ``post_process_instance_segmentation``; logits vs 0.0 for visual objects, as ``post_process_masks``).
     ``box``: pixel xyxy from the detector, or ``None`` (visual objects: taken from the mask).
+    ``region``: the integer pixel xyxy box of the image that ``low_res`` covers (a crop of segment-everything:
+    the mask is the map resized to the region's size, placed there, off elsewhere), or ``None``: the whole image.
     """
 
     label: str
@@ -66,6 +77,7 @@ class ObjectPrediction:
     low_res: torch.Tensor
     threshold: float
     box: tuple[float, float, float, float] | None = None
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -331,10 +343,54 @@ class Sam3Engine:
     ) -> list[ObjectPrediction]:
         """Segment everything (``sam3_core.automatic``, options in ``work.automatic``): a grid of single-point
         objects, SAM's 3 candidates each above the confidence threshold, then large enough and stable masks after
-        box NMS. Takes the engine once per chunk of 64 points (the caller does not hold it)."""
+        box NMS, on the whole image (``features``) and on each crop of ``crop_n_layers`` (its own ViT run), then
+        box NMS across crops preferring smaller crops. Takes the engine once per crop's ViT run and once per chunk
+        of 64 points (the caller does not hold it).
+
+        A crop's features are not put in the feature cache: they serve this request only, and would otherwise
+        evict whole images (what interactive requests reuse) to hold entries that no other request asks for."""
         options = work.automatic
         width, height = work.image_size
-        grid = point_grid(width, height, options.points_per_side)
+        crops = crop_boxes(width, height, options.crop_n_layers, options.crop_overlap_ratio)
+        sides = layer_points_per_side(
+            options.points_per_side, options.crop_n_layers, options.crop_n_points_downscale_factor
+        )
+        kept: list[ObjectPrediction] = []
+        for crop, layer in crops:
+            if layer == 0:
+                kept += self._automatic_crop(features, None, sides[0], work, cancel)
+                continue
+            check(cancel, "automatic")
+            picture = work.image.pixels().crop(crop)  # decoded and cut outside the engine's lock
+            with self._lock.held(cancel, "automatic"):
+                check(cancel, "backbone")
+                crop_features = self.compute_image_features(picture)
+            kept += self._automatic_crop(crop_features, crop, sides[layer], work, cancel)
+            del crop_features
+        if len(crops) == 1:
+            return kept
+        regions = [obj.region or (0, 0, width, height) for obj in kept]
+        boxes = torch.cat([map_boxes(obj.low_res[None], region) for obj, region in zip(kept, regions, strict=True)])
+        areas = torch.tensor([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions], dtype=torch.float32)
+        scores = torch.tensor([obj.score for obj in kept])
+        return [kept[index] for index in select_across_crops(boxes, areas, scores, options.crop_nms_thresh)]
+
+    def _automatic_crop(
+        self,
+        features: ImageFeatures,
+        crop: CropBox | None,
+        points_per_side: int,
+        work: SegmentationWork,
+        cancel: threading.Event | None,
+    ) -> list[ObjectPrediction]:
+        """Segment everything on one crop (pixel xyxy; None: the whole image) whose tracker features are
+        ``features``: its grid, its candidates above the confidence threshold, those not cut off by a crop edge,
+        then ``select_masks`` as on the whole image. Masks of a crop carry it as their ``region``."""
+        options = work.automatic
+        width, height = work.image_size
+        x0, y0, x1, y1 = crop or (0, 0, width, height)
+        crop_w, crop_h = x1 - x0, y1 - y0
+        grid = point_grid(crop_w, crop_h, points_per_side)
         candidates: list[ObjectPrediction] = []
         for chunk in _chunks(grid, 64):
             with self._lock.held(cancel, "automatic"):
@@ -342,7 +398,7 @@ class Sam3Engine:
                     mask
                     for masks in self._track(
                         features,
-                        (height, width),
+                        (crop_h, crop_w),
                         multimask=True,
                         cancel=cancel,
                         points=[[[point] for point in chunk]],
@@ -352,12 +408,21 @@ class Sam3Engine:
                     if mask.score > work.confidence_threshold
                 ]
                 self.synchronize()
+        if candidates and crop is not None:
+            for mask in candidates:
+                mask.region = crop
+            boxes = map_boxes(torch.stack([mask.low_res for mask in candidates]), crop)
+            cut = near_crop_edge(boxes, crop, width, height).tolist()
+            candidates = [mask for mask, dropped in zip(candidates, cut, strict=True) if not dropped]
         if not candidates:
             return []
         logits = torch.stack([mask.low_res for mask in candidates])
-        min_pixels = options.min_area * logits.shape[-2] * logits.shape[-1] / (width * height)
+        min_pixels = options.min_area * logits.shape[-2] * logits.shape[-1] / (crop_w * crop_h)
         scores = torch.tensor([mask.score for mask in candidates])
         chosen = select_masks(logits, scores, options.stability_score_thresh, options.box_nms_thresh, min_pixels)
+        for index in chosen:
+            # A copy: the view would keep its whole chunk's output alive (64 points x 3 maps), for every crop.
+            candidates[index].low_res = candidates[index].low_res.clone()
         return [candidates[index] for index in chosen]
 
     def _track(

@@ -29,6 +29,7 @@ import torch
 from sam3_core.scanlines import mask_of_changes
 
 Box = tuple[float, float, float, float]
+Region = tuple[int, int, int, int]
 
 
 @lru_cache(maxsize=64)
@@ -43,13 +44,16 @@ def _axis(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def _window(above: torch.Tensor, i0: torch.Tensor, i1: torch.Tensor) -> tuple[int, int] | None:
-    """Output index range [start, stop) whose source indices touch the span of ``above`` (1-D bool)."""
+    """Output index range [start, stop) whose source indices touch the span of ``above`` (1-D bool); None when
+    none does (no hit, or, when the output is smaller than the map, the hits lie between the sampled indices)."""
     hits = torch.nonzero(above).flatten()
     if hits.numel() == 0:
         return None
     low, high = int(hits[0]), int(hits[-1])
     touched = ((i0 >= low) & (i0 <= high)) | ((i1 >= low) & (i1 <= high))
     indices = torch.nonzero(touched).flatten()
+    if indices.numel() == 0:
+        return None
     return int(indices[0]), int(indices[-1]) + 1
 
 
@@ -79,10 +83,17 @@ class MaskCanvas:
             self._scratch[key] = torch.empty(self.height * (self.width + 2), dtype=dtype, device=device)
         return self._scratch[key][:count]
 
-    def _interpolate(self, low_res: torch.Tensor, threshold: float) -> tuple[torch.Tensor, slice, slice] | None:
-        """The bilinear resize of ``low_res`` over the output window that can exceed ``threshold``: ``(values,
-        rows, cols)``, ``values`` float32 ``(rows, cols)`` on the map's device; None when no pixel can."""
-        height, width = self.height, self.width
+    def _interpolate(
+        self, low_res: torch.Tensor, threshold: float, region: Region | None = None
+    ) -> tuple[torch.Tensor, slice, slice] | None:
+        """The bilinear resize of ``low_res`` to the size of ``region`` (pixel xyxy, integer corners inside the
+        canvas; None: the whole canvas) over the output window that can exceed ``threshold``: ``(values, rows,
+        cols)``, ``values`` float32 ``(rows, cols)`` on the map's device, ``rows``/``cols`` canvas pixels (the
+        window offset by the region's corner); None when no pixel can."""
+        left, top, right, bottom = (0, 0, self.width, self.height) if region is None else region
+        if not (0 <= left < right <= self.width and 0 <= top < bottom <= self.height):
+            raise ValueError(f"region {region} is not inside the {self.width}x{self.height} canvas")
+        height, width = bottom - top, right - left
         low_res = low_res.float()
         above = low_res > threshold
         rows_i0, rows_i1, rows_w1 = _axis(low_res.shape[0], height)
@@ -96,7 +107,7 @@ class MaskCanvas:
             # A large object: PyTorch's fused kernel over the whole frame is faster than the gathers below.
             full = self._buffer("float", device, torch.float32, height * width).view(1, 1, height, width)
             torch.ops.aten.upsample_bilinear2d.out(low_res[None, None], [height, width], False, None, None, out=full)
-            return full[0, 0], slice(0, height), slice(0, width)
+            return full[0, 0], slice(top, bottom), slice(left, right)
         r0, r1 = rows_i0[rows[0] : rows[1]].to(device), rows_i1[rows[0] : rows[1]].to(device)
         rw1 = rows_w1[rows[0] : rows[1]].to(device)[:, None]
         c0, c1 = cols_i0[cols[0] : cols[1]].to(device), cols_i1[cols[0] : cols[1]].to(device)
@@ -111,13 +122,16 @@ class MaskCanvas:
         window, lower = scratch[: size[0] * size[1]].view(size), scratch[size[0] * size[1] :].view(size)
         torch.index_select(columns, 0, r0 - first, out=window).mul_(1 - rw1)
         window.add_(torch.index_select(columns, 0, r1 - first, out=lower).mul_(rw1))
-        return window, slice(*rows), slice(*cols)
+        return window, slice(top + rows[0], top + rows[1]), slice(left + cols[0], left + cols[1])
 
-    def changes(self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = ()) -> np.ndarray:
+    def changes(
+        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
+    ) -> np.ndarray:
         """``(h, w)`` float map -> the scanline changes (int64, ``sam3_core.scanlines``) of the ``(height, width)``
         mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
-        pixel-xyxy ``exclusions`` boxes."""
-        found = self._interpolate(low_res, threshold)
+        pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
+        region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""
+        found = self._interpolate(low_res, threshold, region)
         if found is None:
             return np.empty(0, np.int64)
         values, rows, cols = found

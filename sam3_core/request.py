@@ -327,6 +327,14 @@ def _automatic_options(
         stability_score_thresh=option("stability_score_thresh", settings.amg_min_stability, 0.0, 1.0),
         box_nms_thresh=option("box_nms_thresh", AutomaticOptions.box_nms_thresh, 0.0, 1.0),
         min_area=int(option("min_area", AutomaticOptions.min_area, 0, limits.max_image_pixels, integer=True)),
+        crop_n_layers=int(option("crop_n_layers", AutomaticOptions.crop_n_layers, 0, 2, integer=True)),
+        crop_overlap_ratio=option("crop_overlap_ratio", AutomaticOptions.crop_overlap_ratio, 0.0, 0.9),
+        crop_n_points_downscale_factor=int(
+            option(
+                "crop_n_points_downscale_factor", AutomaticOptions.crop_n_points_downscale_factor, 1, 4, integer=True
+            )
+        ),
+        crop_nms_thresh=option("crop_nms_thresh", AutomaticOptions.crop_nms_thresh, 0.0, 1.0),
     )
 
 

@@ -32,7 +32,7 @@ def _render(obj: ObjectPrediction, request: SegmentRequest, canvas: MaskCanvas) 
     polygon or None)``."""
     height, width = canvas.height, canvas.width
     exclusions = request.exclusion_boxes if obj.box is None else ()
-    changes = canvas.changes(obj.low_res, obj.threshold, exclusions)
+    changes = canvas.changes(obj.low_res, obj.threshold, exclusions, region=obj.region)
     box = box_of_changes(changes, width) if obj.box is None else obj.box
     polygon = None
     if request.vectorize:

@@ -58,12 +58,21 @@ class AutomaticOptions:
     when its predicted IoU is above the request's ``confidence_threshold`` (SAM's ``pred_iou_thresh``), its
     stability score is at least ``stability_score_thresh``, it covers at least ``min_area`` pixels of the image,
     and no better candidate's box overlaps its box by more than ``box_nms_thresh`` IoU.
+
+    With ``crop_n_layers`` > 0 the same runs again on crops of the image (``sam3_core.automatic.crop_boxes``): layer
+    i has 2^i x 2^i crops overlapping by ``crop_overlap_ratio`` (of the short side, scaled per layer), with
+    ``points_per_side / crop_n_points_downscale_factor^i`` points per side; a crop's masks cut off by a crop edge
+    are dropped, and across crops box NMS at ``crop_nms_thresh`` keeps the mask from the smaller crop.
     """
 
     points_per_side: int = 16
     stability_score_thresh: float = 0.9
     box_nms_thresh: float = 0.7
     min_area: int = 0
+    crop_n_layers: int = 0
+    crop_overlap_ratio: float = 512 / 1500
+    crop_n_points_downscale_factor: int = 1
+    crop_nms_thresh: float = 0.7
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,60 @@ def test_a_canvas_renders_each_object_as_if_alone():
         assert np.array_equal(mask_of_changes(changes, 601, 803), upsample_mask(low, 601, 803, 0.5))
 
 
+CANVAS = (150, 200)  # height, width
+REGIONS = [
+    (0, 0, 200, 150),  # the whole canvas
+    (37, 21, 141, 96),  # inside
+    (0, 0, 111, 80),  # on the top and left edges
+    (90, 71, 200, 150),  # on the right and bottom edges
+    (0, 40, 200, 77),  # edge to edge across
+    (199, 149, 200, 150),  # one pixel, in the corner
+]
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("kind", ["noise", "blob", "corner"])
+def test_a_map_rendered_into_a_region_is_the_reference_resize_pasted_there(region, kind):
+    """A crop's map covers only its region: the mask is F.interpolate of the map to the region's size,
+    thresholded, pasted at the region's corner into an empty mask (both of the canvas's paths: the window of a
+    small object and the fused kernel of a large one)."""
+    generator = torch.Generator().manual_seed(sum(region) + len(kind))
+    low = torch.randn(64, 48, generator=generator)
+    if kind == "blob":  # a small object: the window path
+        low = torch.full((64, 48), -1.0)
+        low[20:30, 10:25] = torch.randn(10, 15, generator=generator).abs()
+    elif kind == "corner":  # on to the map's last pixel
+        low = torch.full((64, 48), -1.0)
+        low[-5:, -4:] = 1.0
+    x0, y0, x1, y1 = region
+    values = F.interpolate(low[None, None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0, 0]
+    expected = np.zeros(CANVAS, np.uint8)
+    expected[y0:y1, x0:x1] = (values > 0).numpy() * 255
+    canvas = MaskCanvas(*CANVAS)
+    canvas.changes(torch.rand(64, 48, generator=generator), 0.5)  # the canvas's buffers hold another mask first
+    changes = canvas.changes(low, 0.0, region=region)
+    assert np.array_equal(mask_of_changes(changes, *CANVAS), expected)
+    assert np.all(np.diff(changes) > 0) and (changes.size == 0 or changes[-1] < CANVAS[0] * (CANVAS[1] + 1))
+    if region == REGIONS[0]:
+        assert np.array_equal(changes, canvas.changes(low, 0.0)), "the whole canvas as region: the same as none"
+
+
+@pytest.mark.parametrize("region", [(-1, 0, 10, 10), (0, 0, 201, 150), (5, 5, 5, 9), (0, 10, 20, 151)])
+def test_a_region_outside_the_canvas_is_refused(region):
+    with pytest.raises(ValueError, match="not inside"):
+        MaskCanvas(*CANVAS).changes(torch.ones(8, 8), 0.0, region=region)
+
+
+def test_a_hit_between_the_sampled_map_pixels_of_a_smaller_mask_gives_an_empty_mask():
+    """A 3x3 mask reads map rows/columns 47-48, 143-144 and 239-240 of a 288x288 map: hits only between those
+    are not on (a crop of segment-everything can be smaller than its map)."""
+    low = torch.full((288, 288), -1.0)
+    low[1:40, 1:40] = 1.0
+    assert not upsample_mask(low, 3, 3, 0.0).any()
+    low[143:145, 47:49] = 1.0  # both rows and both columns that pixel (1, 0) mixes
+    assert upsample_mask(low, 3, 3, 0.0)[1, 0] == 255
+
+
 def test_empty_low_res_map_gives_an_empty_mask():
     assert not upsample_mask(torch.full((288, 288), -3.0), 100, 200, 0.0).any()
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
+import torch.nn.functional as F
 
+from sam3_core.automatic import crop_boxes
+from sam3_core.cancel import Cancelled
 from sam3_core.errors import RequestError
 
-from helpers import b64, encode, scene
+from helpers import b64, decode_mask, encode, scene
 
 FEW = {"points_per_side": 4, "stability_score_thresh": 0.0}  # a 4x4 grid, no stability filter: random weights
 
@@ -42,6 +46,16 @@ def test_automatic_returns_visual_objects_and_its_options_filter_them(handler, i
         ({"points_per_side": 2.5}, {}, "^automatic.points_per_side: "),
         ({"box_nms_thresh": 10**400}, {}, "^automatic.box_nms_thresh: "),
         ({"min_area": -1}, {}, "^automatic.min_area: "),
+        ({"crop_n_layers": 3}, {}, "^automatic.crop_n_layers: 3 is outside \\[0, 2\\]"),
+        ({"crop_n_layers": 1.5}, {}, "^automatic.crop_n_layers: expected an integer"),
+        ({"crop_n_layers": True}, {}, "^automatic.crop_n_layers: "),
+        ({"crop_overlap_ratio": 0.95}, {}, "^automatic.crop_overlap_ratio: "),
+        ({"crop_overlap_ratio": "0.3"}, {}, "^automatic.crop_overlap_ratio: "),
+        ({"crop_n_points_downscale_factor": 0}, {}, "^automatic.crop_n_points_downscale_factor: "),
+        ({"crop_n_points_downscale_factor": 5}, {}, "^automatic.crop_n_points_downscale_factor: "),
+        ({"crop_nms_thresh": 1.5}, {}, "^automatic.crop_nms_thresh: "),
+        ({"crop_nms_thresh": float("nan")}, {}, "^automatic.crop_nms_thresh: "),
+        ({"crop_n_layer": 1}, {}, "^automatic.crop_n_layer: unknown option; did you mean 'crop_n_layers'"),
         ("yes", {}, "^automatic: expected true or an object"),
         (True, {"text_prompts": ["cat"]}, "^automatic: segments everything: send it without"),
     ],
@@ -49,6 +63,97 @@ def test_automatic_returns_visual_objects_and_its_options_filter_them(handler, i
 def test_bad_automatic_options_name_the_option(handler, image_b64, automatic, extra, message):
     with pytest.raises(RequestError, match=message):
         handler({"inputs": {"image": image_b64, "automatic": automatic, **extra}})
+
+
+def test_a_bad_crop_option_leaves_the_next_request_working(handler, image_b64):
+    with pytest.raises(RequestError, match="^automatic.crop_n_layers: "):
+        everything(handler, image_b64, crop_n_layers=-1)
+    assert everything(handler, image_b64, crop_n_layers=0)["num_objects"] > 0
+
+
+def test_no_crop_layers_is_the_whole_image_run_whatever_the_crop_options(handler, image_b64):
+    plain = everything(handler, image_b64)
+    assert plain["num_objects"] > 0
+    assert everything(handler, image_b64, crop_n_layers=0) == plain
+    crop_options = {"crop_overlap_ratio": 0.9, "crop_n_points_downscale_factor": 4, "crop_nms_thresh": 0.0}
+    assert everything(handler, image_b64, crop_n_layers=0, **crop_options) == plain
+
+
+def test_crop_layers_run_the_model_on_each_crop_and_return_image_masks(handler, monkeypatch):
+    """One crop layer: the ViT on the image, then on its 4 crops; a crop's masks lie in the crop and are the
+    crop's map resized to the crop and pasted there; boxes are image pixels; the response has its usual shape.
+
+    The tiny random model's masks fill whatever it looks at, so SAM's crop-edge rule drops them unless the crop's
+    inner edges lie within its 20 px of the image's: a 100x80 image with crops overlapping by 90%."""
+    engine = handler.engine
+    engine.feature_cache.clear()
+    width, height = 100, 80
+    image = b64(encode(scene(width, height)))
+    seen: list[tuple[int, int]] = []
+    compute = engine.compute_image_features
+    monkeypatch.setattr(engine, "compute_image_features", lambda picture: seen.append(picture.size) or compute(picture))
+    predictions = []  # what the engine answered, to know each mask's crop
+    predict = engine.predict
+    monkeypatch.setattr(engine, "predict", lambda *a, **kw: predictions.append(predict(*a, **kw)) or predictions[-1])
+    crops = [box for box, layer in crop_boxes(width, height, 1, 0.9) if layer == 1]
+    assert len(crops) == 4
+    found = everything(handler, image, points_per_side=2, crop_n_layers=1, crop_overlap_ratio=0.9, crop_nms_thresh=1.0)
+    assert seen == [(width, height)] + [(x1 - x0, y1 - y0) for x0, y0, x1, y1 in crops], "the image, then 4 crops"
+    plain = everything(handler, image, points_per_side=2)
+    assert seen[5:] == [], "the whole image's features stay cached"
+    assert set(found) == set(plain) and found["prompt_types"] == ["visual"]
+    assert len(found["masks"]) == len(found["boxes"]) == len(found["scores"]) == found["num_objects"]
+    objects = predictions[0].objects
+    assert len(objects) == found["num_objects"]
+    regions = [obj.region for obj in objects]
+    assert None in regions and set(regions) - {None} <= set(crops) and len(set(regions) - {None}) > 1
+    for obj, png, box in zip(objects, found["masks"], found["boxes"], strict=True):
+        mask = decode_mask(png) > 0
+        assert mask.shape == (height, width) and mask.any()
+        rows, cols = np.nonzero(mask)
+        assert box == [float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)]
+        if obj.region is None:
+            continue
+        x0, y0, x1, y1 = obj.region
+        assert not mask[:y0].any() and not mask[y1:].any() and not mask[:, :x0].any() and not mask[:, x1:].any()
+        resized = F.interpolate(obj.low_res[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear")[0, 0]
+        expected = np.zeros((height, width), bool)
+        expected[y0:y1, x0:x1] = (resized > 0).numpy()
+        assert np.array_equal(mask, expected)
+    # Across crops at SAM's 0.7 the overlapping masks give way to the ones from the smaller crops.
+    nms = everything(handler, image, points_per_side=2, crop_n_layers=1, crop_overlap_ratio=0.9)
+    assert 0 < nms["num_objects"] < found["num_objects"]
+    assert all(obj.region is not None for obj in predictions[-1].objects)
+    # SAM's overlap: the crops' inner edges are over 20 px from the image's, every crop's mask is cut off there.
+    cut = everything(handler, image, points_per_side=2, crop_n_layers=1, crop_nms_thresh=1.0)
+    assert cut["num_objects"] > 0 and all(obj.region is None for obj in predictions[-1].objects)
+
+
+def test_a_cancel_stops_crop_layers_before_the_next_crop(handler, image_b64, monkeypatch):
+    engine = handler.engine
+    cancel = threading.Event()
+    runs = []
+    compute = engine.compute_image_features
+
+    def run_then_cancel(picture):
+        runs.append(picture.size)
+        features = compute(picture)
+        cancel.set()  # set during the first crop's run (the image's features are cached): its grid does not run
+        return features
+
+    handler(
+        {"inputs": {"image": image_b64, "automatic": FEW, "confidence_threshold": 0.0}}
+    )  # the image's features cached
+    monkeypatch.setattr(engine, "compute_image_features", run_then_cancel)
+    forward = engine.tracker.forward  # the prompt decoder (the ViT's tracker neck is another module)
+    monkeypatch.setattr(engine.tracker, "forward", lambda *a, **kw: runs.append("tracker") or forward(*a, **kw))
+    payload = {"image": image_b64, "automatic": {**FEW, "crop_n_layers": 1}, "confidence_threshold": 0.0}
+    with pytest.raises(Cancelled) as stop:
+        handler.service({"inputs": payload}, cancel=cancel)
+    crop = crop_boxes(320, 240, 1, 512 / 1500)[1][0]
+    assert runs == ["tracker", (crop[2] - crop[0], crop[3] - crop[1])], "the image's grid, a crop's ViT, no more"
+    assert stop.value.stage == "prompts"
+    assert not engine._lock.locked()
 
 
 def test_a_long_segment_everything_lets_a_click_through(handler):
