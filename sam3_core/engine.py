@@ -367,7 +367,7 @@ class Sam3Engine:
                 crop_features = self.compute_image_features(picture)
             kept += self._automatic_crop(crop_features, crop, sides[layer], work, cancel)
             del crop_features
-        if len(crops) == 1:
+        if len(crops) == 1 or not kept:
             return kept
         regions = [obj.region or (0, 0, width, height) for obj in kept]
         boxes = torch.cat([map_boxes(obj.low_res[None], region) for obj, region in zip(kept, regions, strict=True)])

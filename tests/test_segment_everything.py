@@ -129,6 +129,14 @@ def test_crop_layers_run_the_model_on_each_crop_and_return_image_masks(handler, 
     assert cut["num_objects"] > 0 and all(obj.region is None for obj in predictions[-1].objects)
 
 
+def test_crop_layers_that_keep_nothing_answer_no_objects(handler):
+    """No candidate above the threshold on the image or any crop: an empty answer, not a failure."""
+    image = b64(encode(scene(100, 80)))
+    automatic = {**FEW, "points_per_side": 2, "crop_n_layers": 1}
+    found = handler({"inputs": {"image": image, "automatic": automatic, "confidence_threshold": 1.0}})
+    assert found["success"] is True and found["num_objects"] == 0 and found["masks"] == []
+
+
 def test_a_cancel_stops_crop_layers_before_the_next_crop(handler, image_b64, monkeypatch):
     engine = handler.engine
     cancel = threading.Event()
