@@ -4,7 +4,7 @@
     sam3-benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
     sam3-benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
     sam3-benchmark memory --size full [--json F]
-    sam3-benchmark automatic --size tiny|full [--grids 8,16] [--json F]
+    sam3-benchmark automatic --size tiny|full [--grids 8,16] [--crop-layers 1] [--json F]
     sam3-benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1] [--max-objects 5]
     sam3-benchmark playback --frames 48 --video-size 640x360
     sam3-benchmark png [--image 4032x3024] [--repeat 5] [--json F]
@@ -17,8 +17,9 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   full size: transformers post_process_instance_segmentation + PIL vs this handler's response building.
 - memory: resident memory after loading detector + tracker sharing one ViT (the engine) vs the two models loaded
   separately, float32.
-- automatic: on one cached 640x480 image, one text prompt vs segment everything at each grid size; and a click
-  on another cached image sent while segment-everything runs, against the same click alone.
+- automatic: on one cached 640x480 image, one text prompt vs segment everything at each grid size (and, with
+  ``--crop-layers``, with that many crop layers); and a click on another cached image sent while
+  segment-everything runs, against the same click alone.
 - video: a synthetic clip (``--frames`` frames of ``--video-size``, shapes moving over a picture, mp4v) tracked
   through the service with ``--prompts`` text prompts (at most ``--max-objects`` objects): resident memory of the
   service, after the first video request assembles the video tracker on its weights (against loading
@@ -199,6 +200,10 @@ def child_automatic(args) -> dict:
         total_ms, response = timed(payload)
         sender.join()
         result[f"grid{grid}"] = {"ms": total_ms, "objects": response["num_objects"], "click_meanwhile_ms": clicked[0]}
+        if args.crop_layers:
+            options = {"points_per_side": grid, "crop_n_layers": args.crop_layers}
+            total_ms, response = timed({"image": image_b64, "automatic": options, "confidence_threshold": 0.5})
+            result[f"grid{grid}"]["with_crops"] = {"ms": total_ms, "objects": response["num_objects"]}
     return result
 
 
@@ -526,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default="1008x1008")
     parser.add_argument("--objects", default="50,100")
     parser.add_argument("--grids", default="8,16", help="automatic: points per side")
+    parser.add_argument("--crop-layers", type=int, default=0, help="automatic: also time each grid with crop layers")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=5, help="GPU: cold runs per contender (median reported)")
     parser.add_argument("--json", help="write the results here")
@@ -573,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"objects": int(objects), "baseline": baseline, "handler": ours})
             print_postprocess(rows[-1], args.image)
     elif args.mode == "automatic":
-        row = run_child("automatic", [*common, "--prompts", "0", "--objects", "0", "--grids", args.grids])
+        cell = [*common, "--prompts", "0", "--objects", "0", "--grids", args.grids]
+        row = run_child("automatic", [*cell, "--crop-layers", str(args.crop_layers)])
         rows.append(row)
         for grid in args.grids.split(","):
             figures = row[f"grid{grid}"]
@@ -583,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"({row['text_prompt_ms']:.0f} ms); a click sent meanwhile {figures['click_meanwhile_ms']:.0f} ms "
                 f"(alone {row['click_alone_ms']:.0f} ms)"
             )
+            if "with_crops" in figures:
+                crops = figures["with_crops"]
+                print(f"    with crop_n_layers {args.crop_layers}: {crops['ms']:.0f} ms ({crops['objects']} objects)")
     elif args.mode == "playback":
         rows = playback_encodings(args.frames, *args.video_size)
         for row in rows:
