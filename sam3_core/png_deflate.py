@@ -122,7 +122,7 @@ class _BitStream:
         self._pending_bits = 0
 
     def write(self, values: np.ndarray, widths: np.ndarray) -> None:
-        """Append fields (each ``values[i]`` < 2**32 in ``widths[i]`` <= 32 bits) in order."""
+        """Append fields in order: ``values[i]`` in ``widths[i]`` bits (at most 32, or any number for a 0)."""
         if values.size == 0:
             return
         offsets = np.cumsum(widths) - widths + self._pending_bits
@@ -155,29 +155,33 @@ class _BitStream:
         return b"".join(self.parts)
 
 
-def _tokens(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """What the runs ``lengths`` (each >= 1) of bytes ``values`` (0 or 255) are sent as, in order, one token per
-    deflate symbol: 0 = literal 0, 1 = literal 255, 3..258 = copy that many bytes (distance 1). A run is its literal,
-    then copies of 258, then a copy of the rest (3 or more bytes) or the rest as literals (1 or 2)."""
+def _tokens(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the runs ``lengths`` (each >= 1) of bytes ``values`` (0 or 255) are sent as, in order: ``(tokens,
+    repeats)``, token ``i`` standing for ``repeats[i]`` deflate symbols in a row: 0 = literal 0, 1 = literal 255,
+    3..258 = copy that many bytes (distance 1). A run is its literal, then copies of 258 (one token, repeated),
+    then a copy of the rest (3 or more bytes) or the rest as literals (1 or 2); other tokens are not repeated."""
     copies, rest = np.divmod(lengths - 1, _MAX_COPY)
-    per_run = 1 + copies + np.where(rest >= 3, 1, rest)
+    long = copies > 0
+    per_run = 1 + long + np.where(rest >= 3, 1, rest)
     first = np.cumsum(per_run) - per_run
     literal = (values > 0).astype(np.int64)
-    tokens = np.full(int(per_run.sum()), _MAX_COPY, np.int64)
+    tokens = np.empty(int(per_run.sum()), np.int64)
+    repeats = np.ones(tokens.size, np.int64)
     tokens[first] = literal
-    tail = first + 1 + copies
+    tokens[first[long] + 1], repeats[first[long] + 1] = _MAX_COPY, copies[long]
+    tail = first + 1 + long
     copied = rest >= 3
     tokens[tail[copied]] = rest[copied]
     tokens[tail[rest == 1]] = literal[rest == 1]
     for offset in (0, 1):
         tokens[tail[rest == 2] + offset] = literal[rest == 2]
-    return tokens
+    return tokens, repeats
 
 
 def _write_block(stream: _BitStream, values: np.ndarray, lengths: np.ndarray, final: bool) -> None:
     """One dynamic-Huffman block holding the runs ``lengths`` (each >= 1) of bytes ``values`` (0 or 255)."""
-    tokens = _tokens(values, lengths)
-    per_token = np.bincount(tokens, minlength=_MAX_COPY + 1)
+    tokens, repeats = _tokens(values, lengths)
+    per_token = np.bincount(tokens, weights=repeats, minlength=_MAX_COPY + 1)
     symbol_of_token = _LENGTH_SYMBOL.copy()
     symbol_of_token[:2] = (0, 255)
     frequencies = np.bincount(symbol_of_token, weights=per_token, minlength=286).astype(np.int64)
@@ -208,7 +212,12 @@ def _write_block(stream: _BitStream, values: np.ndarray, lengths: np.ndarray, fi
     extra_value = np.where(is_copy, np.arange(_MAX_COPY + 1) - _LENGTH_BASE, 0)
     field_value = literal_codes[symbol_of_token] | (extra_value << code_bits)
     field_width = code_bits + np.where(is_copy, _LENGTH_EXTRA + 1, 0)
-    stream.write(field_value[tokens], field_width[tokens])
+    if field_value[_MAX_COPY]:  # repeated symbols are sent one by one
+        tokens = np.repeat(tokens, repeats)
+        repeats = np.ones(tokens.size, np.int64)
+    # else each run of 258-byte copies is one field of zero bits: the usual case, where those copies are the most
+    # frequent symbol (a mask's empty stretches), so their symbol's code is the shortest, hence all zeros
+    stream.write(field_value[tokens], field_width[tokens] * repeats)
     stream.write_fields([(int(literal_codes[_END_OF_BLOCK]), int(literal_lengths[_END_OF_BLOCK]))])
 
 
