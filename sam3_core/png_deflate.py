@@ -27,21 +27,26 @@ _END_OF_BLOCK = 256
 _CODE_LENGTH_ORDER = (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15)
 
 
-def _length_codes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For copy lengths 0..258: the deflate length symbol, its extra-bit count and extra-bit value base."""
+def _token_fields() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token (``_tokens``: 0 = literal 0, 1 = literal 255, 3..258 = a copy of that length, distance 1): its
+    literal/length symbol, and what follows the symbol's code in its field: the value and width of the length's
+    extra bits and of distance code 0 (one 0 bit)."""
     bases = (3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163)
     bases += (195, 227, 258)
     extra_bits = (0,) * 8 + (1,) * 4 + (2,) * 4 + (3,) * 4 + (4,) * 4 + (5,) * 4 + (0,)
     symbol = np.zeros(_MAX_COPY + 1, np.int64)
-    extra = np.zeros(_MAX_COPY + 1, np.int64)
-    base = np.zeros(_MAX_COPY + 1, np.int64)
+    symbol[:2] = (0, 255)
+    after_value = np.zeros(_MAX_COPY + 1, np.int64)
+    after_width = np.zeros(_MAX_COPY + 1, np.int64)
     for code, (first, bits) in enumerate(zip(bases, extra_bits, strict=True)):
         last = min(first + (1 << bits) - 1, _MAX_COPY)  # 258 has its own symbol (285), set last
-        symbol[first : last + 1], extra[first : last + 1], base[first : last + 1] = 257 + code, bits, first
-    return symbol, extra, base
+        symbol[first : last + 1] = 257 + code
+        after_value[first : last + 1] = np.arange(last + 1 - first)
+        after_width[first : last + 1] = bits + 1
+    return symbol, after_value, after_width
 
 
-_LENGTH_SYMBOL, _LENGTH_EXTRA, _LENGTH_BASE = _length_codes()
+_TOKEN_SYMBOL, _TOKEN_AFTER_VALUE, _TOKEN_AFTER_WIDTH = _token_fields()
 
 
 def _huffman_lengths(frequencies: np.ndarray, limit: int) -> np.ndarray:
@@ -183,9 +188,7 @@ def _write_block(stream: _BitStream, values: np.ndarray, lengths: np.ndarray, fi
     """One dynamic-Huffman block holding the runs ``lengths`` (each >= 1) of bytes ``values`` (0 or 255)."""
     tokens, repeats = _tokens(values, lengths)
     per_token = np.bincount(tokens, weights=repeats, minlength=_MAX_COPY + 1)
-    symbol_of_token = _LENGTH_SYMBOL.copy()
-    symbol_of_token[:2] = (0, 255)
-    frequencies = np.bincount(symbol_of_token, weights=per_token, minlength=286).astype(np.int64)
+    frequencies = np.bincount(_TOKEN_SYMBOL, weights=per_token, minlength=286).astype(np.int64)
     frequencies[_END_OF_BLOCK] += 1
     literal_lengths = _huffman_lengths(frequencies, 15)
     literal_codes = _canonical_codes(literal_lengths)
@@ -207,12 +210,10 @@ def _write_block(stream: _BitStream, values: np.ndarray, lengths: np.ndarray, fi
             fields.append((extra_value, extra_bits))
     stream.write_fields(fields)
 
-    # Each token as one field: its symbol's code, then (a copy) the length's extra bits and distance code 0 (a 0 bit).
-    is_copy = np.arange(_MAX_COPY + 1) >= 3
-    code_bits = literal_lengths[symbol_of_token]
-    extra_value = np.where(is_copy, np.arange(_MAX_COPY + 1) - _LENGTH_BASE, 0)
-    field_value = literal_codes[symbol_of_token] | (extra_value << code_bits)
-    field_width = code_bits + np.where(is_copy, _LENGTH_EXTRA + 1, 0)
+    # Each token as one field: its symbol's code, then (a copy) the length's extra bits and distance code 0.
+    code_bits = literal_lengths[_TOKEN_SYMBOL]
+    field_value = literal_codes[_TOKEN_SYMBOL] | (_TOKEN_AFTER_VALUE << code_bits)
+    field_width = code_bits + _TOKEN_AFTER_WIDTH
     if field_value[_MAX_COPY]:  # repeated symbols are sent one by one
         tokens = np.repeat(tokens, repeats)
         repeats = np.ones(tokens.size, np.int64)
