@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sam3_core.engine import Sam3Engine
 from sam3_core.loading import load_service
+from sam3_core.model.engine import Sam3Engine
 from sam3_core.settings import Settings
 
 

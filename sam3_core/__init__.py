@@ -1,8 +1,10 @@
-"""SAM3 serving core: request parsing, image decoding, inference engine, post-processing, responses.
+"""SAM3 serving core, in subpackages by concern.
 
-One request flows: ``request.parse_payload`` (fields + ``image_io.decode_image``) -> ``engine.Sam3Engine.predict``
-(one ViT pass, batched concept and visual prompts, low-resolution masks) -> ``response.build_response``
-(``postprocess`` upsampling and ``encoding`` of PNGs and polygons) -> JSON-ready dict.
+One request flows: ``service.SegmentationService`` -> ``api.request.parse_payload`` (fields and
+``media.image_io.decode_image``) -> ``model.engine.Sam3Engine.predict`` (one ViT pass, batched concept and visual
+prompts, low-resolution masks) -> ``api.response.build_response`` (``masks.postprocess`` upsampling,
+``masks.encoding`` of PNGs and polygons) -> JSON-ready dict. ``settings`` is read once; ``errors`` are what a client
+can cause; ``cancel`` stops work nobody waits for.
 """
 
 from sam3_core.errors import RequestError

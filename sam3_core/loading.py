@@ -11,15 +11,15 @@ import os
 import time
 from pathlib import Path
 
-from sam3_core.allocator import configure_allocator
-from sam3_core.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
-from sam3_core.engine import Sam3Engine
-from sam3_core.image_io import refuse_oversized_images_in_pil
+from sam3_core.media.image_io import refuse_oversized_images_in_pil
+from sam3_core.model.allocator import configure_allocator
+from sam3_core.model.checkpoint import CheckpointSource, local_directory, resolve_source, select_device
+from sam3_core.model.engine import Sam3Engine
 from sam3_core.service import SegmentationService
 from sam3_core.settings import Settings
 
 LOG = logging.getLogger("sam3_core")
-RANDOM_MARKER = "TINY_RANDOM_CHECKPOINT.json"  # written by sam3_core.tiny_checkpoint
+RANDOM_MARKER = "TINY_RANDOM_CHECKPOINT.json"  # written by sam3_core.testing.tiny_checkpoint
 
 
 def load_service(

@@ -1,7 +1,7 @@
 """One request from payload to JSON, with a structured log line and faults mapped to clean errors.
 
 ``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``; a video request
-(a ``video`` field): ``parse_video_payload`` -> ``answer_video`` (tracking frame by frame, ``sam3_core.video``).
+(a ``video`` field): ``parse_video_payload`` -> ``answer_video`` (tracking frame by frame, ``sam3_core.model.video``).
 Bad input raises ``RequestError`` (``ValueError``, HTTP 400/413); out of memory raises ``ServiceUnavailable``
 (503) after dropping caches and freeing GPU memory; any other fault raises ``InternalError`` (500) with an id
 whose details are in the log. The service keeps serving after each of them. A caller may pass a
@@ -20,15 +20,15 @@ from typing import Any
 
 import torch
 
+from sam3_core.api.request import SegmentRequest, check_token_lengths, parse_payload
+from sam3_core.api.response import build_response
+from sam3_core.api.video_request import is_video_payload, parse_video_payload
+from sam3_core.api.video_response import answer_video
 from sam3_core.cancel import Cancelled, FairSlots, check
-from sam3_core.engine import Sam3Engine
 from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
-from sam3_core.request import SegmentRequest, check_token_lengths, parse_payload
-from sam3_core.response import build_response
+from sam3_core.model.engine import Sam3Engine
+from sam3_core.model.video import VideoTracker
 from sam3_core.settings import RequestSettings
-from sam3_core.video import VideoTracker
-from sam3_core.video_request import is_video_payload, parse_video_payload
-from sam3_core.video_response import answer_video
 
 LOG = logging.getLogger("sam3_core")
 REQUEST_LOG = logging.getLogger("sam3_core.requests")
@@ -105,7 +105,7 @@ class SegmentationService:
             REQUEST_LOG.info(json.dumps(record, default=str))
 
     def _video(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> dict[str, Any]:
-        """A video request (``sam3_core.video_response``); faults are mapped by ``__call__``."""
+        """A video request (``sam3_core.api.video_response``); faults are mapped by ``__call__``."""
         request = parse_video_payload(data, self.settings)
         prompts = request.text_prompts
         record.update(

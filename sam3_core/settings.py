@@ -138,7 +138,7 @@ class RequestSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Which weights, on which device and dtype (see ``sam3_core.checkpoint``)."""
+    """Which weights, on which device and dtype (see ``sam3_core.model.checkpoint``)."""
 
     model_id: str | None = env("SAM3_MODEL_ID", _text, None)  # a Hub id or a directory; overrides the repository
     hf_token: str | None = env("HF_TOKEN", _text, None)  # for gated or private Hub weights

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark the handler against the straightforward transformers pipeline, side by side, in one run.
 
-    sam3-benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
-    sam3-benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
-    sam3-benchmark memory --size full [--json F]
-    sam3-benchmark automatic --size tiny|full [--grids 8,16] [--crop-layers 1] [--json F]
-    sam3-benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1] [--max-objects 5]
-    sam3-benchmark playback --frames 48 --video-size 640x360
-    sam3-benchmark png [--image 4032x3024] [--repeat 5] [--json F]
+    python -m scripts.benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
+    python -m scripts.benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
+    python -m scripts.benchmark memory --size full [--json F]
+    python -m scripts.benchmark automatic --size tiny|full [--grids 8,16] [--crop-layers 1] [--json F]
+    python -m scripts.benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1]
+        [--max-objects 5]
+    python -m scripts.benchmark playback --frames 48 --video-size 640x360
+    python -m scripts.benchmark png [--image 4032x3024] [--repeat 5] [--json F]
 
 Every contender runs in its own child process (so peak RSS is its own), on the same image and prompts:
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
@@ -28,7 +29,7 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
   canvas player, against the clip encoded as a VP8 WebM, an animated WebP and a GIF: encoding time, base64 size.
 - png (no model, in this process): one mask's PNG at ``--image`` size, for a disc, a random-weight model's mask
   (noise upsampled from 288x288) and an empty mask: OpenCV's writer on the full-size mask (no row filter, RLE
-  strategy, level 1: the writer before ``sam3_core.png_deflate``) against ``png_of_changes`` on the mask's scanline
+  strategy, level 1: the writer before ``masks.png_deflate``) against ``png_of_changes`` on the mask's scanline
   changes; and the time to find those changes on the CPU, from the full-size mask and from the 288x288 map
   (``MaskCanvas.changes``, bilinear resize included). Median of ``--repeat`` runs, bytes of each file.
 Checkpoints: ``--size tiny`` builds the tiny random one; ``--size full`` the default-size random one (real compute,
@@ -49,7 +50,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from sam3_core.cli.support import memory_mb, synthetic_image
+from sam3_core.testing.support import memory_mb, synthetic_image
 
 # Generated checkpoints, in the working directory.
 CHECKPOINTS = {"tiny": Path("checkpoints") / "sam3-tiny", "full": Path("checkpoints") / "sam3-full-random"}
@@ -57,8 +58,8 @@ PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bot
 
 
 def checkpoint(size: str) -> Path:
-    from sam3_core.checkpoint import is_sam3_checkpoint
-    from sam3_core.tiny_checkpoint import make_checkpoint
+    from sam3_core.model.checkpoint import is_sam3_checkpoint
+    from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
     path = CHECKPOINTS[size]
     if not is_sam3_checkpoint(path):
@@ -86,7 +87,7 @@ def gpu_peak_mb() -> float | None:
 def child_e2e(args) -> dict:
     import torch
 
-    from sam3_core.checkpoint import select_device
+    from sam3_core.model.checkpoint import select_device
     from sam3_core.settings import Settings
 
     device, dtype = select_device(Settings.from_env().model)
@@ -230,10 +231,10 @@ def child_postprocess(args) -> dict:
     from transformers import Sam3ImageProcessor
     from transformers.models.sam3.modeling_sam3 import Sam3ImageSegmentationOutput
 
-    from sam3_core.engine import ObjectPrediction, Prediction
-    from sam3_core.request import SegmentRequest
-    from sam3_core.response import build_response
-    from sam3_core.work import Picture
+    from sam3_core.api.request import SegmentRequest
+    from sam3_core.api.response import build_response
+    from sam3_core.model.engine import ObjectPrediction, Prediction
+    from sam3_core.model.work import Picture
 
     width, height = args.image
     logits, masks, boxes = synthetic_outputs(args.objects)
@@ -276,9 +277,9 @@ def png_writers(width: int, height: int, repeat: int) -> list[dict]:
     import numpy as np
     import torch
 
-    from sam3_core.png_deflate import png_of_changes
-    from sam3_core.postprocess import MaskCanvas
-    from sam3_core.scanlines import changes_of_mask, mask_of_changes
+    from sam3_core.masks.png_deflate import png_of_changes
+    from sam3_core.masks.postprocess import MaskCanvas
+    from sam3_core.masks.scanlines import changes_of_mask, mask_of_changes
 
     previous = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_STRATEGY]
     previous += [cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_COMPRESSION, 1]
@@ -326,7 +327,7 @@ def child_memory(args) -> dict:
 
         models = [Sam3Model.from_pretrained(path, dtype=torch.float32), Sam3TrackerModel.from_pretrained(path)]
     else:
-        from sam3_core.engine import Sam3Engine
+        from sam3_core.model.engine import Sam3Engine
 
         models = [Sam3Engine.from_directory(path, torch.device("cpu"), torch.float32)]
     gc.collect()
@@ -372,7 +373,7 @@ def playback_encodings(frames: int, width: int, height: int) -> list[dict]:
     import cv2
     from PIL import Image
 
-    from sam3_core.ui_video import DISPLAY_MAX_SIDE, display_size, frame_jpeg
+    from sam3_core.ui.video import DISPLAY_MAX_SIDE, display_size, frame_jpeg
 
     with tempfile.TemporaryDirectory() as folder:
         clip = Path(folder) / "clip.mp4"
@@ -421,13 +422,13 @@ def child_video(args) -> dict:
 
     import torch
 
-    from sam3_core.cli.support import reset_peak_memory
+    from sam3_core.testing.support import reset_peak_memory
 
     path = checkpoint(args.size)
     if args.contender == "separate":
         from transformers import Sam3VideoModel
 
-        from sam3_core.engine import Sam3Engine
+        from sam3_core.model.engine import Sam3Engine
 
         before = memory_mb()
         engine = Sam3Engine.from_directory(path, torch.device("cpu"), torch.float32)
@@ -497,7 +498,7 @@ def _modules(model):
 
 
 def run_child(mode: str, extra: list[str]) -> dict:
-    command = [sys.executable, "-m", "sam3_core.cli.benchmark", mode, "--child", *extra]
+    command = [sys.executable, "-m", "scripts.benchmark", mode, "--child", *extra]
     completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr[-4000:])

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A replica of the default Inference Endpoints image, built from the inference toolkit's source, on this machine.
 
-    sam3-endpoint-replica build [--toolkit DIR]
-    sam3-endpoint-replica start REPOSITORY_DIR [--port 5000] [--env KEY=VALUE ...]
+    python -m scripts.endpoint_image_replica build [--toolkit DIR]
+    python -m scripts.endpoint_image_replica start REPOSITORY_DIR [--port 5000] [--env KEY=VALUE ...]
 
 The default image (the toolkit's ``dockerfiles/pytorch/Dockerfile``) is a Python 3.11 environment with
 ``pip install ".[torch,st,diffusers]"`` of the toolkit (its ``setup.py`` pins: torch 2.5.1, transformers 4.51.3,
@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the source checkout
+ROOT = Path(__file__).resolve().parents[1]  # the source checkout
 DEFAULT_TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 # What the endpoint repository's requirements.txt installs on top of the image; part of the cache key.
 REQUIREMENT_FILES = ["requirements.txt", "requirements-runtime.txt", "toolkit_compat"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One prepared check of SAM3 serving on a GPU machine: parity, latency, memory, compile, concurrency.
 
-    python -m sam3_core.cli.gpu_check [--smoke] [--json OUT] [--budget-s 420]      (console: sam3-gpu-check)
+    python -m scripts.gpu_check [--smoke] [--json OUT] [--budget-s 420]
 
 Started from the repository root on a bare machine (no network; torch, transformers, pillow, numpy, opencv and
 huggingface_hub installed), it builds the random checkpoints itself (``checkpoints/``), loads them with the real
@@ -129,7 +129,7 @@ def timed(call: Callable[[], Any], runs: int, before: Callable[[], None] = lambd
 
 def jpeg_b64(size: tuple[int, int], seed: int) -> str:
     """A synthetic photo-like picture (shapes on a gradient, noise) as base64 JPEG, what a client sends."""
-    from sam3_core.cli.support import synthetic_image
+    from sam3_core.testing.support import synthetic_image
 
     buffer = io.BytesIO()
     synthetic_image(*size, seed=seed).save(buffer, "JPEG", quality=90)
@@ -137,8 +137,8 @@ def jpeg_b64(size: tuple[int, int], seed: int) -> str:
 
 
 def checkpoint(size: str) -> Path:
-    from sam3_core.checkpoint import is_sam3_checkpoint
-    from sam3_core.tiny_checkpoint import make_checkpoint
+    from sam3_core.model.checkpoint import is_sam3_checkpoint
+    from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
     path = CHECKPOINTS[size]
     if not is_sam3_checkpoint(path):
@@ -193,7 +193,7 @@ def parity(plan: Plan, device: str) -> dict:
 
     results = {}
     image_b64 = jpeg_b64(plan.small, seed=1)
-    from sam3_core.image_io import decode_base64
+    from sam3_core.media.image_io import decode_base64
 
     image = Image.open(io.BytesIO(decode_base64(image_b64))).convert("RGB")
     width, height = image.size
@@ -315,7 +315,7 @@ def plain_pipeline(plan: Plan, device: str, dtype: str, size: str) -> dict:
     from PIL import Image
     from transformers import Sam3Model, Sam3Processor
 
-    from sam3_core.image_io import decode_base64
+    from sam3_core.media.image_io import decode_base64
 
     path = checkpoint(size)
     torch_dtype = getattr(torch, dtype)
@@ -395,7 +395,7 @@ def video(plan: Plan, device: str, dtype: str, size: str) -> dict:
     ``plan.video_objects``)."""
     import tempfile
 
-    from sam3_core.cli.benchmark import synthetic_clip
+    from scripts.benchmark import synthetic_clip
 
     service, _ = load(size, device, dtype)
     try:

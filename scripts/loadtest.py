@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load and soak test of the local server on loopback (bounded in requests and time; stops by itself).
 
-    sam3-loadtest [--large] [--model DIR] [--clients N] [--warmup N] [--soak N] [--abandon-every K]
+    python -m scripts.loadtest [--large] [--model DIR] [--clients N] [--warmup N] [--soak N] [--abandon-every K]
                   [--max-seconds 7200] [--json F]
 
 Starts ``sam3-serve`` on a free loopback port (the tiny random checkpoint unless ``--model``), then ``--clients``
@@ -42,7 +42,7 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-from sam3_core.cli.support import free_port, memory_mb, synthetic_image, wait_until_healthy
+from sam3_core.testing.support import free_port, memory_mb, synthetic_image, wait_until_healthy
 
 LARGE_PROMPTS = ["cat", "dog", "person", "car", "tree"]
 

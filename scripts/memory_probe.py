@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Resident memory of large requests: one request's peak, or idle memory after rounds of concurrent ones.
 
-    sam3-memory-probe CHECKPOINT_DIR [--objects 100] [--picture photo|blank-jpeg|zero-png] [--size 4032x3024]
-    sam3-memory-probe CHECKPOINT_DIR --threads 4 --rounds 3 [--objects 20]
+    python -m scripts.memory_probe CHECKPOINT_DIR [--objects 100] [--picture photo|blank-jpeg|zero-png]
+        [--size 4032x3024]
+    python -m scripts.memory_probe CHECKPOINT_DIR --threads 4 --rounds 3 [--objects 20]
 
 The request: a 4032x3024 JPEG (one request: ``--picture`` of ``--size``, see ``picture``), 5 text prompts,
 threshold 0, polygons on, at most ``--objects`` objects (the tiny checkpoint gives 20 queries per text prompt, so
@@ -29,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from sam3_core.cli.support import memory_mb, reset_peak_memory, synthetic_image
+from sam3_core.testing.support import memory_mb, reset_peak_memory, synthetic_image
 
 
 class Usage:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sam3_core import rle
+from sam3_core.masks import rle
 
 
 def clip_frames(count: int = 4, width: int = 64, height: int = 48) -> list[np.ndarray]:

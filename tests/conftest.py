@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from sam3_core.settings import ModelSettings, Settings
-from sam3_core.tiny_checkpoint import make_checkpoint
+from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
 from helpers import b64, encode, free_port, running, running_space, scene
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from sam3_core.cli.support import free_port, synthetic_image, wait_until_healthy
+from sam3_core.testing.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
 __all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space"]

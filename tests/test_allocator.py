@@ -1,4 +1,4 @@
-"""A serving process keeps large buffers out of glibc's arenas (sam3_core.allocator; the measured effect on idle
+"""A serving process keeps large buffers out of glibc's arenas (sam3_core.model.allocator; the measured effect on idle
 memory: tests/test_memory.py). Checked in a fresh interpreter: in a long test process, free chunks left in the
 arenas by earlier tests could serve the buffer whatever the threshold."""
 
@@ -12,7 +12,7 @@ import pytest
 CHECK = """
 import ctypes, sys
 import numpy as np
-from sam3_core.allocator import configure_allocator
+from sam3_core.model.allocator import configure_allocator
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in

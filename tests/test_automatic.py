@@ -1,11 +1,11 @@
-"""Automatic mask generation's pure rules (sam3_core.automatic), on hand-made logits."""
+"""Automatic mask generation's pure rules (sam3_core.model.automatic), on hand-made logits."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from sam3_core.automatic import (
+from sam3_core.model.automatic import (
     crop_boxes,
     layer_points_per_side,
     map_boxes,

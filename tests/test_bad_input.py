@@ -161,7 +161,7 @@ def test_limits_follow_the_environment():
 
 def test_box_partly_outside_is_clipped(handler):
     inputs = {"image": SMALL, "boxes": [[-20, -10, 30, 400]], "box_labels": [1], "confidence_threshold": 0.0}
-    from sam3_core.request import parse_payload
+    from sam3_core.api.request import parse_payload
     from sam3_core.settings import RequestSettings
 
     assert parse_payload({"inputs": inputs}, RequestSettings()).boxes == ((0.0, 0.0, 30.0, 48.0),)
@@ -193,7 +193,7 @@ def test_client_text_in_errors_is_a_short_prefix(handler, name):
 
 
 def test_an_allowed_url_host_is_quoted_short():
-    from sam3_core.image_io import decode_image
+    from sam3_core.media.image_io import decode_image
     from sam3_core.settings import RequestSettings
 
     settings = RequestSettings(url_hosts=("images.example.com",))

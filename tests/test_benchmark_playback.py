@@ -1,10 +1,10 @@
-"""``sam3-benchmark playback`` runs (no model): every contender encodes every frame of the clip and reports."""
+"""``scripts.benchmark playback`` runs (no model): every contender encodes every frame of the clip and reports."""
 
 from __future__ import annotations
 
 import json
 
-from sam3_core.cli.benchmark import main
+from scripts.benchmark import main
 
 
 def test_playback_reports_each_contender(tmp_path):

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from sam3_core.cancel import Cancelled, FairLock, FairSlots
-from sam3_core.cli.support import synthetic_image
 from sam3_core.service import SegmentationService
+from sam3_core.testing.support import synthetic_image
 
 from helpers import b64, encode
 

@@ -11,10 +11,10 @@ from huggingface_hub.errors import GatedRepoError
 from safetensors.torch import load_file
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
-from sam3_core import checkpoint
-from sam3_core.checkpoint import HUB_DEFAULT, resolve_source
+from sam3_core.model import checkpoint
+from sam3_core.model.checkpoint import HUB_DEFAULT, resolve_source
 from sam3_core.settings import ModelSettings, Settings
-from sam3_core.tiny_checkpoint import DEFAULT_SEED, make_checkpoint
+from sam3_core.testing.tiny_checkpoint import DEFAULT_SEED, make_checkpoint
 
 from fake_hub import FakeHub
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from sam3_core.coco import annotations_from_response
+from sam3_core.masks.coco import annotations_from_response
 
 
 def png_b64(mask: np.ndarray) -> str:

@@ -43,7 +43,13 @@ def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     assert '"task": "custom"' in completed.stdout and '"max_replica": 3' in completed.stdout
     assert "hf_secret_value" not in completed.stdout, "secrets are never printed"
     files = {str(path.relative_to(build)) for path in build.rglob("*") if path.is_file()}
-    assert {"handler.py", "requirements.txt", "requirements-runtime.txt", "README.md", "sam3_core/engine.py"} <= files
+    assert {
+        "handler.py",
+        "requirements.txt",
+        "requirements-runtime.txt",
+        "README.md",
+        "sam3_core/model/engine.py",
+    } <= files
     assert "toolkit_compat/pyproject.toml" in files
     assert not any("__pycache__" in name or name.startswith(("tests", "scripts")) for name in files)
     assert (build / "README.md").read_text() == (ROOT / "model_card.md").read_text()

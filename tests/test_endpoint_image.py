@@ -1,6 +1,6 @@
 """The repository deploy.py uploads, started on a replica of the default Inference Endpoints image.
 
-The replica (``sam3-endpoint-replica``) is the inference toolkit from ``../shared/vendor`` installed
+The replica (``python -m scripts.endpoint_image_replica``) is the inference toolkit from ``../shared/vendor`` installed
 with its own pins, started by its own ``entrypoint.sh``: ``pip install -r $HF_MODEL_DIR/requirements.txt``, then
 ``uvicorn webservice_starlette:app``. The endpoint gets exactly the environment and secrets in deploy.py's plan
 (defaults: ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret). The one stand-in: the Hub cannot be
@@ -73,7 +73,7 @@ def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3"
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory, tiny_checkpoint):
     """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
-    from sam3_core.cli.endpoint_image_replica import ReplicaServer, build
+    from scripts.endpoint_image_replica import ReplicaServer, build
 
     work = tmp_path_factory.mktemp("endpoint-image")
     plan = deploy_dry_run(work / "repository")

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from sam3_core.engine import ObjectPrediction
-from sam3_core.png_deflate import png_of_changes
-from sam3_core.postprocess import MaskCanvas, mask_box, pixel_slices, upsample_mask
-from sam3_core.request import parse_payload
-from sam3_core.scanlines import box_of_changes, changes_of_mask, mask_of_changes
+from sam3_core.api.request import parse_payload
+from sam3_core.masks.png_deflate import png_of_changes
+from sam3_core.masks.postprocess import MaskCanvas, mask_box, pixel_slices, upsample_mask
+from sam3_core.masks.scanlines import box_of_changes, changes_of_mask, mask_of_changes
+from sam3_core.model.engine import ObjectPrediction
 from sam3_core.settings import Limits, RequestSettings
 
 PROMPTS = ["cat", "dog", "a red ball", "green square", "blue triangle", "sky", "grass", "person", "car", "tree"]
@@ -110,7 +110,7 @@ def test_cached_text_embeddings_keep_only_their_own_rows(handler):
 
 
 def test_a_view_is_charged_for_the_storage_it_keeps_alive():
-    from sam3_core.cache import ByteLRUCache
+    from sam3_core.model.cache import ByteLRUCache
 
     cache = ByteLRUCache(max_bytes=10_000)
     cache.put("row", torch.zeros(10, 100)[0])
@@ -118,7 +118,7 @@ def test_a_view_is_charged_for_the_storage_it_keeps_alive():
 
 
 def test_cache_is_bounded_in_bytes():
-    from sam3_core.cache import ByteLRUCache
+    from sam3_core.model.cache import ByteLRUCache
 
     cache = ByteLRUCache(max_bytes=3 * 400)
     for key in range(5):

@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-import sam3_core.response
+import sam3_core.api.response
 from sam3_core.errors import InternalError, ServiceUnavailable
 
 from helpers import b64, encode, scene
@@ -43,7 +43,7 @@ def test_out_of_memory_in_the_prompts_is_503(handler, image_b64, monkeypatch):
 
 
 def test_failure_encoding_one_object_is_a_clean_500_with_an_id(handler, image_b64, monkeypatch, caplog):
-    real = sam3_core.response.png_base64
+    real = sam3_core.api.response.png_base64
     calls = []
 
     def flaky(*changes_and_size):
@@ -52,7 +52,7 @@ def test_failure_encoding_one_object_is_a_clean_500_with_an_id(handler, image_b6
             raise RuntimeError("libpng exploded")
         return real(*changes_and_size)
 
-    monkeypatch.setattr(sam3_core.response, "png_base64", flaky)
+    monkeypatch.setattr(sam3_core.api.response, "png_base64", flaky)
     with caplog.at_level(logging.INFO), pytest.raises(InternalError, match=r"internal error \(id [0-9a-f]{12}\)"):
         handler({"inputs": {"image": image_b64, **GOOD}})
     assert "libpng exploded" in caplog.text, "the details go to the log"

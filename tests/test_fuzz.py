@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from sam3_core.api.request import FIELDS, SegmentRequest, parse_payload
 from sam3_core.errors import RequestError
-from sam3_core.request import FIELDS, SegmentRequest, parse_payload
 from sam3_core.settings import Limits, RequestSettings
 
 from helpers import b64, encode, scene

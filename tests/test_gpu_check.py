@@ -1,4 +1,4 @@
-"""The one-shot GPU check (``sam3_core.cli.gpu_check``) in its CPU smoke mode: every phase runs and reports."""
+"""The one-shot GPU check (``scripts.gpu_check``) in its CPU smoke mode: every phase runs and reports."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from sam3_core.cli.gpu_check import SMOKE_PLAN
+from scripts.gpu_check import SMOKE_PLAN
 
 pytestmark = pytest.mark.slow
 
 
 def test_smoke_run_reports_every_phase(tmp_path):
     out = tmp_path / "gpu_check.json"
-    command = [sys.executable, "-m", "sam3_core.cli.gpu_check", "--smoke", "--skip", "compile", "--json", str(out)]
+    command = [sys.executable, "-m", "scripts.gpu_check", "--smoke", "--skip", "compile", "--json", str(out)]
     command += ["--budget-s", "3600"]  # the budget is for a GPU machine's minutes; here every phase must run
     completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]

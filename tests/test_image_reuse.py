@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sam3_core.errors import PayloadTooLarge
-from sam3_core.image_io import read_image
+from sam3_core.media.image_io import read_image
+from sam3_core.model.work import Picture, SegmentationWork, VisualObject
 from sam3_core.settings import Limits, RequestSettings
-from sam3_core.work import Picture, SegmentationWork, VisualObject
 
 from helpers import b64, encode, scene
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam3_core.image_io import decode_base64, decode_image
+from sam3_core.media.image_io import decode_base64, decode_image
 from sam3_core.settings import RequestSettings
 
 from helpers import b64, decode_mask, encode, scene

@@ -1,4 +1,4 @@
-"""A short run of sam3-loadtest in CI: concurrent clients with distinct images, some abandoning their requests,
+"""A short run of scripts.loadtest in CI: concurrent clients with distinct images, some abandoning their requests,
 no failure, no mix-up, bounded memory growth (the full runs and their figures: docs/RELIABILITY.md)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_short_load_and_soak(tiny_checkpoint, tmp_path):
     report = tmp_path / "load.json"
-    command = [sys.executable, "-m", "sam3_core.cli.loadtest", "--model", str(tiny_checkpoint)]
+    command = [sys.executable, "-m", "scripts.loadtest", "--model", str(tiny_checkpoint)]
     options = ["--clients", "4", "--warmup", "80", "--soak", "60", "--abandon-every", "7", "--sample-every", "10"]
     completed = subprocess.run(
         [*command, *options, "--max-seconds", "400", "--json", str(report)], capture_output=True, text=True, timeout=600

@@ -20,7 +20,7 @@ KEPT_AFTER_LOAD_MB = 200  # documented in docs/RELIABILITY.md; glibc's default m
 def probe(tiny_checkpoint, *options: str, cache_mb: int = 1024) -> dict:
     env = {"PATH": "/usr/bin:/bin", "SAM3_DEVICE": "cpu", "HF_HUB_OFFLINE": "1", "SAM3_FEATURE_CACHE_MB": f"{cache_mb}"}
     completed = subprocess.run(
-        [sys.executable, "-m", "sam3_core.cli.memory_probe", str(tiny_checkpoint), *options],
+        [sys.executable, "-m", "scripts.memory_probe", str(tiny_checkpoint), *options],
         capture_output=True,
         text=True,
         timeout=900,

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam3_core import png_deflate
-from sam3_core.cli import benchmark
-from sam3_core.png_deflate import png_of_changes
-from sam3_core.scanlines import changes_of_mask, mask_of_changes
+from sam3_core.masks import png_deflate
+from sam3_core.masks.png_deflate import png_of_changes
+from sam3_core.masks.scanlines import changes_of_mask, mask_of_changes
+from scripts import benchmark
 
 
 def masks(seed: int = 0, count: int = 150) -> list[np.ndarray]:
@@ -102,7 +102,7 @@ def test_no_larger_than_opencv_at_12_mp(kind):
 
 
 def test_the_png_benchmark_runs_and_records_each_writer(tmp_path):
-    """``sam3-benchmark png`` (which checks that its PNG holds the mask): every mask kind, both writers."""
+    """``python -m scripts.benchmark png`` (which checks that its PNG holds the mask): every mask kind, both writers."""
     out = tmp_path / "png.json"
     assert benchmark.main(["png", "--image", "320x240", "--repeat", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]

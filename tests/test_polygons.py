@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sam3_core.encoding import mask_to_polygon
+from sam3_core.masks.encoding import mask_to_polygon
 
 from helpers import fill_polygon, iou
 

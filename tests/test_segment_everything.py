@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from sam3_core.automatic import crop_boxes
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import RequestError
+from sam3_core.model.automatic import crop_boxes
 
 from helpers import b64, decode_mask, encode, scene
 

@@ -21,8 +21,8 @@ from clips import clip_frames, write_clip
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from sam3_core import rle
-from sam3_core.ytvis import annotations_from_video_response, build_ytvis, rle_area, video_entry
+from sam3_core.masks import rle
+from sam3_core.masks.ytvis import annotations_from_video_response, build_ytvis, rle_area, video_entry
 
 from helpers import scene
 

@@ -12,8 +12,8 @@ import requests
 import torch
 import uvicorn
 
-import sam3_core.response
-from sam3_core.http_api import create_app
+import sam3_core.api.response
+from sam3_core.server.http_api import create_app
 
 from helpers import free_port
 
@@ -66,7 +66,7 @@ def test_out_of_memory_is_503_then_service_resumes(app_url, handler, image_b64, 
 
 
 def test_crash_is_500_with_an_id_then_service_resumes(app_url, image_b64, monkeypatch):
-    monkeypatch.setattr(sam3_core.response, "png_base64", lambda *changes_and_size: 1 / 0)
+    monkeypatch.setattr(sam3_core.api.response, "png_base64", lambda *changes_and_size: 1 / 0)
     answer = post(app_url, image_b64, confidence_threshold=0.0)
     assert answer.status_code == 500 and answer.json()["error"].startswith("internal error (id ")
     assert "ZeroDivisionError" not in answer.text, "no internals in the answer"

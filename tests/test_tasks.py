@@ -10,9 +10,9 @@ import pytest
 from huggingface_hub import InferenceClient
 from PIL import Image
 
-from sam3_core.request import parse_payload
+from sam3_core.api.request import parse_payload
+from sam3_core.api.tasks import SEGMENTATION, ZERO_SHOT
 from sam3_core.settings import RequestSettings
-from sam3_core.tasks import SEGMENTATION, ZERO_SHOT
 
 from helpers import decode_mask, encode, iou
 

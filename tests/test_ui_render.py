@@ -16,8 +16,8 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from sam3_core.loading import has_random_weights
-from sam3_core.ui_downloads import coco_document, masks_zip, overlay_png, write_downloads
-from sam3_core.ui_render import Picture, colour, decode_mask, display_size, full_overlay, objects_for_display
+from sam3_core.ui.downloads import coco_document, masks_zip, overlay_png, write_downloads
+from sam3_core.ui.render import Picture, colour, decode_mask, display_size, full_overlay, objects_for_display
 
 from helpers import b64, encode, scene
 
@@ -130,7 +130,7 @@ def test_example_photos_are_bundled_not_downloaded():
         "import sys, io\n"
         "sys.modules['pooch'] = None\n"
         "from PIL import Image\n"
-        "from sam3_core import ui_examples\n"
+        "from sam3_core.ui import examples as ui_examples\n"
         "names = ui_examples.available()\n"
         "assert names, 'scikit-image is not installed: pip install -e .[ui]'\n"
         "for name in names:\n"
@@ -145,7 +145,7 @@ def test_example_photos_are_bundled_not_downloaded():
 
 
 def test_the_banner_follows_the_model_info():
-    from sam3_core.ui import weights_notice
+    from sam3_core.ui.page import weights_notice
 
     assert "randomly initialised" in weights_notice({"loaded": True, "random_weights": True})
     assert weights_notice({"loaded": True, "random_weights": False}) == ""

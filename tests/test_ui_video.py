@@ -23,8 +23,8 @@ from browser import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_fol
 from clips import disc_frames, disc_response, write_clip
 from PIL import Image
 
-from sam3_core import rle
-from sam3_core.ui import build_ui
+from sam3_core.masks import rle
+from sam3_core.ui.page import build_ui
 
 from helpers import free_port
 

@@ -1,4 +1,4 @@
-"""The Video tab's rendering (``sam3_core.ui_video``) without a model or a browser: a clip written here, a response
+"""The Video tab's rendering (``sam3_core.ui.video``) without a model or a browser: a clip written here, a response
 built by hand in the documented shape."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from clips import disc, disc_frames, disc_response, write_clip
 from PIL import Image
 
-from sam3_core import rle
 from sam3_core.errors import RequestError
+from sam3_core.masks import rle
+from sam3_core.media.video_io import Sampling
 from sam3_core.settings import RequestSettings
-from sam3_core.ui_video import DISPLAY_MAX_SIDE, display_counts, open_clip, player_view
-from sam3_core.video_io import Sampling
+from sam3_core.ui.video import DISPLAY_MAX_SIDE, display_counts, open_clip, player_view
 
 SETTINGS = RequestSettings()
 

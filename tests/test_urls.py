@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from sam3_core.errors import PayloadTooLarge, RequestError
-from sam3_core.image_io import decode_image
+from sam3_core.media.image_io import decode_image
 from sam3_core.settings import Limits, RequestSettings, Settings
 
 from helpers import encode, scene

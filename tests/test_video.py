@@ -35,15 +35,15 @@ from transformers import (
 )
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
-from sam3_core import rle
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import PayloadTooLarge, RequestError
-from sam3_core.postprocess import mask_box
+from sam3_core.masks import rle
+from sam3_core.masks.postprocess import mask_box
+from sam3_core.media.video_io import Frame, Sampling, open_video
+from sam3_core.model.video import VideoTracker, VideoWork
+from sam3_core.model.video_visual import VisualVideoTracker, VisualVideoWork
 from sam3_core.service import SegmentationService
 from sam3_core.settings import Limits, ModelSettings, RequestSettings, Settings
-from sam3_core.video import VideoTracker, VideoWork
-from sam3_core.video_io import Frame, Sampling, open_video
-from sam3_core.video_visual import VisualVideoTracker, VisualVideoWork
 
 from helpers import b64, encode, iou, scene
 
@@ -143,7 +143,7 @@ def test_no_temporary_file_outlives_the_request(clip, tmp_path):
     script = (
         "import os, signal, sys\n"
         "from sam3_core.settings import RequestSettings\n"
-        "from sam3_core.video_io import Sampling, open_video\n"
+        "from sam3_core.media.video_io import Sampling, open_video\n"
         "source = open_video(open(sys.argv[1], 'rb').read(), Sampling(), RequestSettings())\n"
         "next(source.frames())\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

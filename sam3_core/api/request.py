@@ -21,11 +21,11 @@ from typing import Any
 
 from PIL import Image
 
+from sam3_core.api.tasks import SEGMENTATION, task_fields
 from sam3_core.errors import QUOTE_CHARS, RequestError, quote
-from sam3_core.image_io import read_image
+from sam3_core.media.image_io import read_image
+from sam3_core.model.work import AutomaticOptions, Box, Picture, Point, SegmentationWork, VisualObject
 from sam3_core.settings import Limits, RequestSettings
-from sam3_core.tasks import SEGMENTATION, task_fields
-from sam3_core.work import AutomaticOptions, Box, Picture, Point, SegmentationWork, VisualObject
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def check_token_lengths(counts: Sequence[int], limit: int) -> None:
 
 def _image_with_parameters(image: object, parameters: dict, settings: RequestSettings) -> SegmentRequest:
     """Form 3, ``{"inputs": <image>, "parameters": {...}}``: the main fields, or an InferenceClient task
-    (``sam3_core.tasks``).
+    (``sam3_core.api.tasks``).
 
     An image object as ``inputs`` is what the inference toolkit makes of a binary body; it passes the query
     string as ``parameters`` of text (integers and true/false converted), read here as ``parse_query_value`` does.

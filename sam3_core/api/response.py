@@ -12,12 +12,12 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sam3_core.encoding import mask_to_polygon, png_base64
-from sam3_core.engine import ObjectPrediction, Prediction
-from sam3_core.postprocess import MaskCanvas
-from sam3_core.request import SegmentRequest
-from sam3_core.scanlines import box_of_changes, mask_of_changes
-from sam3_core.tasks import task_answer
+from sam3_core.api.request import SegmentRequest
+from sam3_core.api.tasks import task_answer
+from sam3_core.masks.encoding import mask_to_polygon, png_base64
+from sam3_core.masks.postprocess import MaskCanvas
+from sam3_core.masks.scanlines import box_of_changes, mask_of_changes
+from sam3_core.model.engine import ObjectPrediction, Prediction
 
 SAM_VERSION = "3.0"
 # One worker per core, at most 8: 16 did not encode 100 masks of 12 MP faster than 8 on a 16-core H200 machine
@@ -73,7 +73,7 @@ def build_response(request: SegmentRequest, prediction: Prediction) -> dict | li
         response["polygons"] = [polygon for _, _, polygon in rendered]
         response["polygon_format"] = "pixel_coordinates"
         response["original_image_size"] = list(request.image_size)
-    if request.task is not None:  # an InferenceClient task (sam3_core.tasks)
+    if request.task is not None:  # an InferenceClient task (sam3_core.api.tasks)
         return task_answer(request.task, response)
     if request.return_timings:
         timings = dict(prediction.timings)

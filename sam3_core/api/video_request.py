@@ -1,6 +1,6 @@
 """Parse and validate a video request: ``{"inputs": {"video": ..., "text_prompts": [...], ...}}`` (concept
 tracking) or ``{"inputs": {"video": ..., "points": ..., "point_labels": ..., "boxes": ..., "box_labels": ...,
-"frame_index": 0}}`` (visual prompts on one frame, ``sam3_core.video_visual``); not both kinds in one request.
+"frame_index": 0}}`` (visual prompts on one frame, ``sam3_core.model.video_visual``); not both kinds in one request.
 
 The video itself is opened later (``video_io.open_video``), by the pipeline that reads it frame by frame; the
 fields here are checked first, so a bad field is refused before any decoding.
@@ -12,12 +12,12 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sam3_core.api.request import _boolean, _coordinate_list, _labels, _number, _text_prompts, group_visual_objects
 from sam3_core.errors import QUOTE_CHARS, RequestError, quote
-from sam3_core.request import _boolean, _coordinate_list, _labels, _number, _text_prompts, group_visual_objects
+from sam3_core.media.video_io import Sampling, check_video_value
+from sam3_core.model.video import VideoWork
+from sam3_core.model.video_visual import VisualVideoWork
 from sam3_core.settings import RequestSettings
-from sam3_core.video import VideoWork
-from sam3_core.video_io import Sampling, check_video_value
-from sam3_core.video_visual import VisualVideoWork
 
 VIDEO_FIELDS = (
     "video",

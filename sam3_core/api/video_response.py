@@ -1,6 +1,6 @@
 """A video request from the opened video to the documented JSON: frames decoded, tracked and encoded one at a time.
 
-Each frame's masks are encoded (COCO RLE, ``sam3_core.rle``) as soon as the tracker returns them, so the response
+Each frame's masks are encoded (COCO RLE, ``sam3_core.masks.rle``) as soon as the tracker returns them, so the response
 grows by a few hundred bytes per object per frame and no full-size mask outlives its frame. An object appears only
 on the frames where it is visible. Text prompts are tracked by ``VideoTracker`` (label: the text prompt, score: the
 detection score), visual prompts by ``VisualVideoTracker`` (label ``"visual"``, score: the tracker's presence score;
@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from sam3_core import rle
-from sam3_core.encoding import mask_to_polygon
-from sam3_core.response import SAM_VERSION
+from sam3_core.api.response import SAM_VERSION
+from sam3_core.api.video_request import VideoRequest
+from sam3_core.masks import rle
+from sam3_core.masks.encoding import mask_to_polygon
+from sam3_core.media.video_io import open_video
+from sam3_core.model.video import VideoTracker
+from sam3_core.model.video_visual import VisualVideoTracker, VisualVideoWork
 from sam3_core.settings import RequestSettings
-from sam3_core.video import VideoTracker
-from sam3_core.video_io import open_video
-from sam3_core.video_request import VideoRequest
-from sam3_core.video_visual import VisualVideoTracker, VisualVideoWork
 
 
 def _frame_entry(

@@ -3,7 +3,7 @@
 
     sam3-app [--model DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
 
-``sam3-serve``'s app (``sam3_core.http_api``) with the web UI at ``/`` instead of ``GET /``: the page; the seed's
+``sam3-serve``'s app (``sam3_core.server.http_api``) with the web UI at ``/`` instead of ``GET /``: the page; the seed's
 routes ``POST /api/predict`` and ``POST /api/sam2_compatible``; for ``gradio_client``, ``api_name="/predict"``
 (image, text, threshold) and ``"/sam2_compatible"`` (the ``{"inputs": {...}}`` object); ``GET /health``; and
 ``sam3-serve``'s other routes and limits. It listens where a Space says (``GRADIO_SERVER_NAME``,

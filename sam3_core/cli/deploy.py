@@ -30,7 +30,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from sam3_core.checkpoint import HUB_DEFAULT, HUB_FILES
+from sam3_core.model.checkpoint import HUB_DEFAULT, HUB_FILES
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 # The endpoint repository: the handler, its package, and what the default image must install (requirements.txt

@@ -22,7 +22,7 @@ Scaling out is the endpoint's replicas (min/max replicas), not this script.
 Output, one file per kind of input, each written (atomically) when the input holds that kind:
 images go to ``--out`` as COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area,
 score); videos go to ``--video-out``, by default ``--out`` with its ``.json`` suffix replaced by ``.videos.json``
-(``annotations.json`` -> ``annotations.videos.json``), as YouTube-VIS JSON (``sam3_core.ytvis``: one annotation
+(``annotations.json`` -> ``annotations.videos.json``), as YouTube-VIS JSON (``sam3_core.masks.ytvis``: one annotation
 per tracked object, per-frame lists over the *sampled* frames, each frame's source index and timestamp in the video
 entry, RLE with string counts, bboxes ``[x, y, w, h]`` in pixels; the video is named by ``file_name``, not by
 YTVIS's per-frame ``file_names``). Image and video ids count from 1 in input order
@@ -53,7 +53,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from sam3_core.request import DEFAULTS
+from sam3_core.api.request import DEFAULTS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -187,7 +187,7 @@ class EndpointSegmenter:
 
 
 def segment_one(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
-    from sam3_core.coco import annotations_from_response
+    from sam3_core.masks.coco import annotations_from_response
 
     try:
         image_b64 = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -223,7 +223,7 @@ def video_payload(video_b64: str, args) -> dict:
 
 def segment_video(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
     """One video's journal record: its YTVIS ``video`` entry (no id/file name) and annotations (no ids)."""
-    from sam3_core.ytvis import annotations_from_video_response, video_entry
+    from sam3_core.masks.ytvis import annotations_from_video_response, video_entry
 
     try:
         video_b64 = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -245,7 +245,7 @@ def default_video_out(out: Path) -> Path:
 
 def build_ytvis_document(paths: list[Path], done: dict[str, dict], prompts: list[str], base: Path) -> dict:
     """Deterministic YTVIS document of the videos among ``paths`` (ids in input order; failed ones left out)."""
-    from sam3_core.ytvis import build_ytvis
+    from sam3_core.masks.ytvis import build_ytvis
 
     videos = []
     for path in paths:

@@ -10,7 +10,7 @@ tiny RANDOM checkpoint built in ``checkpoints/sam3-tiny`` (meaningless masks, fo
 masks: ``--model facebook/sam3`` with ``HF_TOKEN`` set (gated repository), or ``--model /path/to/a/local/copy``.
 When loading fails the server exits with status 1 (as the toolkit does), so a platform restarts or reports it.
 
-Connections: a request must arrive whole within ``SAM3_READ_TIMEOUT_S`` (``sam3_core.read_deadline``); beyond
+Connections: a request must arrive whole within ``SAM3_READ_TIMEOUT_S`` (``sam3_core.server.read_deadline``); beyond
 ``SAM3_MAX_CONNECTIONS`` open connections requests are answered 503. The access log shows paths without their
 query strings (which may carry whole prompts).
 """
@@ -48,8 +48,8 @@ def choose_model(requested: str | None, settings: Settings) -> str | None:
         raise SystemExit(f"error: --model: directory {requested} does not exist")
     if settings.server.model_dir or settings.model.model_id:
         return None
-    from sam3_core.checkpoint import is_sam3_checkpoint
-    from sam3_core.tiny_checkpoint import make_checkpoint
+    from sam3_core.model.checkpoint import is_sam3_checkpoint
+    from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
     if not is_sam3_checkpoint(TINY_DIR):
         make_checkpoint(TINY_DIR)
@@ -97,14 +97,14 @@ def serve(
     max_body_bytes: int,
     max_waiting: int,
 ) -> int:
-    """Serve ``sam3_core.http_api.create_app`` (the weights of ``choose_model(requested_model)``, loaded in the
+    """Serve ``sam3_core.server.http_api.create_app`` (the weights of ``choose_model(requested_model)``, loaded in the
     background) on ``host:port`` until stopped; 1 when loading the weights failed, else 0. ``sam3-app`` too."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     import uvicorn
 
-    from sam3_core.http_api import create_app
-    from sam3_core.read_deadline import with_read_deadline
+    from sam3_core.server.http_api import create_app
+    from sam3_core.server.read_deadline import with_read_deadline
 
     model = choose_model(requested_model, settings)
 

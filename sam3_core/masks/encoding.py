@@ -1,4 +1,4 @@
-"""Binary masks to what the API returns: base64 PNGs (``sam3_core.png_deflate``) and simplified polygons (OpenCV)."""
+"""Binary masks to what the API returns: base64 PNGs (``png_deflate``) and simplified polygons (OpenCV)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import base64
 import cv2
 import numpy as np
 
-from sam3_core.png_deflate import png_of_changes
+from sam3_core.masks.png_deflate import png_of_changes
 
 
 def png_base64(changes: np.ndarray, height: int, width: int) -> str:
-    """A mask's scanline changes (``sam3_core.scanlines``) -> base64 of its 8-bit single-channel PNG, 0/255
+    """A mask's scanline changes (``sam3_core.masks.scanlines``) -> base64 of its 8-bit single-channel PNG, 0/255
     (no ``data:`` prefix)."""
     return base64.b64encode(png_of_changes(changes, height, width)).decode("ascii")
 

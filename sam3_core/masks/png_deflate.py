@@ -2,12 +2,12 @@
 
 A PNG's image data is the zlib stream of its scanlines: per row a filter byte (0: none) and ``width`` pixel bytes,
 ``height * (width + 1)`` bytes in all (the *scanline stream*). A 0/255 mask's scanline stream is a few runs of
-equal bytes, and ``changes`` (``sam3_core.scanlines``) lists where they start. This module writes the deflate stream
+equal bytes, and ``changes`` (``masks.scanlines``) lists where they start. This module writes the deflate stream
 of those runs directly (RFC 1951): each run is one literal byte, then copies of the previous byte (distance 1,
 at most 258 bytes each), in dynamic-Huffman blocks of at most ``RUNS_PER_BLOCK`` runs; the zlib checksum
 (Adler-32) is summed per run in closed form. Its work is a few symbols per run (a run's 258-byte copies are usually
 one field of zero bits), not per pixel: for a 12 MP disc it is 9-18x faster than OpenCV's writer (zlib over the
-12 MB stream) and writes a quarter of the bytes (``sam3-benchmark png``, docs/BENCHMARKS.md). Any PNG reader reads
+12 MB stream) and writes a quarter of the bytes (``scripts.benchmark png``, docs/BENCHMARKS.md). Any PNG reader reads
 the files: 8-bit grayscale, no interlace.
 """
 

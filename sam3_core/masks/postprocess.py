@@ -14,8 +14,8 @@ A ``MaskCanvas`` renders one object after another into the same full-size buffer
 window and its edges), so the masks of a request cost one full-size allocation, not several per object. Fresh
 memory is page-faulted in by the kernel: with a new float frame, bool frame and mask per object, a 100-object 12 MP
 request spent 4.4 s of its 14 s of CPU in the kernel, 8 s of 19 s once large buffers are returned to the system
-after each use (``sam3_core.allocator``); with the canvas 2 s of 12 s (docs/RELIABILITY.md). What leaves the
-canvas is the mask's scanline changes (``sam3_core.scanlines``), found on the map's device.
+after each use (``sam3_core.model.allocator``); with the canvas 2 s of 12 s (docs/RELIABILITY.md). What leaves the
+canvas is the mask's scanline changes (``sam3_core.masks.scanlines``), found on the map's device.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from sam3_core.scanlines import mask_of_changes
+from sam3_core.masks.scanlines import mask_of_changes
 
 Box = tuple[float, float, float, float]
 Region = tuple[int, int, int, int]
@@ -68,7 +68,7 @@ def pixel_slices(box: Box) -> tuple[slice, slice]:
 class MaskCanvas:
     """Full-size masks of one image size, rendered one after another into the same buffers (one thread).
 
-    A mask leaves the canvas as its scanline changes (``sam3_core.scanlines``), computed where the map is (the
+    A mask leaves the canvas as its scanline changes (``sam3_core.masks.scanlines``), computed where the map is (the
     GPU): a few kB per object cross to the host instead of the full-size mask.
     """
 
@@ -127,7 +127,7 @@ class MaskCanvas:
     def changes(
         self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
     ) -> np.ndarray:
-        """``(h, w)`` float map -> the scanline changes (int64, ``sam3_core.scanlines``) of the ``(height, width)``
+        """``(h, w)`` float map -> the scanline changes (int64, ``masks.scanlines``) of the ``(height, width)``
         mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
         pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
         region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""

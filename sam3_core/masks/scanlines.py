@@ -5,7 +5,7 @@ the row's pixels as 0/255. Pixel ``(r, c)`` sits at ``r * (width + 1) + 1 + c``.
 0s (the first filter byte); ``changes`` are the sorted positions where a new run starts, so runs alternate 0s and
 255s. Every run of 255s lies within one row. A mask with a few objects has a few changes per row, so this is a
 compact form that the device can compute and send instead of the mask (``MaskCanvas.changes``), that the PNG writer
-deflates directly (``sam3_core.png_deflate``), and that gives the mask's box without its pixels.
+deflates directly (``sam3_core.masks.png_deflate``), and that gives the mask's box without its pixels.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sam3_core import rle
+from sam3_core.masks import rle
 
 
 def rle_area(encoded: dict[str, Any]) -> int:

@@ -2,7 +2,7 @@
 
 Accepted: a base64 string (standard or URL-safe alphabet, padding optional, optional ``data:image/...;base64,``
 prefix), raw bytes, or a ``PIL.Image`` (what the inference toolkit builds from a binary request body). An
-``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``, ``sam3_core.url_fetch``); never a
+``http(s)://`` URL only when the operator allows its host (``SAM3_URL_HOSTS``, ``sam3_core.media.url_fetch``); never a
 file path.
 Formats: JPEG, PNG, WebP, BMP, TIFF, GIF (first frame). Every mode (16-bit, CMYK, palette, alpha, ...) becomes RGB.
 EXIF orientation is applied, so every coordinate in requests and responses refers to the upright image.
@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sam3_core.errors import PayloadTooLarge, RequestError, brief, quote
+from sam3_core.media.url_fetch import fetch_url
+from sam3_core.model.work import Picture
 from sam3_core.settings import Limits, RequestSettings
-from sam3_core.url_fetch import fetch_url
-from sam3_core.work import Picture
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO"})  # MPO: multi-picture JPEG
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.IGNORECASE)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from sam3_core.errors import PayloadTooLarge, RequestError
-from sam3_core.image_io import decode_base64, decode_image
+from sam3_core.media.image_io import decode_base64, decode_image
 from sam3_core.settings import Limits, RequestSettings
 
 READABLE = "MP4, WebM, AVI, MOV, MKV or GIF"

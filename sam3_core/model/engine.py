@@ -28,7 +28,8 @@ from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3Tracker
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
-from sam3_core.automatic import (
+from sam3_core.cancel import FairLock, check
+from sam3_core.model.automatic import (
     CropBox,
     crop_boxes,
     layer_points_per_side,
@@ -38,10 +39,9 @@ from sam3_core.automatic import (
     select_across_crops,
     select_masks,
 )
-from sam3_core.cache import ByteLRUCache
-from sam3_core.cancel import FairLock, check
+from sam3_core.model.cache import ByteLRUCache
+from sam3_core.model.work import Picture, SegmentationWork, VisualObject
 from sam3_core.settings import EngineSettings
-from sam3_core.work import Picture, SegmentationWork, VisualObject
 
 LOG = logging.getLogger("sam3_core")
 MB = 1024 * 1024
@@ -341,7 +341,7 @@ class Sam3Engine:
     def _automatic(
         self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
     ) -> list[ObjectPrediction]:
-        """Segment everything (``sam3_core.automatic``, options in ``work.automatic``): a grid of single-point
+        """Segment everything (``sam3_core.model.automatic``, options in ``work.automatic``): a grid of single-point
         objects, SAM's 3 candidates each above the confidence threshold, then large enough and stable masks after
         box NMS, on the whole image (``features``) and on each crop of ``crop_n_layers`` (its own ViT run), then
         box NMS across crops preferring smaller crops. Takes the engine once per crop's ViT run and once per chunk

@@ -31,8 +31,8 @@ from transformers import AutoModel, Sam3VideoConfig, Sam3VideoModel, Sam3VideoPr
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
 from sam3_core.cancel import check
-from sam3_core.engine import Sam3Engine
-from sam3_core.video_io import Frame
+from sam3_core.media.video_io import Frame
+from sam3_core.model.engine import Sam3Engine
 
 # Tracker modules the engine's Sam3TrackerModel holds with the same checkpoint tensors as the video tracker's.
 SHARED_TRACKER_MODULES = ("shared_image_embedding", "prompt_encoder", "mask_decoder")

@@ -32,13 +32,13 @@ from transformers import Sam3TrackerVideoProcessor
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import Sam3TrackerVideoInferenceSession
 
+from sam3_core.api.request import _clip_box, check_points_inside, group_visual_objects
 from sam3_core.cancel import check
 from sam3_core.errors import RequestError
-from sam3_core.postprocess import mask_box
-from sam3_core.request import _clip_box, check_points_inside, group_visual_objects
-from sam3_core.video import FrameObjects, VideoTracker, _forget_before
-from sam3_core.video_io import Frame
-from sam3_core.work import Box, Point, VisualObject
+from sam3_core.masks.postprocess import mask_box
+from sam3_core.media.video_io import Frame
+from sam3_core.model.video import FrameObjects, VideoTracker, _forget_before
+from sam3_core.model.work import Box, Point, VisualObject
 
 LABEL = "visual"
 

@@ -59,7 +59,7 @@ class AutomaticOptions:
     stability score is at least ``stability_score_thresh``, it covers at least ``min_area`` pixels of the image,
     and no better candidate's box overlaps its box by more than ``box_nms_thresh`` IoU.
 
-    With ``crop_n_layers`` > 0 the same runs again on crops of the image (``sam3_core.automatic.crop_boxes``): layer
+    With ``crop_n_layers`` > 0 the same runs again on crops of the image (``model.automatic.crop_boxes``): layer
     i has 2^i x 2^i crops overlapping by ``crop_overlap_ratio`` (of the short side, scaled per layer), with
     ``points_per_side / crop_n_points_downscale_factor^i`` points per side; a crop's masks cut off by a crop edge
     are dropped, and across crops box NMS at ``crop_nms_thresh`` keeps the mask from the smaller crop.
@@ -82,7 +82,7 @@ class SegmentationWork:
     - ``text_prompts``: concepts, each returning every instance the detector scores above the threshold;
       ``exemplar_boxes`` (with 1/0 ``exemplar_labels``) steer every concept ("more/not like this").
     - ``visual_objects``: tracker objects, one or ``multimask_output`` 3 masks each, in order.
-    - ``automatic``: no prompt at all: segment everything with these options (``sam3_core.automatic``).
+    - ``automatic``: no prompt at all: segment everything with these options (``sam3_core.model.automatic``).
     - ``max_objects``: at most this many objects come back, the highest scores, in the order above.
     """
 

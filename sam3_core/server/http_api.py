@@ -35,9 +35,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sam3_core.api.request import QUERY_LIST_FIELDS, parse_query_value
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
-from sam3_core.request import QUERY_LIST_FIELDS, parse_query_value
 
 LOG = logging.getLogger("sam3_core.server")
 # Inference Endpoints' toolkit decodes no video content type, so the local server does not take raw videos either.
@@ -178,7 +178,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
     fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
-    ``ui_path``: also serve the Gradio web UI (``sam3_core.ui``, with its API endpoints ``/predict`` and
+    ``ui_path``: also serve the Gradio web UI (``sam3_core.ui.page``, with its API endpoints ``/predict`` and
     ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
     Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). Then the server must call
     ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
@@ -247,7 +247,7 @@ def create_app(
     import gradio as gr
     from fastapi import FastAPI
 
-    from sam3_core.ui import build_ui
+    from sam3_core.ui.page import build_ui
 
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -1,5 +1,5 @@
 """The web UI's downloads of a result: the overlay (PNG, the picture's size), the masks (a zip of PNGs, one per
-object) and the result as a COCO instance-segmentation file (``sam3_core.coco``: boxes ``[x, y, width,
+object) and the result as a COCO instance-segmentation file (``sam3_core.masks.coco``: boxes ``[x, y, width,
 height]`` in pixels, masks as compressed RLE)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from sam3_core.ui_render import Picture, decode_mask, full_overlay
+from sam3_core.ui.render import Picture, decode_mask, full_overlay
 
 
 def stem(name: str) -> str:
@@ -21,7 +21,7 @@ def stem(name: str) -> str:
 
 
 def overlay_png(picture: Picture, response: dict, shown: list[int] | None = None) -> bytes:
-    """``ui_render.full_overlay`` of the objects in ``shown`` (indices; default all) as PNG bytes."""
+    """``render.full_overlay`` of the objects in ``shown`` (indices; default all) as PNG bytes."""
     buffer = io.BytesIO()
     full_overlay(picture.image, response, shown).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
@@ -40,8 +40,8 @@ def masks_zip(response: dict) -> bytes:
 
 def coco_document(response: dict, file_name: str, size: tuple[int, int]) -> dict:
     """The response as a COCO file: one image (``size`` is width, height), one category per label (in order
-    of first appearance), one annotation per object (``sam3_core.coco.annotations_from_response``, RLE)."""
-    from sam3_core.coco import annotations_from_response
+    of first appearance), one annotation per object (``sam3_core.masks.coco.annotations_from_response``, RLE)."""
+    from sam3_core.masks.coco import annotations_from_response
 
     names = list(dict.fromkeys(response["labels"]))
     category_ids = {name: index for index, name in enumerate(names, start=1)}

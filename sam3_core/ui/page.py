@@ -9,7 +9,7 @@ events are private. Mounted at ``/ui`` by ``sam3-serve --ui`` and at ``/`` by ``
 The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click layer is ``ui_static/stage.js``);
 clicks and drags on it become points and boxes in image pixels, sent with the picture's original bytes (so the
 service's feature cache answers every click after the first); the result comes back as one tinted layer per
-object at display size (``ui_render``), drawn over the same picture with a legend. Downloads: ``ui_downloads``.
+object at display size (``ui.render``), drawn over the same picture with a legend. Downloads: ``ui.downloads``.
 
 The Video tab (``video_tab``): upload a clip, track text prompts through it (the service's video request), play
 the result in a canvas player with a legend (``ui_video``, ``ui_static/video.*``), download the response JSON.
@@ -32,21 +32,22 @@ from typing import Any
 import gradio as gr  # module level: gradio resolves the gr.EventData annotation from here
 import torch
 
-from sam3_core import ui_examples, ui_video
-from sam3_core.image_io import decode_image
+from sam3_core.media.image_io import decode_image
 from sam3_core.settings import RequestSettings, Settings
-from sam3_core.ui_downloads import stem, write_downloads
-from sam3_core.ui_render import Picture, display_picture, objects_for_display
+from sam3_core.ui import examples as ui_examples
+from sam3_core.ui import video as ui_video
+from sam3_core.ui.downloads import stem, write_downloads
+from sam3_core.ui.render import Picture, display_picture, objects_for_display
 
-LOG = logging.getLogger("sam3_core.ui")
+LOG = logging.getLogger("sam3_core.ui.page")
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "sam3-ui-downloads"
 DOWNLOADS_KEEP_S = 3600
 NOTICE_STYLE = "background:#fef3c7;color:#78350f;border:1px solid #f59e0b;border-radius:6px;padding:6px 10px"
 
 
 def static_text(name: str) -> str:
-    """A file of ``sam3_core/ui_static`` (the HTML, CSS and JavaScript of the stage and the example strip)."""
-    return resources.files("sam3_core").joinpath("ui_static", name).read_text(encoding="utf-8")
+    """A file of ``sam3_core/ui/static`` (the HTML, CSS and JavaScript of the stage and the example strip)."""
+    return resources.files("sam3_core.ui").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def static_component(name: str, elem_id: str) -> gr.HTML:

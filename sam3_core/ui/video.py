@@ -5,7 +5,7 @@ to the page as JPEGs (at most ``DISPLAY_MAX_SIDE`` pixels on the long side) and 
 COCO compressed RLE at that size, which the page decodes and tints over the frame. So every object keeps its colour
 on every frame, can be hidden from the legend, and the player steps frame by frame (play/pause, slider) - none of
 which a video with burnt-in overlays allows. The cost: the JPEG frames are about 3x the size of a VP8 WebM or an
-animated WebP of the same frames, and much faster to make (``sam3-benchmark playback``, docs/BENCHMARKS.md); this
+animated WebP of the same frames, and much faster to make (``scripts.benchmark playback``, docs/BENCHMARKS.md); this
 OpenCV writes no H.264, which is what browsers play in an MP4.
 
 Coordinates are pixels of the source frame (origin top-left, boxes ``[x1, y1, x2, y2]``) unless a name says
@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from sam3_core import rle
+from sam3_core.masks import rle
+from sam3_core.media.video_io import Sampling, open_video
 from sam3_core.settings import RequestSettings
-from sam3_core.ui_render import colour, data_url, display_size, hex_colour, is_dark
-from sam3_core.video_io import Sampling, open_video
+from sam3_core.ui.render import colour, data_url, display_size, hex_colour, is_dark
 
 DISPLAY_MAX_SIDE = 640
 JPEG_QUALITY = 80

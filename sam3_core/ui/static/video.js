@@ -43,7 +43,7 @@ function publish() {
 // ---- COCO RLE -----------------------------------------------------------------------------------------------
 
 function decodeCounts(text) {
-  // the inverse of COCO's rleToString (sam3_core.rle.compress_counts)
+  // the inverse of COCO's rleToString (sam3_core.masks.rle.compress_counts)
   const counts = [];
   let p = 0;
   while (p < text.length) {

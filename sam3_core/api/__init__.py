@@ -1,0 +1,1 @@
+"""The wire contract: request schema and validators, Hugging Face task formats, responses, video requests."""

@@ -1,0 +1,1 @@
+"""Masks from model maps to what the API returns: upsampling, scanlines, PNG, polygons, RLE, COCO, YouTube-VIS."""

@@ -1,0 +1,1 @@
+"""Decoding what a request carries: images, image URLs (allowlisted), videos."""
