@@ -2,7 +2,7 @@
 
 Each field names its environment variable and how it is read; an unset or empty variable keeps the default. One
 rule for a bad value: ``SettingsError`` (a ``ValueError``) naming the variable and what it accepts, and start-up
-fails. The README's configuration table lists the same variables.
+fails. The configuration table of docs/API.md lists the same variables.
 """
 
 from __future__ import annotations

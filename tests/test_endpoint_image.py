@@ -136,7 +136,7 @@ def test_binary_image_body_with_query_parameters(endpoint, handler, image):
 
 
 def test_toolkit_path_differences(endpoint, image_b64):
-    """What the toolkit does before the handler is called (README: "Which image runs the handler")."""
+    """What the toolkit does before the handler is called (docs/DEPLOYING.md: "The default image")."""
     url, _ = endpoint
     body = json.dumps({"inputs": {"image": image_b64, "text_prompts": ["cat"]}})
     refused = requests.post(url, data=body, headers={"content-type": "application/json; charset=utf-8"}, timeout=60)

@@ -1,4 +1,4 @@
-"""Settings: every variable read once, one error rule, and the README's table lists exactly these variables."""
+"""Settings: every variable read once, one error rule, and the API reference's table lists exactly these variables."""
 
 from __future__ import annotations
 
@@ -80,9 +80,9 @@ def test_one_error_rule(name, value, expected):
     assert message.startswith(f"{name}=") and message.endswith(f"expected {expected}") and len(message) < 120
 
 
-def test_the_readme_table_lists_every_variable():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Limits and configuration (environment variables)", 1)[1].split("\n## ", 1)[0]
+def test_the_api_reference_table_lists_every_variable():
+    reference = (ROOT / "docs" / "API.md").read_text()
+    table = reference.split("## Limits and configuration (environment variables)", 1)[1].split("\n## ", 1)[0]
     first_cells = [row.split("|")[1] for row in table.splitlines() if row.startswith("| `")]
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z0-9_]+)`", cell)}
     assert documented == set(variables())

@@ -54,7 +54,7 @@ def _render_all(objects: list[ObjectPrediction], request: SegmentRequest) -> lis
 
 
 def build_response(request: SegmentRequest, prediction: Prediction) -> dict | list[dict]:
-    """The response dict (JSON-ready: plain lists, floats, strings), see README "Response"; for InferenceClient
+    """The response dict (JSON-ready: plain lists, floats, strings), see docs/API.md "Response"; for InferenceClient
     task requests the task's list: ``{"label", "score", "mask"[, "box"]}`` per object."""
     started = time.perf_counter()
     objects = prediction.objects

@@ -6,7 +6,7 @@ on the frames where it is visible. Text prompts are tracked by ``VideoTracker`` 
 detection score), visual prompts by ``VisualVideoTracker`` (label ``"visual"``, score: the tracker's presence score;
 no object before the prompt frame).
 
-Response (README "Video response")::
+Response (docs/VIDEO.md)::
 
     {"video": {"num_frames", "fps", "width", "height", "frame_indices", "timestamps"},
      "num_objects", "objects": [{"object_id", "label", "score",

@@ -9,7 +9,7 @@
    is accepted, owns the repository's namespace and can read the gated ``facebook/sam3``. A plan that cannot
    work exits with status 2 and one line.
 1. Builds ``build/endpoint-repo``: ``handler.py``, ``sam3_core/``, ``requirements.txt`` (with
-   ``requirements-runtime.txt`` and ``toolkit_compat/``, which make the default image start: README "Deploying")
+   ``requirements-runtime.txt`` and ``toolkit_compat/``, which make the default image start: docs/DEPLOYING.md)
    and ``model_card.md`` as ``README.md``; with ``--with-weights`` also the ``facebook/sam3`` checkpoint files.
    Without weights the endpoint gets ``SAM3_MODEL_ID=facebook/sam3`` and the token as a secret.
 2. Uploads it with ``HfApi.upload_folder`` (creating the model repository, private by default).
