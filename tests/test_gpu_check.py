@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from scripts.gpu_check import SMOKE_PLAN
+
+ROOT = Path(__file__).resolve().parents[1]  # python -m scripts.NAME runs from the checkout
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +20,7 @@ def test_smoke_run_reports_every_phase(tmp_path):
     out = tmp_path / "gpu_check.json"
     command = [sys.executable, "-m", "scripts.gpu_check", "--smoke", "--skip", "compile", "--json", str(out)]
     command += ["--budget-s", "3600"]  # the budget is for a GPU machine's minutes; here every phase must run
-    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(out.read_text())
     assert "gpu_check summary" in completed.stdout

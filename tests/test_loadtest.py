@@ -20,7 +20,11 @@ def test_short_load_and_soak(tiny_checkpoint, tmp_path):
     command = [sys.executable, "-m", "scripts.loadtest", "--model", str(tiny_checkpoint)]
     options = ["--clients", "4", "--warmup", "80", "--soak", "60", "--abandon-every", "7", "--sample-every", "10"]
     completed = subprocess.run(
-        [*command, *options, "--max-seconds", "400", "--json", str(report)], capture_output=True, text=True, timeout=600
+        [*command, *options, "--max-seconds", "400", "--json", str(report)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     result = json.loads(report.read_text())
     assert completed.returncode == 0, completed.stdout + completed.stderr[-2000:]

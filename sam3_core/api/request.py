@@ -253,20 +253,20 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
         raise RequestError(name, f"unknown field; {hint}")
     value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
 
-    text_prompts = _text_prompts(value["text_prompts"], limits)
-    points = _coordinate_list(value["points"], "points", 2, limits.max_points)
-    boxes = _coordinate_list(value["boxes"], "boxes", 4, limits.max_boxes)
-    point_labels = _labels(value["point_labels"], "point_labels", len(points), "points")
-    box_labels = _labels(value["box_labels"], "box_labels", len(boxes), "boxes")
+    text_prompts = parse_text_prompts(value["text_prompts"], limits)
+    points = parse_coordinate_list(value["points"], "points", 2, limits.max_points)
+    boxes = parse_coordinate_list(value["boxes"], "boxes", 4, limits.max_boxes)
+    point_labels = parse_labels(value["point_labels"], "point_labels", len(points), "points")
+    box_labels = parse_labels(value["box_labels"], "box_labels", len(boxes), "boxes")
     options = {
-        "multimask_output": _boolean(value["multimask_output"], "multimask_output"),
-        "vectorize": _boolean(value["vectorize"], "vectorize"),
-        "return_timings": _boolean(value["return_timings"], "return_timings"),
-        "confidence_threshold": _number(value["confidence_threshold"], "confidence_threshold", 0.0, 1.0),
-        "simplify_epsilon": _number(value["simplify_epsilon"], "simplify_epsilon", 0.0, 1e6),
+        "multimask_output": parse_boolean(value["multimask_output"], "multimask_output"),
+        "vectorize": parse_boolean(value["vectorize"], "vectorize"),
+        "return_timings": parse_boolean(value["return_timings"], "return_timings"),
+        "confidence_threshold": parse_number(value["confidence_threshold"], "confidence_threshold", 0.0, 1.0),
+        "simplify_epsilon": parse_number(value["simplify_epsilon"], "simplify_epsilon", 0.0, 1e6),
         "max_objects": limits.max_objects
         if value["max_objects"] is None
-        else int(_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
+        else int(parse_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
     }
     prompted = bool(text_prompts or points or boxes)
     automatic = _automatic_options(value["automatic"], settings, prompted, default=automatic_allowed and not prompted)
@@ -286,7 +286,7 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
         text_prompts=text_prompts,
         points=tuple((x, y) for x, y in points),
         point_labels=point_labels,
-        boxes=tuple(_clip_box(box, index, width, height) for index, box in enumerate(boxes)),
+        boxes=tuple(clip_box(box, index, width, height) for index, box in enumerate(boxes)),
         box_labels=box_labels,
         decode_ms=decode_ms,
         automatic=automatic,
@@ -320,7 +320,7 @@ def _automatic_options(
 
     def option(name: str, default: float, low: float, high: float, integer: bool = False) -> float:
         given = options.get(name)
-        return default if given is None else _number(given, f"automatic.{name}", low, high, integer=integer)
+        return default if given is None else parse_number(given, f"automatic.{name}", low, high, integer=integer)
 
     return AutomaticOptions(
         points_per_side=int(option("points_per_side", settings.amg_points_per_side, 1, 64, integer=True)),
@@ -338,7 +338,7 @@ def _automatic_options(
     )
 
 
-def _text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
+def parse_text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)):
@@ -364,7 +364,7 @@ def _text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
     return tuple(prompts)
 
 
-def _coordinate_list(value: object, field: str, width: int, limit: int) -> list[tuple[float, ...]]:
+def parse_coordinate_list(value: object, field: str, width: int, limit: int) -> list[tuple[float, ...]]:
     shape = "[[x, y], ...]" if width == 2 else "[[x1, y1, x2, y2], ...]"
     if not isinstance(value, (list, tuple)):
         raise RequestError(field, f"expected a list {shape}, got {type(value).__name__}")
@@ -374,11 +374,11 @@ def _coordinate_list(value: object, field: str, width: int, limit: int) -> list[
     for index, item in enumerate(value):
         if not isinstance(item, (list, tuple)) or len(item) != width:
             raise RequestError(f"{field}[{index}]", f"expected {width} numbers, as in {shape}")
-        items.append(tuple(_number(v, f"{field}[{index}][{k}]") for k, v in enumerate(item)))
+        items.append(tuple(parse_number(v, f"{field}[{index}][{k}]") for k, v in enumerate(item)))
     return items
 
 
-def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...]:
+def parse_labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)):
         raise RequestError(field, f"expected a list of 0/1 labels, got {type(value).__name__}")
     if len(value) != expected:
@@ -394,7 +394,9 @@ def _labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...
     return tuple(labels)
 
 
-def _number(value: object, field: str, low: float = -math.inf, high: float = math.inf, integer: bool = False) -> float:
+def parse_number(
+    value: object, field: str, low: float = -math.inf, high: float = math.inf, integer: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(field, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__}")
     try:
@@ -410,13 +412,13 @@ def _number(value: object, field: str, low: float = -math.inf, high: float = mat
     return number
 
 
-def _boolean(value: object, field: str) -> bool:
+def parse_boolean(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise RequestError(field, f"expected true or false, got {type(value).__name__}")
     return value
 
 
-def _clip_box(box: tuple[float, ...], index: int, width: int, height: int) -> Box:
+def clip_box(box: tuple[float, ...], index: int, width: int, height: int) -> Box:
     x1, y1, x2, y2 = box
     if x2 <= x1 or y2 <= y1:
         raise RequestError(f"boxes[{index}]", "needs x2 > x1 and y2 > y1 (format [x1, y1, x2, y2] in pixels)")

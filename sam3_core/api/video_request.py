@@ -12,7 +12,14 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sam3_core.api.request import _boolean, _coordinate_list, _labels, _number, _text_prompts, group_visual_objects
+from sam3_core.api.request import (
+    group_visual_objects,
+    parse_boolean,
+    parse_coordinate_list,
+    parse_labels,
+    parse_number,
+    parse_text_prompts,
+)
 from sam3_core.errors import QUOTE_CHARS, RequestError, quote
 from sam3_core.media.video_io import Sampling, check_video_value
 from sam3_core.model.video import VideoWork
@@ -96,7 +103,7 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
     value = {key: fields.get(key) for key in VIDEO_FIELDS}
     check_video_value(value["video"])
     limits = settings.limits
-    prompts = _text_prompts([] if value["text_prompts"] is None else value["text_prompts"], limits)
+    prompts = parse_text_prompts([] if value["text_prompts"] is None else value["text_prompts"], limits)
     visual = [name for name in ("points", "boxes") if value[name] is not None]
     if prompts and visual:
         raise RequestError(visual[0], "send text_prompts or points/boxes in one video request, not both")
@@ -105,10 +112,10 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
 
     def optional(name: str, low: float, high: float, integer: bool = False) -> float | None:
         given = value[name]
-        return None if given is None else _number(given, name, low, high, integer=integer)
+        return None if given is None else parse_number(given, name, low, high, integer=integer)
 
     def flag(name: str) -> bool:
-        return False if value[name] is None else _boolean(value[name], name)
+        return False if value[name] is None else parse_boolean(value[name], name)
 
     stride, fps = optional("frame_stride", 1, 10_000, integer=True), optional("fps", 0.001, 1000)
     if stride is not None and fps is not None:
@@ -150,12 +157,14 @@ def _visual_work(value: dict, limits, sampling: Sampling, confidence: float, max
     negative boxes, every object needs a positive point or box, ``frame_index`` a frame the sampling keeps."""
     if value["new_object_threshold"] is not None:
         raise RequestError("new_object_threshold", "is for text prompts; visual prompts start their objects")
-    points = _coordinate_list([] if value["points"] is None else value["points"], "points", 2, limits.max_points)
-    boxes = _coordinate_list([] if value["boxes"] is None else value["boxes"], "boxes", 4, limits.max_boxes)
-    point_labels = _labels(
+    points = parse_coordinate_list([] if value["points"] is None else value["points"], "points", 2, limits.max_points)
+    boxes = parse_coordinate_list([] if value["boxes"] is None else value["boxes"], "boxes", 4, limits.max_boxes)
+    point_labels = parse_labels(
         [] if value["point_labels"] is None else value["point_labels"], "point_labels", len(points), "points"
     )
-    box_labels = _labels([] if value["box_labels"] is None else value["box_labels"], "box_labels", len(boxes), "boxes")
+    box_labels = parse_labels(
+        [] if value["box_labels"] is None else value["box_labels"], "box_labels", len(boxes), "boxes"
+    )
     if 0 in box_labels:
         index = box_labels.index(0)
         raise RequestError(
@@ -173,7 +182,9 @@ def _visual_work(value: dict, limits, sampling: Sampling, confidence: float, max
     if len(objects) > max_objects:
         raise RequestError("max_objects", f"the prompts make {len(objects)} objects, over the limit of {max_objects}")
     frame_index = (
-        0 if value["frame_index"] is None else int(_number(value["frame_index"], "frame_index", 0, 10**9, integer=True))
+        0
+        if value["frame_index"] is None
+        else int(parse_number(value["frame_index"], "frame_index", 0, 10**9, integer=True))
     )
     stride = sampling.frame_stride
     if frame_index % stride:

@@ -171,7 +171,7 @@ class VideoTracker:
                 engine.synchronize()
             with torch.inference_mode():
                 result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
-            _forget_before(session, position, horizon)
+            forget_before(session, position, horizon)
             label_of = {obj: text for text, objs in result["prompt_to_obj_ids"].items() for obj in objs}
             ids = result["object_ids"].tolist()
             yield FrameObjects(
@@ -185,7 +185,7 @@ class VideoTracker:
             )
 
 
-def _forget_before(session, position: int, horizon: int) -> None:
+def forget_before(session, position: int, horizon: int) -> None:
     """Drop what the session no longer reads: processed frames before ``position`` and tracker memories of
     non-conditioning frames more than ``horizon`` frames back."""
     for index in [index for index in session.processed_frames if index < position]:

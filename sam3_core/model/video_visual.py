@@ -32,12 +32,12 @@ from transformers import Sam3TrackerVideoProcessor
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import Sam3TrackerVideoInferenceSession
 
-from sam3_core.api.request import _clip_box, check_points_inside, group_visual_objects
+from sam3_core.api.request import check_points_inside, clip_box, group_visual_objects
 from sam3_core.cancel import check
 from sam3_core.errors import RequestError
 from sam3_core.masks.postprocess import mask_box
 from sam3_core.media.video_io import Frame
-from sam3_core.model.video import FrameObjects, VideoTracker, _forget_before
+from sam3_core.model.video import FrameObjects, VideoTracker, forget_before
 from sam3_core.model.work import Box, Point, VisualObject
 
 LABEL = "visual"
@@ -63,7 +63,7 @@ class VisualVideoWork:
         """The tracked objects on a ``width`` x ``height`` frame (boxes clipped to it); raises ``RequestError``
         naming a point outside the frame or a box that lies outside it."""
         check_points_inside(self.points, width, height, "frame")
-        boxes = [_clip_box(box, index, width, height) for index, box in enumerate(self.boxes)]
+        boxes = [clip_box(box, index, width, height) for index, box in enumerate(self.boxes)]
         return group_visual_objects(self.points, self.point_labels, boxes, self.box_labels)
 
 
@@ -178,9 +178,9 @@ def _empty(frame: Frame) -> FrameObjects:
 
 
 def _forget(session: Sam3TrackerVideoInferenceSession, position: int, horizon: int) -> None:
-    """``video._forget_before``, and the per-frame "tracked" marks the tracker no longer reads (it reads them
+    """``video.forget_before``, and the per-frame "tracked" marks the tracker no longer reads (it reads them
     only for the frame prompts are added on)."""
-    _forget_before(session, position, horizon)
+    forget_before(session, position, horizon)
     for tracked in session.frames_tracked_per_obj.values():
         for index in [index for index in tracked if index < position]:
             del tracked[index]
