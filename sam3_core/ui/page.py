@@ -6,13 +6,13 @@ answering the main API). Its API (``gradio_client``) is the seed Space's: ``/pre
 and ``/sam2_compatible`` (the ``{"inputs": {...}}`` object), both answering the handler's JSON; the page's own
 events are private. Mounted at ``/ui`` by ``sam3-serve --ui`` and at ``/`` by ``sam3-app`` (the Space).
 
-The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click layer is ``ui_static/stage.js``);
+The page: the picture is shown once (the "stage", a ``gr.HTML`` whose click layer is ``static/stage.js``);
 clicks and drags on it become points and boxes in image pixels, sent with the picture's original bytes (so the
 service's feature cache answers every click after the first); the result comes back as one tinted layer per
 object at display size (``ui.render``), drawn over the same picture with a legend. Downloads: ``ui.downloads``.
 
 The Video tab (``video_tab``): upload a clip, track text prompts through it (the service's video request), play
-the result in a canvas player with a legend (``ui_video``, ``ui_static/video.*``), download the response JSON.
+the result in a canvas player with a legend (``ui.video``, ``static/video.*``), download the response JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def static_text(name: str) -> str:
 
 
 def static_component(name: str, elem_id: str) -> gr.HTML:
-    """A ``gr.HTML`` made of ``ui_static/NAME.{html,css,js}`` (the JavaScript is its ``js_on_load``), with the
+    """A ``gr.HTML`` made of ``static/NAME.{html,css,js}`` (the JavaScript is its ``js_on_load``), with the
     messages, placeholder and legend that the image stage and the video player share (``common.{css,js}``)."""
     return gr.HTML(
         None,
@@ -116,7 +116,7 @@ VIDEO_DEFAULTS = {
 
 def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
     """The Video tab (inside ``build_ui``'s Blocks): upload a clip, track text prompts through it, play the result
-    (``ui_video`` and ``ui_static/video.*``), download the response JSON. Its events are private."""
+    (``ui.video`` and ``static/video.*``), download the response JSON. Its events are private."""
     limits = settings.limits
     tokens = itertools.count(1)
 

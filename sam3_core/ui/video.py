@@ -1,6 +1,6 @@
 """What the web UI's Video tab plays: the tracked frames at display size and each object's masks on them.
 
-Playback is a small canvas player in the page (``ui_static/video.js``), not an encoded video: the sampled frames go
+Playback is a small canvas player in the page (``static/video.js``), not an encoded video: the sampled frames go
 to the page as JPEGs (at most ``DISPLAY_MAX_SIDE`` pixels on the long side) and each object's mask on each frame as
 COCO compressed RLE at that size, which the page decodes and tints over the frame. So every object keeps its colour
 on every frame, can be hidden from the legend, and the player steps frame by frame (play/pause, slider) - none of
