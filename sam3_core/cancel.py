@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 POLL_S = 0.05  # how often a wait for the engine looks at the event
@@ -45,28 +45,46 @@ class FairSlots:
         self._taken = 0
 
     @contextmanager
-    def held(self, cancel: threading.Event | None, stage: str) -> Iterator[None]:
-        """Hold a place; while waiting for one, give up with ``Cancelled(stage)`` once ``cancel`` is set."""
+    def held(
+        self,
+        cancel: threading.Event | None,
+        stage: str,
+        places: int = 1,
+        unless: Callable[[], bool] | None = None,
+    ) -> Iterator[bool]:
+        """Hold ``places`` places (at most ``capacity``: a larger job takes them all); while waiting, give up with
+        ``Cancelled(stage)`` once ``cancel`` is set. ``unless``: looked at whenever a place is given back; once it
+        is true the caller stops waiting and holds nothing (its work was done by a holder, see
+        ``model.batching``). Yields whether the places are held."""
+        places = min(max(places, 1), self.capacity)
         ticket = object()
         with self._condition:
             self._queue.append(ticket)
+            granted = False
             try:
-                while self._taken >= self.capacity or self._queue[0] is not ticket:
+                while not (unless is not None and unless()):
+                    if self._taken + places <= self.capacity and self._queue[0] is ticket:
+                        granted = True
+                        break
                     self._condition.wait(POLL_S if cancel is not None else None)
                     check(cancel, stage)
             except BaseException:
                 self._queue.remove(ticket)
                 self._condition.notify_all()
                 raise
-            self._queue.popleft()
-            self._taken += 1
+            if granted:
+                self._queue.popleft()
+                self._taken += places
+            else:
+                self._queue.remove(ticket)
             self._condition.notify_all()  # the next in line may take a place that is still free
         try:
-            yield
+            yield granted
         finally:
-            with self._condition:
-                self._taken -= 1
-                self._condition.notify_all()
+            if granted:
+                with self._condition:
+                    self._taken -= places
+                    self._condition.notify_all()
 
     def in_use(self) -> int:
         """Places held now."""

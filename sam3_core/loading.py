@@ -36,7 +36,9 @@ def load_service(
     LOG.info("SAM3 weights: %s (%s)", source.location, source.reason)
     device, dtype = select_device(settings.model)
     directory = local_directory(source, settings.model.hf_token)
-    engine = Sam3Engine.from_directory(directory, device, dtype, settings.engine)
+    engine = Sam3Engine.from_directory(
+        directory, device, dtype, settings.engine, max_batch_images=settings.request.limits.max_batch_images
+    )
     engine.warm_up()
     seconds = time.perf_counter() - started
     LOG.info("SAM3 ready on %s (%s) in %.1f s", device, str(dtype).removeprefix("torch."), seconds)

@@ -108,6 +108,9 @@ class Limits:
     max_points: int = env("SAM3_MAX_POINTS", _positive_int, 64)
     max_boxes: int = env("SAM3_MAX_BOXES", _positive_int, 64)
     max_objects: int = env("SAM3_MAX_OBJECTS", _positive_int, 100)  # returned per request; highest scores kept
+    # Images in one request ({"inputs": [...]}), and the most images the engine runs as one batch (requests
+    # waiting meanwhile run together up to it; 1: every image on its own).
+    max_batch_images: int = env("SAM3_MAX_BATCH_IMAGES", _positive_int, 16)
     # Videos (``"video"`` requests): the encoded file (or all frames of a frame list) after base64, the length of
     # the source video in seconds (it is decoded up to its end or max_frames), the frames tracked after sampling,
     # and the pixels of one frame (4K UHD).
@@ -155,6 +158,8 @@ class EngineSettings:
     # Text prompts per detector batch; unset: 8 on CPU (batching gains nothing there and costs memory), 32 on a
     # GPU (20 prompts in one batch: 1.44x faster than in batches of 8 on an H200, +2.5 GB peak).
     prompt_batch: int | None = env("SAM3_PROMPT_BATCH", _positive_int, None)
+    # Images per ViT pass within a batch; unset: 8 on a GPU, 2 on CPU. Bounds the activations' memory.
+    vit_batch: int | None = env("SAM3_VIT_BATCH", _positive_int, None)
     compile: bool = env("SAM3_COMPILE", _flag, False)  # torch.compile the ViT during warm-up
 
 

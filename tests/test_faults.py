@@ -20,10 +20,10 @@ def test_out_of_memory_in_the_backbone_is_503_and_frees_the_caches(handler, imag
     handler({"inputs": {"image": image_b64, **GOOD}})
     assert len(handler.engine.feature_cache) > 0 and len(handler.engine.text_cache) > 0
 
-    def exhausted(image):
+    def exhausted(images):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(handler.engine, "compute_image_features", exhausted)
+    monkeypatch.setattr(handler.engine, "compute_features", exhausted)
     with pytest.raises(ServiceUnavailable, match="out of memory"):
         handler({"inputs": {"image": b64(encode(scene(321, 240))), **GOOD}})  # not cached: reaches the backbone
     assert len(handler.engine.feature_cache) == 0 and len(handler.engine.text_cache) == 0

@@ -90,8 +90,10 @@ def test_crop_layers_run_the_model_on_each_crop_and_return_image_masks(handler, 
     width, height = 100, 80
     image = b64(encode(scene(width, height)))
     seen: list[tuple[int, int]] = []
-    compute = engine.compute_image_features
-    monkeypatch.setattr(engine, "compute_image_features", lambda picture: seen.append(picture.size) or compute(picture))
+    compute = engine.compute_features
+    monkeypatch.setattr(
+        engine, "compute_features", lambda images: seen.extend(i.size for i in images) or compute(images)
+    )
     predictions = []  # what the engine answered, to know each mask's crop
     predict = engine.predict
     monkeypatch.setattr(engine, "predict", lambda *a, **kw: predictions.append(predict(*a, **kw)) or predictions[-1])

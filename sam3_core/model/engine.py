@@ -14,10 +14,12 @@ them to the image size. Coordinates in and out are pixels of the upright image (
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3Tracker
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
-from sam3_core.cancel import FairLock, check
+from sam3_core.cancel import Cancelled, FairLock, check
 from sam3_core.model.automatic import (
     CropBox,
     crop_boxes,
@@ -39,25 +41,14 @@ from sam3_core.model.automatic import (
     select_across_crops,
     select_masks,
 )
+from sam3_core.model.batching import BatchQueue, Job
 from sam3_core.model.cache import ByteLRUCache
+from sam3_core.model.features import ImageEncoder, ImageFeatures
 from sam3_core.model.work import Picture, SegmentationWork, VisualObject
 from sam3_core.settings import EngineSettings
 
 LOG = logging.getLogger("sam3_core")
 MB = 1024 * 1024
-
-
-@dataclass
-class ImageFeatures:
-    """One image through the ViT and both necks (batch dimension 1, model device and dtype).
-
-    ``detector``: the FPN maps ``Sam3Model`` reads, ``(1, 256, s, s)`` with s = 288/144/72/36 for the real model
-    (their sine position encodings depend on the shape alone, so the engine keeps one copy of those).
-    ``tracker``: the image embeddings ``Sam3TrackerModel.forward(image_embeddings=...)`` expects.
-    """
-
-    detector: tuple[torch.Tensor, ...]
-    tracker: list[torch.Tensor]
 
 
 @dataclass
@@ -82,8 +73,19 @@ class ObjectPrediction:
 
 @dataclass
 class Prediction:
+    """One image's objects, and what its stages took (``batch_images``: the images of the batch it ran in)."""
+
     objects: list[ObjectPrediction]
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Shared:
+    """A job's part of its batch: the image's features and the objects of its concept and visual prompts."""
+
+    features: ImageFeatures
+    objects: list[ObjectPrediction]
+    timings: dict[str, float]
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -101,7 +103,10 @@ class Sam3Engine:
         processor: Sam3Processor,
         tracker_processor: Sam3TrackerProcessor,
         settings: EngineSettings | None = None,
+        max_batch_images: int = 16,
     ) -> None:
+        """``max_batch_images``: the most images one batch takes (requests waiting meanwhile, or the images of
+        one request); 1 runs every image on its own."""
         settings = settings or EngineSettings()
         self.detector = detector.eval()
         self.device = next(detector.parameters()).device
@@ -124,13 +129,21 @@ class Sam3Engine:
             detector.vision_encoder.backbone = torch.compile(detector.vision_encoder.backbone)
             for name in ("detr_encoder", "detr_decoder", "mask_decoder"):
                 setattr(detector, name, torch.compile(getattr(detector, name)))
-        self._positions: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}  # FPN level-0 size -> encodings
+        vit_batch = settings.vit_batch or (8 if self.device.type == "cuda" else 2)
+        self.encoder = ImageEncoder(self.detector, self.tracker, processor, vit_batch)
         self._lock = FairLock()
+        # Requests waiting for the engine, run together (``batches.max_images = 1``: every image on its own).
+        self.batches = BatchQueue(self._lock, self._run_batch, max_batch_images)
         self.directory: Path | None = None  # the checkpoint directory, when loaded from one (video tracking reads it)
 
     @classmethod
     def from_directory(
-        cls, directory: str | Path, device: torch.device, dtype: torch.dtype, settings: EngineSettings | None = None
+        cls,
+        directory: str | Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        settings: EngineSettings | None = None,
+        max_batch_images: int = 16,
     ) -> Sam3Engine:
         """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory."""
         detector = Sam3Model.from_pretrained(directory, dtype=dtype).to(device)
@@ -140,41 +153,49 @@ class Sam3Engine:
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        engine = cls(detector, tracker, processor, tracker_processor, settings)
+        engine = cls(detector, tracker, processor, tracker_processor, settings, max_batch_images)
         engine.directory = Path(directory)
         return engine
 
     # ---- public API -------------------------------------------------------------------------------------
 
     def predict(self, work: SegmentationWork, cancel: threading.Event | None = None) -> Prediction:
-        """Run every prompt of ``work``: text prompts in order, then visual objects (see ``SegmentationWork``).
-        Once ``cancel`` is set, raise ``Cancelled`` at the next stage (or while waiting for another request).
-        The engine runs one request at a time, in arrival order; segment-everything takes its turn per chunk of
-        grid points, so requests that arrive meanwhile are not held for its whole duration."""
-        timings: dict[str, float] = {}
-        with self._lock.held(cancel, "engine"), torch.inference_mode():
-            check(cancel, "backbone")
-            started = time.perf_counter()
-            features, hit = self._image_features(work.image)
-            timings["backbone_ms"] = (time.perf_counter() - started) * 1000.0
-            timings["cache_hit"] = hit
-            started = time.perf_counter()
-            objects: list[ObjectPrediction] = []
-            if work.text_prompts:
-                objects += self._concepts(features, work, cancel)
-            if not work.automatic:
-                objects += self._visual(features, work, cancel)
-            self.synchronize()
-        if work.automatic:
-            with torch.inference_mode():
-                objects += self._automatic(features, work, cancel)
-        timings["prompts_ms"] = (time.perf_counter() - started) * 1000.0
-        if len(objects) > work.max_objects:
-            # Keep the highest scores (before any upsampling), in the documented order.
-            ranked = sorted(range(len(objects)), key=lambda index: -objects[index].score)
-            kept = set(ranked[: work.max_objects])
-            objects = [obj for index, obj in enumerate(objects) if index in kept]
-        return Prediction(objects, timings)
+        """Run every prompt of ``work`` (see ``predict_many``)."""
+        return self.predict_many([work], cancel)[0]
+
+    def predict_many(
+        self, works: Sequence[SegmentationWork], cancel: threading.Event | None = None
+    ) -> list[Prediction]:
+        """Run every prompt of each work (text prompts in order, then visual objects: ``SegmentationWork``); one
+        ``Prediction`` per work, in order.
+
+        The images run as one batch with whatever other requests are waiting for the engine (``model.batching``):
+        one ViT pass over the images not in the feature cache, the detector over every (image, text prompt)
+        pair, visual prompts per image. Segment-everything then takes the engine per chunk of grid points, so
+        requests that arrive meanwhile are not held for its whole duration. Once ``cancel`` is set, raise
+        ``Cancelled`` at the next stage (or while waiting for the engine). The first failed work's error is raised.
+        """
+        self._decode_uncached([work.image for work in works])
+        jobs = self.batches.run(works, cancel)
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+        predictions = []
+        for work, job in zip(works, jobs, strict=True):
+            shared: _Shared = job.result
+            objects, timings = shared.objects, dict(shared.timings)
+            if work.automatic:
+                started = time.perf_counter()
+                with torch.inference_mode():
+                    objects = objects + self._automatic(shared.features, work, cancel)
+                timings["prompts_ms"] += (time.perf_counter() - started) * 1000.0
+            if len(objects) > work.max_objects:
+                # Keep the highest scores (before any upsampling), in the documented order.
+                ranked = sorted(range(len(objects)), key=lambda index: -objects[index].score)
+                kept = set(ranked[: work.max_objects])
+                objects = [obj for index, obj in enumerate(objects) if index in kept]
+            predictions.append(Prediction(objects, timings))
+        return predictions
 
     def synchronize(self) -> None:
         """Wait for the device's queued work (a no-op on the CPU)."""
@@ -202,38 +223,87 @@ class Sam3Engine:
         self.predict(work)
         self.feature_cache.clear()
 
-    # ---- image features ---------------------------------------------------------------------------------
+    # ---- batches ----------------------------------------------------------------------------------------
 
-    def _image_features(self, picture: Picture) -> tuple[ImageFeatures, bool]:
-        key = (picture.size, picture.key)
-        cached = self.feature_cache.get(key)
-        if cached is not None:
-            return cached, True
-        features = self.compute_image_features(picture.pixels())
-        self.feature_cache.put(key, features)
-        return features, False
+    def _decode_uncached(self, pictures: Sequence[Picture]) -> None:
+        """Decode the pictures that will reach the ViT, in parallel and before waiting for the engine."""
+        undecoded = [picture for picture in pictures if picture.image is None and not self._cached(picture)]
+        if len(undecoded) == 1:
+            undecoded[0].pixels()
+        elif undecoded:
+            with ThreadPoolExecutor(min(len(undecoded), 8)) as pool:
+                list(pool.map(Picture.pixels, undecoded))
+
+    def _cached(self, picture: Picture) -> bool:
+        return self.feature_cache.get((picture.size, picture.key)) is not None
+
+    def _run_batch(self, jobs: list[Job]) -> None:
+        """Run ``jobs`` together (the engine is held); if that fails, each on its own, so that one job's fault
+        (out of memory included) fails that job only."""
+        try:
+            self._run_together(jobs)
+            return
+        except Exception as error:  # noqa: BLE001 - the job's error, raised in its caller's thread
+            if len(jobs) == 1:
+                jobs[0].fail(error)
+                return
+            LOG.warning("a batch of %d images failed (%s); running them one by one", len(jobs), type(error).__name__)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        for job in jobs:
+            if not job.done:
+                self._run_batch([job])
+
+    def _run_together(self, jobs: list[Job]) -> None:
+        """One batch: features (cache hits skip the ViT), concept prompts over every (image, prompt) pair, visual
+        prompts per image. A job whose cancel event is set is dropped at the next stage with ``Cancelled``."""
+        with torch.inference_mode():
+            for job in jobs:
+                if job.cancelled:
+                    job.fail(Cancelled("backbone"))
+            live = [job for job in jobs if not job.done]
+            started = time.perf_counter()
+            features, hits = self._batch_features([job.work.image for job in live])
+            backbone_ms = (time.perf_counter() - started) * 1000.0
+            started = time.perf_counter()
+            objects = self._concepts(live, features)
+            for job, job_features in zip(live, features, strict=True):
+                if not job.done and not job.work.automatic:
+                    try:
+                        objects[id(job)] += self._visual(job_features, job.work, job.cancel)
+                    except Cancelled as stop:
+                        job.fail(stop)
+            self.synchronize()
+            prompts_ms = (time.perf_counter() - started) * 1000.0
+        for job, job_features, hit in zip(live, features, hits, strict=True):
+            if job.done:  # cancelled meanwhile
+                continue
+            timings = {"backbone_ms": backbone_ms, "cache_hit": hit, "prompts_ms": prompts_ms}
+            job.finish(_Shared(job_features, objects[id(job)], {**timings, "batch_images": len(live)}))
+
+    def _batch_features(self, pictures: Sequence[Picture]) -> tuple[list[ImageFeatures], list[bool]]:
+        """Each picture's features, from the cache or from one ViT pass over the pictures missing from it (a
+        picture twice in the batch runs once), and whether each was a cache hit."""
+        keys = [(picture.size, picture.key) for picture in pictures]
+        found = {key: self.feature_cache.get(key) for key in dict.fromkeys(keys)}
+        hits = [found[key] is not None for key in keys]
+        missing = {key: picture for key, picture in zip(keys, pictures, strict=True) if found[key] is None}
+        if missing:
+            computed = self.compute_features([picture.pixels() for picture in missing.values()])
+            for key, value in zip(missing, computed, strict=True):
+                found[key] = value
+                self.feature_cache.put(key, value)
+        return [found[key] for key in keys], hits
+
+    def compute_features(self, images: Sequence[Image.Image]) -> list[ImageFeatures]:
+        """ViT, then the detector neck and the tracker neck (+ its mask-decoder projections), per image; the
+        images run in batches of ``encoder.chunk``."""
+        return self.encoder.encode(images)
 
     def compute_image_features(self, image: Image.Image) -> ImageFeatures:
-        """ViT once, then the detector neck and the tracker neck (+ its mask-decoder projections)."""
-        # Resized and normalised on the model's device (a 12 MP picture is 36 MB of uint8 to move, then GPU work).
-        processed = self.processor.image_processor(images=image, return_tensors="pt", device=self.device)
-        pixel_values = processed.pixel_values.to(self.device, self.dtype)
-        vision = self.detector.vision_encoder
-        hidden = vision.backbone(pixel_values).last_hidden_state  # (1, H/14 * W/14, C)
-        patch = vision.config.backbone_config.patch_size
-        height, width = pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
-        spatial = hidden.view(1, height, width, -1).permute(0, 3, 1, 2)  # (1, C, H/14, W/14)
-        detector_maps, detector_positions = vision.neck(spatial)
-        tracker_maps, _ = self.tracker.vision_encoder.neck(spatial)
-        # Same steps as Sam3TrackerModel.get_image_features + forward: project levels 0/1 for the SAM decoder,
-        # add the "no memory" embedding to the last level, keep as many levels as backbone_feature_sizes.
-        maps = list(tracker_maps)
-        maps[0] = self.tracker.mask_decoder.conv_s0(maps[0])
-        maps[1] = self.tracker.mask_decoder.conv_s1(maps[1])
-        maps[-1] = maps[-1] + self.tracker.no_memory_embedding.view(1, -1, 1, 1)
-        tracker_embeddings = maps[: len(self.tracker.backbone_feature_sizes)]
-        self._positions.setdefault(tuple(detector_maps[0].shape[-2:]), tuple(detector_positions))
-        return ImageFeatures(detector=tuple(detector_maps), tracker=tracker_embeddings)
+        """One image's features (a crop of segment-everything, a probe)."""
+        return self.compute_features([image])[0]
 
     # ---- concept prompts (Sam3Model) --------------------------------------------------------------------
 
@@ -258,58 +328,87 @@ class Sam3Engine:
         masks = torch.stack([found[prompt][1] for prompt in prompts])
         return features, masks
 
-    def _concepts(
-        self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
-    ) -> list[ObjectPrediction]:
-        width, height = work.image_size
-        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
-        exemplars = {}
-        if work.exemplar_boxes:
-            # Exemplar boxes: pixel xyxy -> normalised cxcywh in [0, 1], as Sam3Processor does.
-            xyxy = torch.tensor(work.exemplar_boxes, dtype=torch.float32) / scale
-            cxcywh = torch.cat([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], dim=-1)
-            exemplars = {
-                "input_boxes": cxcywh.to(self.device, self.dtype)[None],
-                "input_boxes_labels": torch.tensor(work.exemplar_labels, device=self.device)[None],
-            }
-        objects = []
-        for prompts in _chunks(work.text_prompts, self.prompt_batch):
-            check(cancel, "prompts")
-            count = len(prompts)
-            text, text_mask = self._text_embeddings(prompts)
-            positions = self._positions[tuple(features.detector[0].shape[-2:])]
-            vision = Sam3VisionEncoderOutput(
-                fpn_hidden_states=[level.expand(count, -1, -1, -1) for level in features.detector],
-                fpn_position_encoding=[level.expand(count, -1, -1, -1) for level in positions],
-            )
-            batch_exemplars = {name: value.expand(count, *value.shape[1:]) for name, value in exemplars.items()}
-            output = self.detector(
-                vision_embeds=vision,
-                text_embeds=BaseModelOutputWithPooling(pooler_output=text),
-                attention_mask=text_mask,
-                **batch_exemplars,
-            )
-            # Reference score: sigmoid(logit) * sigmoid(presence), in float32.
-            scores = (output.pred_logits.float().sigmoid() * output.presence_logits.float().sigmoid()).cpu()
-            boxes = (output.pred_boxes.float().cpu() * scale).clamp_(min=0)
-            boxes = torch.minimum(boxes, scale)
-            for row, prompt in enumerate(prompts):
-                keep = torch.nonzero(scores[row] > work.confidence_threshold).flatten()
-                keep = keep[torch.argsort(scores[row, keep], descending=True, stable=True)]
-                if keep.numel() == 0:
-                    continue
-                probabilities = output.pred_masks[row, keep.to(self.device)].float().sigmoid()
-                for index, query in enumerate(keep.tolist()):
-                    objects.append(
-                        ObjectPrediction(
-                            label=prompt,
-                            score=float(scores[row, query]),
-                            low_res=probabilities[index],
-                            threshold=0.5,
-                            box=tuple(float(v) for v in boxes[row, query]),
-                        )
-                    )
+    def _concepts(self, jobs: Sequence[Job], features: Sequence[ImageFeatures]) -> dict[int, list[ObjectPrediction]]:
+        """Every (image, text prompt) pair of ``jobs`` through the detector, ``prompt_batch`` pairs per call; the
+        objects of each job (by ``id``), in its prompts' order. Pairs batch together when their images' exemplar
+        boxes are as many (none, mostly) and their feature maps the same size, so no input needs padding."""
+        objects: dict[int, list[ObjectPrediction]] = {id(job): [] for job in jobs}
+        groups: dict[tuple, list[tuple[int, str]]] = {}  # (exemplar count, FPN size) -> (job index, prompt) rows
+        for index, job in enumerate(jobs):
+            if job.work.text_prompts:
+                key = (len(job.work.exemplar_boxes), tuple(features[index].detector[0].shape[-2:]))
+                groups.setdefault(key, []).extend((index, prompt) for prompt in job.work.text_prompts)
+        for rows in groups.values():
+            for chunk in _chunks(rows, self.prompt_batch):
+                for index in dict.fromkeys(index for index, _ in chunk):
+                    if jobs[index].cancelled and not jobs[index].done:
+                        jobs[index].fail(Cancelled("prompts"))
+                chunk = [(index, prompt) for index, prompt in chunk if not jobs[index].done]
+                if chunk:
+                    for index, found in self._detect(chunk, jobs, features):
+                        objects[id(jobs[index])].append(found)
         return objects
+
+    def _detect(
+        self, rows: Sequence[tuple[int, str]], jobs: Sequence[Job], features: Sequence[ImageFeatures]
+    ) -> Iterator[tuple[int, ObjectPrediction]]:
+        """One detector call over ``rows`` of (job index, text prompt); yields (job index, object) above each job's
+        threshold, per row best score first."""
+        count = len(rows)
+        works = [jobs[index].work for index, _ in rows]
+        # Each row's image size as pixel xyxy scale: (count, 4).
+        scale = torch.tensor([[w, h, w, h] for w, h in (work.image_size for work in works)], dtype=torch.float32)
+        text, text_mask = self._text_embeddings([prompt for _, prompt in rows])
+        runs = [(index, len(list(group))) for index, group in itertools.groupby(index for index, _ in rows)]
+        levels = len(features[rows[0][0]].detector)
+        fpn = [
+            torch.cat([features[index].detector[level].expand(n, -1, -1, -1) for index, n in runs])
+            if len(runs) > 1
+            else features[runs[0][0]].detector[level].expand(count, -1, -1, -1)
+            for level in range(levels)
+        ]
+        positions = self.encoder.positions[tuple(fpn[0].shape[-2:])]
+        vision = Sam3VisionEncoderOutput(
+            fpn_hidden_states=fpn,
+            fpn_position_encoding=[level.expand(count, -1, -1, -1) for level in positions],
+        )
+        exemplars = {}
+        if works[0].exemplar_boxes:
+            # Exemplar boxes: pixel xyxy -> normalised cxcywh in [0, 1], as Sam3Processor does: (count, k, 4).
+            xyxy = torch.stack([torch.tensor(work.exemplar_boxes, dtype=torch.float32) for work in works])
+            xyxy = xyxy / scale[:, None, :]
+            cxcywh = torch.cat([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], dim=-1)
+            exemplars = {
+                "input_boxes": cxcywh.to(self.device, self.dtype),
+                "input_boxes_labels": torch.tensor([work.exemplar_labels for work in works], device=self.device),
+            }
+        output = self.detector(
+            vision_embeds=vision,
+            text_embeds=BaseModelOutputWithPooling(pooler_output=text),
+            attention_mask=text_mask,
+            **exemplars,
+        )
+        # Reference score: sigmoid(logit) * sigmoid(presence), in float32.
+        scores = (output.pred_logits.float().sigmoid() * output.presence_logits.float().sigmoid()).cpu()
+        boxes = (output.pred_boxes.float().cpu() * scale[:, None, :]).clamp_(min=0)
+        boxes = torch.minimum(boxes, scale[:, None, :])
+        for row, ((index, prompt), work) in enumerate(zip(rows, works, strict=True)):
+            keep = torch.nonzero(scores[row] > work.confidence_threshold).flatten()
+            keep = keep[torch.argsort(scores[row, keep], descending=True, stable=True)]
+            if keep.numel() == 0:
+                continue
+            probabilities = output.pred_masks[row, keep.to(self.device)].float().sigmoid()
+            for order, query in enumerate(keep.tolist()):
+                yield (
+                    index,
+                    ObjectPrediction(
+                        label=prompt,
+                        score=float(scores[row, query]),
+                        low_res=probabilities[order],
+                        threshold=0.5,
+                        box=tuple(float(v) for v in boxes[row, query]),
+                    ),
+                )
 
     # ---- visual prompts (Sam3TrackerModel) --------------------------------------------------------------
 
