@@ -1,6 +1,7 @@
 """One request from payload to JSON, with a structured log line and faults mapped to clean errors.
 
-``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``; a video request
+``SegmentationService.__call__``: ``parse_payload`` -> ``Sam3Engine.predict`` -> ``build_response``; many images
+(``{"inputs": [...]}``): ``parse_batch_payload`` -> ``Sam3Engine.predict_many`` -> a response each; a video request
 (a ``video`` field): ``parse_video_payload`` -> ``answer_video`` (tracking frame by frame, ``sam3_core.model.video``).
 Bad input raises ``RequestError`` (``ValueError``, HTTP 400/413); out of memory raises ``ServiceUnavailable``
 (503) after dropping caches and freeing GPU memory; any other fault raises ``InternalError`` (500) with an id
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 
+from sam3_core.api.batch import batch_size, element_error, is_batch_payload, parse_batch_payload
 from sam3_core.api.request import SegmentRequest, check_token_lengths, parse_payload
 from sam3_core.api.response import build_response
 from sam3_core.api.video_request import is_video_payload, parse_video_payload
@@ -70,14 +72,19 @@ class SegmentationService:
             return self._video_tracker
 
     def __call__(self, data: Any, cancel: threading.Event | None = None) -> dict[str, Any] | list[dict[str, Any]]:
-        """The response to ``data``; ``cancel``: stop (``Cancelled``) at the next stage once it is set."""
+        """The response to ``data`` (a list of responses for ``{"inputs": [...]}``); ``cancel``: stop
+        (``Cancelled``) at the next stage once it is set."""
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
         try:
-            with self.active.held(cancel, "decode"):
+            # A request of many images takes a place per image (all of them, beyond SAM3_MAX_ACTIVE).
+            places = batch_size(data, self.settings) if is_batch_payload(data) else 1
+            with self.active.held(cancel, "decode", places=places):
                 check(cancel, "decode")
                 if is_video_payload(data):
                     return self._video(data, cancel, record)
+                if is_batch_payload(data):
+                    return self._images(data, cancel, record)
                 request = parse_payload(data, self.settings)
                 record.update(describe(request))
                 check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
@@ -103,6 +110,32 @@ class SegmentationService:
         finally:
             record["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
             REQUEST_LOG.info(json.dumps(record, default=str))
+
+    def _images(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """Many images in one request (``sam3_core.api.batch``): every element validated, then one
+        ``predict_many``; faults are mapped by ``__call__``."""
+        requests = parse_batch_payload(data, self.settings)
+        record.update(images=len(requests), items=[describe(request) for request in requests[:3]])
+        for index, request in enumerate(requests):
+            try:
+                check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
+            except RequestError as error:
+                raise element_error(index, error) from None
+        predictions = self.engine.predict_many([request.work() for request in requests], cancel)
+        check(cancel, "postprocess")
+        responses = [
+            build_response(request, prediction) for request, prediction in zip(requests, predictions, strict=True)
+        ]
+        timings = predictions[0].timings
+        record.update(
+            outcome="ok",
+            status=200,
+            objects=sum(len(prediction.objects) for prediction in predictions),
+            backbone_ms=timings.get("backbone_ms"),
+            batch_images=timings.get("batch_images"),
+            cache_hits=sum(bool(prediction.timings.get("cache_hit")) for prediction in predictions),
+        )
+        return responses
 
     def _video(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> dict[str, Any]:
         """A video request (``sam3_core.api.video_response``); faults are mapped by ``__call__``."""
