@@ -3,7 +3,8 @@
 A request's objects are dealt out to the encoder workers in interleaved shares; each worker renders its share one
 object after another into one ``MaskCanvas`` (full-size buffers allocated once per share, not per object). A mask
 comes back as its scanline changes: its PNG is deflated from them and its box read from them; the full-size mask
-is only made on the host for a polygon.
+is only made on the host for a polygon. A dense mask (many runs, estimated from its low-resolution map:
+``masks.encoding.is_dense``) comes back as the full-size host mask instead, and zlib writes its PNG.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sam3_core.api.request import SegmentRequest
 from sam3_core.api.tasks import task_answer
-from sam3_core.masks.encoding import mask_to_polygon, png_base64
-from sam3_core.masks.postprocess import MaskCanvas
+from sam3_core.masks.encoding import is_dense, mask_to_polygon, png_base64
+from sam3_core.masks.postprocess import MaskCanvas, mask_box
 from sam3_core.masks.scanlines import box_of_changes, mask_of_changes
 from sam3_core.model.engine import ObjectPrediction, Prediction
 
@@ -32,6 +33,11 @@ def _render(obj: ObjectPrediction, request: SegmentRequest, canvas: MaskCanvas) 
     polygon or None)``."""
     height, width = canvas.height, canvas.width
     exclusions = request.exclusion_boxes if obj.box is None else ()
+    if is_dense(canvas.estimated_changes(obj.low_res, obj.threshold, obj.region), height, width):
+        mask = canvas.mask(obj.low_res, obj.threshold, exclusions, region=obj.region)
+        box = mask_box(mask) if obj.box is None else obj.box
+        polygon = mask_to_polygon(mask, request.simplify_epsilon) if request.vectorize else None
+        return png_base64(mask, height, width), [round(v, 2) for v in box], polygon
     changes = canvas.changes(obj.low_res, obj.threshold, exclusions, region=obj.region)
     box = box_of_changes(changes, width) if obj.box is None else obj.box
     polygon = None

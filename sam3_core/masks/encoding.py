@@ -1,4 +1,8 @@
-"""Binary masks to what the API returns: base64 PNGs (``png_deflate``) and simplified polygons (OpenCV)."""
+"""Binary masks to what the API returns: base64 PNGs and simplified polygons (OpenCV).
+
+A mask's PNG is written from its scanline changes (``png_deflate``: work per run, the smaller file) unless it has
+so many runs that zlib over its pixels (OpenCV's writer, no row filter, RLE strategy) is faster: ``DENSE_PIXELS``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,30 @@ import numpy as np
 
 from sam3_core.masks.png_deflate import png_of_changes
 
+# A mask with more than one scanline change per DENSE_PIXELS pixels is written by zlib from its pixels. Measured at
+# 12 MP on one CPU thread (``scripts.benchmark png``, docs/BENCHMARKS.md): the changes writer costs about 0.5-0.8 us
+# per change, OpenCV's about 2 ns per pixel whatever the mask; random-weight masks of 30-240 pixels per change took
+# 1.5-2.4x longer from their changes, smooth ones (over 600 pixels per change) about as long or less.
+DENSE_PIXELS = 300
+_ZLIB_PNG = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_STRATEGY]
+_ZLIB_PNG += [cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_COMPRESSION, 1]
 
-def png_base64(changes: np.ndarray, height: int, width: int) -> str:
-    """A mask's scanline changes (``sam3_core.masks.scanlines``) -> base64 of its 8-bit single-channel PNG, 0/255
-    (no ``data:`` prefix)."""
-    return base64.b64encode(png_of_changes(changes, height, width)).decode("ascii")
+
+def is_dense(changes: float, height: int, width: int) -> bool:
+    """Whether a ``(height, width)`` mask with about ``changes`` scanline changes is written faster from its pixels."""
+    return changes * DENSE_PIXELS > height * width
+
+
+def png_base64(mask_or_changes: np.ndarray, height: int, width: int) -> str:
+    """Base64 (no ``data:`` prefix) of a mask's 8-bit single-channel 0/255 PNG, from its scanline changes
+    (1-D, ``sam3_core.masks.scanlines``: ``png_deflate``) or from the ``(height, width)`` uint8 0/255 mask itself
+    (2-D: zlib through OpenCV, for a dense mask)."""
+    if mask_or_changes.ndim == 1:
+        return base64.b64encode(png_of_changes(mask_or_changes, height, width)).decode("ascii")
+    ok, png = cv2.imencode(".png", mask_or_changes, _ZLIB_PNG)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return base64.b64encode(png.tobytes()).decode("ascii")
 
 
 def mask_to_polygon(mask: np.ndarray, epsilon: float) -> list[list[int]]:

@@ -75,6 +75,7 @@ class MaskCanvas:
     def __init__(self, height: int, width: int) -> None:
         self.height, self.width = height, width
         self._scratch: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
+        self._host: np.ndarray | None = None  # the full-size host mask of ``mask``
 
     def _buffer(self, name: str, device: torch.device, dtype: torch.dtype, count: int) -> torch.Tensor:
         """``count`` elements of the canvas's full-size buffer ``name`` on ``device`` (allocated once)."""
@@ -124,19 +125,16 @@ class MaskCanvas:
         window.add_(torch.index_select(columns, 0, r1 - first, out=lower).mul_(rw1))
         return window, slice(top + rows[0], top + rows[1]), slice(left + cols[0], left + cols[1])
 
-    def changes(
-        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
-    ) -> np.ndarray:
-        """``(h, w)`` float map -> the scanline changes (int64, ``masks.scanlines``) of the ``(height, width)``
-        mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
-        pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
-        region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""
+    def _window_mask(
+        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box], region: Region | None
+    ) -> tuple[torch.Tensor, slice, slice] | None:
+        """The thresholded window (``_interpolate``) with a 0 column either side and the exclusion boxes off:
+        ``(padded, rows, cols)``, ``padded`` bool ``(rows, cols + 2)`` on the map's device; None when empty."""
         found = self._interpolate(low_res, threshold, region)
         if found is None:
-            return np.empty(0, np.int64)
+            return None
         values, rows, cols = found
         height, width = values.shape
-        # The window's rows with a 0 column either side: its changes are the mask's changes in those rows.
         padded = self._buffer("padded", values.device, torch.bool, height * (width + 2)).view(height, width + 2)
         padded[:, 0] = padded[:, -1] = False
         torch.gt(values, threshold, out=padded[:, 1:-1])
@@ -146,7 +144,22 @@ class MaskCanvas:
             left, right = max(box_cols.start, cols.start), min(box_cols.stop, cols.stop)
             if top < bottom and left < right:
                 padded[top - rows.start : bottom - rows.start, 1 + left - cols.start : 1 + right - cols.start] = False
-        edges = self._buffer("edges", values.device, torch.bool, height * (width + 1)).view(height, width + 1)
+        return padded, rows, cols
+
+    def changes(
+        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
+    ) -> np.ndarray:
+        """``(h, w)`` float map -> the scanline changes (int64, ``masks.scanlines``) of the ``(height, width)``
+        mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
+        pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
+        region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""
+        found = self._window_mask(low_res, threshold, exclusions, region)
+        if found is None:
+            return np.empty(0, np.int64)
+        padded, rows, cols = found
+        height, width = padded.shape[0], padded.shape[1] - 2
+        # The window's rows with a 0 column either side: its changes are the mask's changes in those rows.
+        edges = self._buffer("edges", padded.device, torch.bool, height * (width + 1)).view(height, width + 1)
         torch.ne(padded[:, 1:], padded[:, :-1], out=edges)
         index = torch.nonzero(edges.view(-1)).view(-1)
         row, column = index // (width + 1), index % (width + 1)
@@ -154,6 +167,38 @@ class MaskCanvas:
         changes = ((rows.start + row) * stride + 1 + cols.start + column).cpu().numpy()
         # A change at the very end (the last pixel is on) is where the stream stops, not a change.
         return changes[:-1] if changes.size and changes[-1] == self.height * stride else changes
+
+    def mask(
+        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
+    ) -> np.ndarray:
+        """The same mask as ``changes`` describes, as a ``(height, width)`` uint8 0/255 host array. It is the
+        canvas's own buffer, overwritten by the next call: encode it before then."""
+        if self._host is None:
+            self._host = np.empty((self.height, self.width), np.uint8)
+        self._host.fill(0)
+        found = self._interpolate(low_res, threshold, region)
+        if found is None:
+            return self._host
+        values, rows, cols = found
+        target = torch.from_numpy(self._host)[rows, cols]
+        # Into a bool view of the uint8 mask (with a uint8 ``out``, torch.gt allocates a full-size temporary).
+        if values.device.type == "cpu":
+            torch.gt(values, threshold, out=target.view(torch.bool))
+        else:  # on the device, then one copy into the host mask
+            on_device = self._buffer("padded", values.device, torch.bool, values.numel()).view(values.shape)
+            target.view(torch.bool).copy_(torch.gt(values, threshold, out=on_device))
+        target.mul_(255)
+        for box in exclusions:
+            self._host[pixel_slices(box)] = 0
+        return self._host
+
+    def estimated_changes(self, low_res: torch.Tensor, threshold: float, region: Region | None = None) -> float:
+        """About how many scanline changes the full-size mask of ``low_res`` has, from the map alone: its rows'
+        on/off switches, times the output rows each map row becomes (exclusion boxes ignored)."""
+        above = low_res > threshold
+        switches = int((above[:, 1:] != above[:, :-1]).sum()) + int(above[:, 0].sum()) + int(above[:, -1].sum())
+        top, bottom = (0, self.height) if region is None else (region[1], region[3])
+        return switches * (bottom - top) / low_res.shape[0]
 
 
 def upsample_mask(low_res: torch.Tensor, height: int, width: int, threshold: float) -> np.ndarray:
