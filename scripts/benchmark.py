@@ -2,7 +2,7 @@
 """Benchmark the handler against the straightforward transformers pipeline, side by side, in one run.
 
     python -m scripts.benchmark e2e --size tiny|full [--prompts 1,5,20] [--images 1008x1008,4032x3024] [--json F]
-    python -m scripts.benchmark postprocess [--objects 50,100] [--image 4032x3024] [--json F]
+    python -m scripts.benchmark postprocess [--objects 50,100] [--masks blobs,noise] [--image 4032x3024] [--json F]
     python -m scripts.benchmark memory --size full [--json F]
     python -m scripts.benchmark automatic --size tiny|full [--grids 8,16] [--crop-layers 1] [--json F]
     python -m scripts.benchmark video --size tiny|full [--frames 300] [--video-size 1920x1080] [--prompts 1]
@@ -14,8 +14,10 @@ Every contender runs in its own child process (so peak RSS is its own), on the s
 - e2e (a) baseline: per prompt, Sam3Processor -> full Sam3Model forward -> post_process_instance_segmentation at
   the original size -> PIL PNG per mask; (b) the handler, caches empty; (c) the handler with the image cached,
   one new prompt; (d) the handler with the image cached, all prompts again.
-- postprocess: K objects (synthetic low-resolution blobs, 288x288, as the detector emits them) to base64 PNGs at
-  full size: transformers post_process_instance_segmentation + PIL vs this handler's response building.
+- postprocess: K objects (synthetic low-resolution maps, 288x288, as the detector emits them: blobs, or noise as
+  random weights give) to base64 PNGs at full size: transformers post_process_instance_segmentation + PIL (blobs
+  only) vs this handler's response building, with its PNG writer chosen per mask, always from the scanline changes
+  (the writer before the choice) and always zlib over the pixels.
 - memory: resident memory after loading detector + tracker sharing one ViT (the engine) vs the two models loaded
   separately, float32.
 - automatic: on one cached 640x480 image, one text prompt vs segment everything at each grid size (and, with
@@ -208,8 +210,10 @@ def child_automatic(args) -> dict:
     return result
 
 
-def synthetic_outputs(count: int, queries: int = 200, seed: int = 0):
-    """Detector-like outputs: ``count`` queries above 0.5 with blob masks, the rest below."""
+def synthetic_outputs(count: int, queries: int = 200, seed: int = 0, kind: str = "blobs"):
+    """Detector-like outputs: ``count`` queries above 0.5 with masks of ``kind``, the rest below. ``blobs``: one
+    disc each (what a real object is like); ``noise``: Gaussian noise at 288x288, what random weights give (tens of
+    thousands of runs per mask at full size, like foliage or hair)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -218,6 +222,9 @@ def synthetic_outputs(count: int, queries: int = 200, seed: int = 0):
     masks = torch.full((1, queries, 288, 288), -8.0)
     yy, xx = torch.meshgrid(torch.arange(288.0), torch.arange(288.0), indexing="ij")
     for index in range(queries):
+        if kind == "noise":
+            masks[0, index] = torch.randn(288, 288, generator=generator)
+            continue
         cy, cx = torch.randint(20, 268, (2,), generator=generator).tolist()
         radius = float(torch.randint(6, 40, (1,), generator=generator))
         masks[0, index] = 6.0 * (1 - ((yy - cy) ** 2 + (xx - cx) ** 2) / radius**2)
@@ -231,14 +238,19 @@ def child_postprocess(args) -> dict:
     from transformers import Sam3ImageProcessor
     from transformers.models.sam3.modeling_sam3 import Sam3ImageSegmentationOutput
 
+    import sam3_core.masks.encoding
     from sam3_core.api.request import SegmentRequest
     from sam3_core.api.response import build_response
     from sam3_core.model.engine import ObjectPrediction, Prediction
     from sam3_core.model.work import Picture
 
     width, height = args.image
-    logits, masks, boxes = synthetic_outputs(args.objects)
-    result = {"contender": args.contender, "objects": args.objects}
+    logits, masks, boxes = synthetic_outputs(args.objects, kind=args.masks)
+    result = {"contender": args.contender, "objects": args.objects, "masks": args.masks}
+    # The PNG writer: chosen per mask (the handler), or always from the changes / always zlib over the pixels.
+    sam3_core.masks.encoding.DENSE_PIXELS = {"changes-writer": 0, "zlib-writer": float("inf")}.get(
+        args.contender, sam3_core.masks.encoding.DENSE_PIXELS
+    )
     before = memory_mb()
     started = time.perf_counter()
     if args.contender == "baseline":
@@ -531,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", default="1,5")
     parser.add_argument("--images", default="1008x1008")
     parser.add_argument("--objects", default="50,100")
+    parser.add_argument("--masks", default="blobs,noise", help="postprocess: mask kinds (blobs, noise)")
     parser.add_argument("--grids", default="8,16", help="automatic: points per side")
     parser.add_argument("--crop-layers", type=int, default=0, help="automatic: also time each grid with crop layers")
     parser.add_argument("--threshold", type=float, default=0.5)
@@ -573,12 +586,16 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"image": size, "prompts": int(prompts), "baseline": baseline, "handler": ours})
                 print_e2e(rows[-1])
     elif args.mode == "postprocess":
-        for objects in args.objects.split(","):
-            cell = ["--image", f"{args.image[0]}x{args.image[1]}", "--objects", objects, "--prompts", "0"]
-            baseline = run_child("postprocess", [*cell, "--contender", "baseline"])
-            ours = run_child("postprocess", [*cell, "--contender", "handler"])
-            rows.append({"objects": int(objects), "baseline": baseline, "handler": ours})
-            print_postprocess(rows[-1], args.image)
+        for kind in args.masks.split(","):
+            for objects in args.objects.split(","):
+                cell = ["--image", f"{args.image[0]}x{args.image[1]}", "--objects", objects, "--prompts", "0"]
+                cell += ["--masks", kind]
+                row = {"objects": int(objects), "masks": kind}
+                for contender in ("baseline", "handler", "changes-writer", "zlib-writer"):
+                    if contender != "baseline" or kind == "blobs":  # transformers on noise: 15 GB, a minute
+                        row[contender] = run_child("postprocess", [*cell, "--contender", contender])
+                rows.append(row)
+                print_postprocess(rows[-1], args.image)
     elif args.mode == "automatic":
         cell = [*common, "--prompts", "0", "--objects", "0", "--grids", args.grids]
         row = run_child("automatic", [*cell, "--crop-layers", str(args.crop_layers)])
@@ -662,12 +679,15 @@ def print_e2e(row: dict) -> None:
 
 
 def print_postprocess(row: dict, image: tuple[int, int]) -> None:
-    base, ours = row["baseline"], row["handler"]
-    print(
-        f"postprocess {row['objects']} objects at {image[0]}x{image[1]}: transformers+PIL {base['total_ms']:.0f} ms "
-        f"(+{base['peak_rss_delta_mb']:.0f} MB peak) | handler {ours['total_ms']:.0f} ms "
-        f"(+{ours['peak_rss_delta_mb']:.0f} MB peak) = {base['total_ms'] / ours['total_ms']:.1f}x faster"
-    )
+    ours = row["handler"]
+    line = f"postprocess {row['objects']} {row['masks']} masks at {image[0]}x{image[1]}: "
+    line += f"handler {ours['total_ms']:.0f} ms (+{ours['peak_rss_delta_mb']:.0f} MB peak)"
+    for name in ("baseline", "changes-writer", "zlib-writer"):
+        if name in row:
+            other = row[name]
+            line += f" | {name} {other['total_ms']:.0f} ms (+{other['peak_rss_delta_mb']:.0f} MB peak)"
+            line += f" = {other['total_ms'] / ours['total_ms']:.2f}x the handler's time"
+    print(line)
 
 
 if __name__ == "__main__":
