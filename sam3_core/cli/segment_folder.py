@@ -3,7 +3,7 @@
 
     sam3-segment-folder INPUT --prompts "cat,dog" --out annotations.json [--threshold 0.5]
         [--format rle|polygon] [--masks-dir DIR] [--model DIR_OR_HUB_ID]
-        [--endpoint URL --token TOKEN --concurrency N --rate R --timeout S] [--resume]
+        [--endpoint URL --token TOKEN --concurrency N --rate R --timeout S] [--images-per-request N] [--resume]
         [--video-out FILE] [--frame-stride K | --fps F] [--max-frames N] [--new-object-threshold T]
         [--max-objects N]
 
@@ -17,7 +17,9 @@ file's folder; a file outside the root keeps its absolute path.
 In-process by default (the engine loads once); with ``--endpoint`` it posts to a deployed endpoint (or
 ``sam3-serve``) with N concurrent workers, retrying 429/503/timeouts with exponential backoff, at most
 ``--rate`` requests per second, each given ``--timeout`` seconds (a long video needs more than the default 300).
-Scaling out is the endpoint's replicas (min/max replicas), not this script.
+Images go ``--images-per-request`` to a request (default 4 to an endpoint, 8 in process), which the engine runs as
+one batch; when a request is refused (a bad image refuses all of its request), its images are sent again one by
+one so that only the bad ones are skipped. Scaling out is the endpoint's replicas (min/max replicas).
 
 Output, one file per kind of input, each written (atomically) when the input holds that kind:
 images go to ``--out`` as COCO JSON (images, one category per prompt, annotations with RLE or polygons, bbox, area,
@@ -186,23 +188,25 @@ class EndpointSegmenter:
         raise TransientFailure(f"{problem} after {self.retries} attempts")
 
 
-def segment_one(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
-    from sam3_core.masks.coco import annotations_from_response
-
+def image_inputs(path: Path, args) -> dict:
+    """The main-API ``inputs`` object for one image (``SkipImage`` when the file cannot be read)."""
     try:
         image_b64 = base64.b64encode(path.read_bytes()).decode("ascii")
     except OSError as error:
         raise SkipImage(f"unreadable: {error}") from None
-    payload = {
-        "inputs": {
-            "image": image_b64,
-            "text_prompts": args.prompt_list,
-            "confidence_threshold": args.threshold,
-            "vectorize": True,  # also gives original_image_size, for images with no object
-            "simplify_epsilon": args.simplify_epsilon,
-        }
+    return {
+        "image": image_b64,
+        "text_prompts": args.prompt_list,
+        "confidence_threshold": args.threshold,
+        "vectorize": True,  # also gives original_image_size, for images with no object
+        "simplify_epsilon": args.simplify_epsilon,
     }
-    response = segmenter(payload)
+
+
+def image_record(response: dict, args, category_ids: dict[str, int]) -> dict:
+    """One image's journal record from its response."""
+    from sam3_core.masks.coco import annotations_from_response
+
     width, height = response["original_image_size"]
     return {
         "width": width,
@@ -210,6 +214,35 @@ def segment_one(segmenter, path: Path, args, category_ids: dict[str, int]) -> di
         "annotations": annotations_from_response(response, category_ids, args.format),
         "masks": response["masks"] if args.masks_dir else [],
     }
+
+
+def segment_images(segmenter, paths: list[Path], args, category_ids: dict[str, int]) -> list[dict | SkipImage]:
+    """Each image's record (or why it is skipped), in order, from one request of all of them (``{"inputs":
+    [...]}``, which the engine runs as one batch). When that request is refused (one bad image refuses the whole
+    request), each image is sent again on its own, so that only the bad ones are skipped. ``TransientFailure``
+    (retries spent) fails them all."""
+    results: list[dict | SkipImage | None] = [None] * len(paths)
+    elements: dict[int, dict] = {}
+    for index, path in enumerate(paths):
+        try:
+            elements[index] = image_inputs(path, args)
+        except SkipImage as error:
+            results[index] = error
+    if not elements:
+        return results
+    batch = list(elements.values())
+    try:
+        responses = segmenter({"inputs": batch}) if len(batch) > 1 else [segmenter({"inputs": batch[0]})]
+    except SkipImage as error:
+        if len(batch) == 1:
+            results[next(iter(elements))] = error
+            return results
+        for index in elements:
+            [results[index]] = segment_images(segmenter, [paths[index]], args, category_ids)
+        return results
+    for index, response in zip(elements, responses, strict=True):
+        results[index] = image_record(response, args, category_ids)
+    return results
 
 
 def video_payload(video_b64: str, args) -> dict:
@@ -233,8 +266,26 @@ def segment_video(segmenter, path: Path, args, category_ids: dict[str, int]) -> 
     return {"video": video_entry(response), "annotations": annotations_from_video_response(response, category_ids)}
 
 
-def segment_file(segmenter, path: Path, args, category_ids: dict[str, int]) -> dict:
-    return (segment_video if is_video(path) else segment_one)(segmenter, path, args, category_ids)
+def segment_group(segmenter, paths: list[Path], args, category_ids: dict[str, int]) -> list[dict | SkipImage]:
+    """The records of one unit of work: one video, or up to ``--images-per-request`` images."""
+    if len(paths) == 1 and is_video(paths[0]):
+        try:
+            return [segment_video(segmenter, paths[0], args, category_ids)]
+        except SkipImage as error:
+            return [error]
+    return segment_images(segmenter, paths, args, category_ids)
+
+
+def work_groups(paths: list[Path], images_per_request: int) -> list[list[Path]]:
+    """Videos one by one, images in groups of ``images_per_request``, in input order."""
+    groups: list[list[Path]] = []
+    images: list[Path] = []
+    for path in paths:
+        if is_video(path):
+            groups.append([path])
+        else:
+            images.append(path)
+    return groups + [images[start : start + images_per_request] for start in range(0, len(images), images_per_request)]
 
 
 def default_video_out(out: Path) -> Path:
@@ -312,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="endpoint workers")
     parser.add_argument("--rate", type=float, default=0.0, help="endpoint requests per second (0: unlimited)")
     parser.add_argument(
+        "--images-per-request",
+        type=int,
+        help="images sent (and run on the GPU) together; default 4 to an endpoint, 8 in process",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="endpoint: seconds per request (raise it for long videos)"
     )
     video = parser.add_argument_group("videos (passed to each video request)")
@@ -341,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value <= 0:
             parser.error(f"{flag}: must be positive")
 
+    if args.images_per_request is None:
+        args.images_per_request = 4 if args.endpoint else 8
+    if args.images_per_request <= 0:
+        parser.error("--images-per-request: must be positive")
     paths = list_inputs(args.input)
     if not paths:
         parser.error(f"no images or videos found in {args.input!r}")
@@ -388,19 +448,24 @@ def main(argv: list[str] | None = None) -> int:
         ) as progress,
     ):
 
-        def finish(future, path: Path) -> None:
-            """Journal one image's or video's result (or its failure)."""
+        def finish(future, paths: list[Path]) -> None:
+            """Journal the results of one request's images or video (or their failures)."""
             try:
-                record = future.result()
-            except SkipImage as error:
-                record = {"error": str(error)}
-                failures[str(path)] = str(error)
-                progress.write(f"skipped {path}: {error}")
+                records = future.result()
             except TransientFailure as error:
-                failures[str(path)] = str(error)
-                progress.write(f"failed {path} (will retry on --resume): {error}")
-                progress.update()
+                for path in paths:
+                    failures[str(path)] = str(error)
+                    progress.write(f"failed {path} (will retry on --resume): {error}")
+                    progress.update()
                 return
+            for path, record in zip(paths, records, strict=True):
+                journal_one(path, record)
+
+        def journal_one(path: Path, record: dict | SkipImage) -> None:
+            if isinstance(record, SkipImage):
+                record = {"error": str(record)}
+                failures[str(path)] = record["error"]
+                progress.write(f"skipped {path}: {record['error']}")
             for number, png in enumerate(record.pop("masks", [])):  # image id (input order) and object number
                 (args.masks_dir / f"{image_ids[str(path)]:06d}_{number:03d}.png").write_bytes(base64.b64decode(png))
             entry = {"path": str(path), **record}
@@ -409,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
             progress.update()
 
-        futures = {pool.submit(segment_file, segmenter, path, args, category_ids): path for path in todo}
+        groups = work_groups(todo, args.images_per_request)
+        futures = {pool.submit(segment_group, segmenter, group, args, category_ids): group for group in groups}
         try:
             for future in as_completed(futures):
                 finish(future, futures[future])
