@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One prepared check of SAM3 serving on a GPU machine: parity, latency, memory, compile, concurrency.
+"""One prepared check of SAM3 serving on a GPU machine: parity, latency, throughput, video, compile.
 
     python -m scripts.gpu_check [--smoke] [--json OUT] [--budget-s 420]
 
@@ -18,7 +18,9 @@ exhausted time budget leaves the others' results:
    memory per scenario. The plain transformers pipeline (``Sam3Processor`` -> ``Sam3Model`` ->
    ``post_process_instance_segmentation`` -> PIL PNG -> base64) on the same inputs, for the ratio.
    Also the largest prompt count with the default prompt batch (``SAM3_PROMPT_BATCH``) and with one batch.
-3. ``concurrency``: 1, 4 and 16 client threads sending distinct images: images/s, p50 and p99 latency.
+3. ``throughput`` (``scripts.throughput``): 1, 4, 16 and 64 client threads sending distinct images, the engine
+   batching waiting requests and running each image alone (today's serial engine), and 4 or 16 images in one
+   request against as many single requests: images/s, p50 and p99 latency, peak GPU memory.
 4. ``video``: concept tracking (two prompts, at most 5 objects) through a synthetic 30-frame 1280x720 clip: time
    per frame, peak GPU memory.
 5. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
@@ -39,7 +41,6 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -63,13 +64,14 @@ class Plan:
     runs_large: int
     clients: tuple[int, ...]
     requests_per_client: int
+    images_per_request: tuple[int, ...]
     video_frames: int = 30
     video_size: tuple[int, int] = (1280, 720)
     video_objects: int = 5
 
 
-FULL_PLAN = Plan(("tiny", "full"), (1008, 1008), (4000, 3000), (1, 5, 20), 10, 5, (1, 4, 16), 6)
-SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 2), 1, 1, (1, 4), 2, 2, (160, 120), 1)
+FULL_PLAN = Plan(("tiny", "full"), (1008, 1008), (4000, 3000), (1, 5, 20), 10, 5, (1, 4, 16, 64), 3, (4, 16))
+SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 2), 1, 1, (1, 4), 2, (3,), 2, (160, 120), 1)
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
@@ -351,41 +353,16 @@ def plain_pipeline(plan: Plan, device: str, dtype: str, size: str) -> dict:
     return results
 
 
-def concurrency(plan: Plan, device: str, dtype: str, size: str) -> dict:
-    """``n`` client threads, each sending its own images (distinct, so every request runs the ViT)."""
+def throughput(plan: Plan, device: str, dtype: str, size: str) -> dict:
+    """``scripts.throughput``: 1-64 clients with batching off and on, N images in one request against N single
+    requests (distinct ``plan.small`` JPEGs, one text prompt each)."""
+    from scripts.throughput import measure
+
     service, _ = load(size, device, dtype)
-    results = {}
     try:
-        for clients in plan.clients:
-            images = [jpeg_b64(plan.small, seed=100 + i) for i in range(clients * plan.requests_per_client)]
-            clear_caches(service)
-            latencies: list[float] = []
-            lock = threading.Lock()
-
-            def client(mine: list[str], latencies: list[float] = latencies, lock: threading.Lock = lock) -> None:
-                for image_b64 in mine:
-                    started = time.perf_counter()
-                    ask(service, image=image_b64, text_prompts=["cat"])
-                    with lock:
-                        latencies.append((time.perf_counter() - started) * 1000)
-
-            threads = [threading.Thread(target=client, args=(images[i::clients],)) for i in range(clients)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
-            results[f"clients{clients}"] = {
-                "requests": len(latencies),
-                "images_per_s": round(len(latencies) / elapsed, 2),
-                "p50_ms": round(percentile(latencies, 0.5), 1),
-                "p99_ms": round(percentile(latencies, 0.99), 1),
-            }
-            log(f"{clients} clients: {results[f'clients{clients}']}")
+        return measure(service, plan.clients, plan.requests_per_client, plan.images_per_request, plan.small)
     finally:
         release(service)
-    return results
 
 
 def video(plan: Plan, device: str, dtype: str, size: str) -> dict:
@@ -467,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     phases: list[tuple[str, Callable[[], dict]]] = [
         ("parity", lambda: parity(plan, device)),
         ("latency", lambda: latency(plan, device, dtype, size)),
-        ("concurrency", lambda: concurrency(plan, device, dtype, size)),
+        ("throughput", lambda: throughput(plan, device, dtype, size)),
         ("video", lambda: video(plan, device, dtype, size)),
         ("compile", lambda: latency(plan, device, dtype, size, compile_vit=True)),
     ]
@@ -501,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: dict) -> None:
     print(f"\n== gpu_check summary ({report['machine']}, {report['dtype']}, total {report['total_s']} s) ==")
-    for name in ("parity", "latency", "concurrency", "video", "compile"):
+    for name in ("parity", "latency", "throughput", "video", "compile"):
         section = report[name]
         if "error" in section or "skipped" in section:
             print(f"{name}: {section.get('error') or section.get('skipped')}")

@@ -49,9 +49,14 @@ def test_smoke_run_reports_every_phase(tmp_path):
     for key in ("text1_1008_cold", f"text{SMOKE_PLAN.prompt_counts[-1]}_12mp_cold"):
         assert latency["plain_pipeline"][key]["median_ms"] > 0
 
+    throughput = report["throughput"]
     for clients in SMOKE_PLAN.clients:
-        figures = report["concurrency"][f"clients{clients}"]
-        assert figures["requests"] == clients * SMOKE_PLAN.requests_per_client
-        assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+        for batching in ("off", "on"):
+            figures = throughput[f"clients{clients}_batching_{batching}"]
+            assert figures["requests"] == clients * SMOKE_PLAN.requests_per_client
+            assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["images_per_s"] > 0
+    for count in SMOKE_PLAN.images_per_request:
+        assert throughput[f"images{count}_single_requests"]["requests"] == count
+        assert throughput[f"images{count}_one_request"]["requests"] == 1
     assert report["compile"] == {"skipped": "--skip"}
     assert report["video"]["frames"] == SMOKE_PLAN.video_frames and report["video"]["per_frame_ms"] > 0
