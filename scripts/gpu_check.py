@@ -20,7 +20,8 @@ exhausted time budget leaves the others' results:
    Also the largest prompt count with the default prompt batch (``SAM3_PROMPT_BATCH``) and with one batch.
 3. ``throughput`` (``scripts.throughput``): 1, 4, 16 and 64 client threads sending distinct images, the engine
    batching waiting requests and running each image alone (today's serial engine), and 4 or 16 images in one
-   request against as many single requests: images/s, p50 and p99 latency, peak GPU memory.
+   request against as many single requests: images/s, p50 and p99 latency, peak GPU memory; and 3 images in
+   one request against each alone (largest score difference, smallest mask IoU).
 4. ``video``: concept tracking (two prompts, at most 5 objects) through a synthetic 30-frame 1280x720 clip: time
    per frame, peak GPU memory.
 5. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
@@ -356,11 +357,12 @@ def plain_pipeline(plan: Plan, device: str, dtype: str, size: str) -> dict:
 def throughput(plan: Plan, device: str, dtype: str, size: str) -> dict:
     """``scripts.throughput``: 1-64 clients with batching off and on, N images in one request against N single
     requests (distinct ``plan.small`` JPEGs, one text prompt each)."""
-    from scripts.throughput import measure
+    from scripts.throughput import batch_parity, measure
 
     service, _ = load(size, device, dtype)
     try:
-        return measure(service, plan.clients, plan.requests_per_client, plan.images_per_request, plan.small)
+        rows = measure(service, plan.clients, plan.requests_per_client, plan.images_per_request, plan.small)
+        return {**rows, "batch_parity": batch_parity(service, plan.small)}
     finally:
         release(service)
 

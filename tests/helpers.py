@@ -24,7 +24,7 @@ from PIL import Image
 from sam3_core.testing.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space"]
+__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space", "same_answer"]
 
 SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 # The seed page's request examples: (route, the json= argument's source text), in page order.
@@ -72,6 +72,20 @@ def decode_mask(png_b64: str) -> np.ndarray:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def same_answer(answer: dict, alone: dict) -> None:
+    """``answer`` (from a batch: of one request's images, or of requests that waited together) is the answer to the
+    same input sent alone, within the batching tolerance: the same objects in the same order, scores within 1e-4,
+    masks of IoU >= 0.999 (a batch runs other kernels than a single image)."""
+    assert answer["labels"] == alone["labels"] and answer["num_objects"] == alone["num_objects"]
+    assert answer["prompt_types"] == alone["prompt_types"]
+    for a, b in zip(answer["scores"], alone["scores"], strict=True):
+        assert abs(a - b) <= 1e-4
+    for a, b in zip(answer["masks"], alone["masks"], strict=True):
+        assert iou(decode_mask(a), decode_mask(b)) >= 0.999
+    if "polygons" in alone:
+        assert len(answer["polygons"]) == len(alone["polygons"])
 
 
 def fill_polygon(polygon: list, shape: tuple[int, int]) -> np.ndarray:

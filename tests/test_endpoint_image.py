@@ -182,6 +182,21 @@ def test_bad_input_is_a_clear_400_and_the_next_request_works(endpoint, image_b64
     assert good.status_code == 200 and good.json()["success"] is True
 
 
+def test_many_images_in_one_request_through_the_toolkit(endpoint, handler, image_b64):
+    """The toolkit passes a list of inputs through to the handler and its list answer back."""
+    url, _ = endpoint
+    elements = [{"image": image_b64, "text_prompts": ["cat"]}, {"image": image_b64, "points": [[85, 95]]}]
+    bad = requests.post(url, json={"inputs": elements}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("inputs[1].point_labels")
+    elements[1]["point_labels"] = [1]
+    response = requests.post(url, json={"inputs": elements}, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    expected = handler({"inputs": elements})
+    assert [answer["labels"] for answer in response.json()] == [answer["labels"] for answer in expected]
+    for answer, reference in zip(response.json(), expected, strict=True):
+        assert answer["scores"] == pytest.approx(reference["scores"], abs=CROSS_STACK_SCORE_TOLERANCE)
+
+
 def test_a_large_scene_round_trips(endpoint):
     """A bigger JPEG through the toolkit's JSON path: masks come back at the input size."""
     url, _ = endpoint

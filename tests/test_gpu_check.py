@@ -58,5 +58,7 @@ def test_smoke_run_reports_every_phase(tmp_path):
     for count in SMOKE_PLAN.images_per_request:
         assert throughput[f"images{count}_single_requests"]["requests"] == count
         assert throughput[f"images{count}_one_request"]["requests"] == 1
+    parity = throughput["batch_parity"]
+    assert parity["objects"] > 0 and parity["max_score_diff"] <= 1e-4 and parity["min_mask_iou"] >= 0.999
     assert report["compile"] == {"skipped": "--skip"}
     assert report["video"]["frames"] == SMOKE_PLAN.video_frames and report["video"]["per_frame_ms"] > 0

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from helpers import SEED_EXAMPLES as EXAMPLES
-from helpers import b64, encode, scene, seed_payload
+from helpers import b64, encode, same_answer, scene, seed_payload
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
@@ -153,8 +153,23 @@ def test_eight_concurrent_clients_each_get_their_own_answer(server, handler):
     for payload, answers in results:
         expected = handler(payload)
         assert expected["num_objects"] > 0
-        for answer in answers:
-            assert answer.status_code == 200 and answer.json() == expected
+        for answer in answers:  # requests that waited together ran as one batch
+            assert answer.status_code == 200
+            same_answer(answer.json(), expected)
+
+
+def test_many_images_in_one_request_over_http(server, handler):
+    elements = [
+        {"image": b64(encode(scene(200 + 40 * index, 150))), "text_prompts": ["cat"], "confidence_threshold": 0.3}
+        for index in range(3)
+    ]
+    response = requests.post(server + "/", json={"inputs": elements}, timeout=120)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json() == handler({"inputs": elements}), "the same batch in process"
+    too_many = requests.post(server + "/", json={"inputs": elements * 6}, timeout=60)
+    assert too_many.status_code == 413 and too_many.json()["error"].startswith("inputs: has 18 images, at most 16")
+    bad = requests.post(server + "/", json={"inputs": [*elements[:2], {**elements[2], "image": "%%%"}]}, timeout=60)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("inputs[2].image: ")
 
 
 def test_ui_without_the_slash_redirects(server):

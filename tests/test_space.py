@@ -60,6 +60,16 @@ def test_gradio_client_threshold_is_optional(client, image_b64, handler):
     assert client.predict(image_b64, "cat", api_name="/predict") == handler({"data": [image_b64, "cat"]})
 
 
+def test_many_images_in_one_request_through_the_seed_route(space, client, image_b64, handler):
+    payload = {"inputs": [{"image": image_b64, "text_prompts": ["cat"]}, {"image": image_b64, "points": [[85, 95]],
+               "point_labels": [1]}]}  # fmt: skip
+    expected = handler(payload)
+    assert isinstance(expected, list) and len(expected) == 2
+    response = requests.post(f"{space}/api/sam2_compatible", json=payload, timeout=60)
+    assert response.status_code == 200 and response.json() == expected
+    assert client.predict(payload, api_name="/sam2_compatible") == expected
+
+
 def test_gradio_client_gets_the_bad_input_message(client, image_b64):
     with pytest.raises(AppError, match="points"):
         client.predict({"inputs": {"image": image_b64, "points": [[1, 2, 3]]}}, api_name="/sam2_compatible")

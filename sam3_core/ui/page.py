@@ -323,7 +323,8 @@ def build_ui(
 
     def sam2_compatible(payload: dict) -> dict:
         """The seed's main API, as ``POST /api/sam2_compatible``: the request object ``{"inputs": {"image": ...,
-        "text_prompts": [...], "points": [...], "boxes": [...], ...}}`` -> the response (masks as base64 PNGs)."""
+        "text_prompts": [...], "points": [...], "boxes": [...], ...}}`` -> the response (masks as base64 PNGs);
+        ``{"inputs": [{...}, ...]}`` (many images) -> a list of responses."""
         return answer(payload)
 
     # ---- the page's events: they never raise (a raised error leaves a toast and a badge on the page); every
