@@ -69,10 +69,11 @@ class Plan:
     video_frames: int = 30
     video_size: tuple[int, int] = (1280, 720)
     video_objects: int = 5
+    parity_images: int = 3  # images in one request compared with each alone (throughput phase)
 
 
 FULL_PLAN = Plan(("tiny", "full"), (1008, 1008), (4000, 3000), (1, 5, 20), 10, 5, (1, 4, 16, 64), 3, (4, 16))
-SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 2), 1, 1, (1, 4), 2, (3,), 2, (160, 120), 1)
+SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 2), 1, 1, (1, 3), 1, (2,), 2, (160, 120), 1, 2)
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def throughput(plan: Plan, device: str, dtype: str, size: str) -> dict:
     service, _ = load(size, device, dtype)
     try:
         rows = measure(service, plan.clients, plan.requests_per_client, plan.images_per_request, plan.small)
-        return {**rows, "batch_parity": batch_parity(service, plan.small)}
+        return {**rows, "batch_parity": batch_parity(service, plan.small, plan.parity_images)}
     finally:
         release(service)
 

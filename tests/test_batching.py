@@ -99,13 +99,7 @@ def test_concurrent_requests_run_together_and_each_gets_its_own_objects(handler)
     def send(number: int) -> None:
         answers[number] = handler({"inputs": {**requests[number], "return_timings": True}})
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
-    with engine.turn(None, "engine"):
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: engine.batches.waiting() == 4)
-    for thread in threads:
-        thread.join(timeout=120)
+    queued_then_run(engine, [lambda number=number: send(number) for number in range(4)])
     assert sorted(answers) == list(range(4))
     assert [answer["timings"]["batch_images"] for answer in answers.values()] == [4] * 4
     engine.feature_cache.clear()
@@ -134,16 +128,7 @@ def test_a_cancelled_member_leaves_the_batch_and_the_others_are_answered(handler
             outcome[name] = stop
 
     monkeypatch.setattr(engine, "compute_features", encode_then_leave)
-    threads = [
-        threading.Thread(target=send, args=("left", MIXED[0], leaving)),
-        threading.Thread(target=send, args=("stayed", staying, None)),
-    ]
-    with engine.turn(None, "engine"):
-        for started, thread in enumerate(threads, start=1):
-            thread.start()
-            wait_until(lambda started=started: engine.batches.waiting() == started)
-    for thread in threads:
-        thread.join(timeout=60)
+    queued_then_run(engine, [lambda: send("left", MIXED[0], leaving), lambda: send("stayed", staying, None)])
     monkeypatch.undo()
     assert isinstance(outcome["left"], Cancelled)
     engine.feature_cache.clear()
@@ -191,16 +176,8 @@ def test_one_requests_failure_never_fails_a_neighbour(handler, monkeypatch):
             outcome[name] = error
 
     monkeypatch.setattr(engine, "compute_features", fails_on_poison)
-    threads = [
-        threading.Thread(target=send, args=("poison", {"image": b64(encode(scene(*poison))), "text_prompts": ["a"]})),
-        threading.Thread(target=send, args=("fine", MIXED[1])),
-    ]
-    with engine.turn(None, "engine"):
-        for started, thread in enumerate(threads, start=1):
-            thread.start()
-            wait_until(lambda started=started: engine.batches.waiting() == started)
-    for thread in threads:
-        thread.join(timeout=60)
+    poisoned = {"image": b64(encode(scene(*poison))), "text_prompts": ["a"]}
+    queued_then_run(engine, [lambda: send("poison", poisoned), lambda: send("fine", MIXED[1])])
     monkeypatch.undo()
     assert isinstance(outcome["poison"], ServiceUnavailable)
     assert outcome["fine"]["success"] is True
@@ -249,6 +226,18 @@ def test_a_waiter_whose_work_is_done_leaves_without_the_places():
         done.set()
     waiter.join(timeout=10)
     assert granted == [False] and slots.in_use() == 0 and slots.waiting() == 0
+
+
+def queued_then_run(engine, calls: list) -> None:
+    """Each call in its own thread, queued for the held engine in this order; then the engine is let go and they
+    run as one batch."""
+    threads = [threading.Thread(target=call) for call in calls]
+    with engine.turn(None, "engine"):
+        for queued, thread in enumerate(threads, start=1):
+            thread.start()
+            wait_until(lambda queued=queued: engine.batches.waiting() == queued)
+    for thread in threads:
+        thread.join(timeout=120)
 
 
 def wait_until(condition, timeout_s: float = 30.0) -> None:

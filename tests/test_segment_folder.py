@@ -146,16 +146,6 @@ def test_a_prompt_with_inner_spaces_names_its_category_as_the_service_does(folde
     assert written["annotations"] and {a["category_id"] for a in written["annotations"]} == {1}
 
 
-def test_images_sent_together_label_as_sent_one_by_one(folder, server, tmp_path):
-    """Three images per request, the corrupt one among them: its request is refused, its images are sent again one
-    by one, and the labels are those of one image per request."""
-    together, alone = tmp_path / "together.json", tmp_path / "alone.json"
-    result = label(folder, together, "--endpoint", server + "/", "--images-per-request", "3")
-    label(folder, alone, "--endpoint", server + "/", "--images-per-request", "1")
-    assert "corrupt.jpg" in result.stdout and "1 failed" in result.stdout
-    assert_same_labels(check_coco(together, folder), check_coco(alone, folder))
-
-
 def assert_same_labels(coco: COCO, reference: COCO) -> None:
     """The same images and annotations, scores within 1e-4 and masks of IoU >= 0.999: images run in a batch (of
     one request, or of requests sent at once) go through other kernels than alone."""
@@ -168,17 +158,22 @@ def assert_same_labels(coco: COCO, reference: COCO) -> None:
         assert (mask & expected_mask).sum() >= 0.999 * (mask | expected_mask).sum()
 
 
-def test_retries_429_and_503(folder, server, tmp_path):
+def test_retries_429_and_503_and_images_sent_together(folder, server, tmp_path):
     FlakyProxy.upstream = server + "/"
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), FlakyProxy)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
-        out, reference = tmp_path / "flaky.json", tmp_path / "direct.json"
+        out, reference, together = tmp_path / "flaky.json", tmp_path / "direct.json", tmp_path / "together.json"
         url = f"http://127.0.0.1:{proxy.server_address[1]}/"
         label(folder, out, "--endpoint", url, "--concurrency", "2", "--rate", "50", "--images-per-request", "1")
         label(folder, reference, "--endpoint", server + "/", "--images-per-request", "1")
         assert FlakyProxy.count >= 2 * (len(SIZES) + 1)
         assert_same_labels(check_coco(out, folder), check_coco(reference, folder))
+        # Three images per request, the corrupt one among them: its request is refused, its images are sent again
+        # one by one, and the labels are those of one image per request.
+        result = label(folder, together, "--endpoint", server + "/", "--images-per-request", "3")
+        assert "corrupt.jpg" in result.stdout and "1 failed" in result.stdout
+        assert_same_labels(check_coco(together, folder), check_coco(reference, folder))
     finally:
         proxy.shutdown()
 
