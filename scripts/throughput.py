@@ -21,8 +21,6 @@ above its level at the start of the scenario (its peak, reset per scenario).
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import threading
 import time
@@ -30,7 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from sam3_core.testing.support import memory_mb
-from scripts.gpu_check import checkpoint, gpu_peak_mb, jpeg_b64, log, machine, percentile, reset_gpu_peak, synchronize
+from scripts.gpu_check import (
+    checkpoint,
+    gpu_peak_mb,
+    jpeg_b64,
+    log,
+    machine,
+    mask_iou,
+    percentile,
+    png_mask,
+    reset_gpu_peak,
+    synchronize,
+)
 
 PROMPT = ["cat"]
 
@@ -73,11 +82,8 @@ def run_clients(service: Any, images: list[str], clients: int, per_request: int 
 
 
 def batch_parity(service: Any, size: tuple[int, int], count: int = 3) -> dict:
-    """``count`` distinct images (text, exemplar box and a click each, threshold 0) in one request against each
-    alone: the largest score difference and the smallest mask IoU (issue 21: <= 1e-4 and >= 0.999 in float32)."""
-    import numpy as np
-    from PIL import Image
-
+    """``count`` distinct images (text prompts and a click each, threshold 0) in one request against each alone:
+    the largest score difference and the smallest mask IoU (issue 21: <= 1e-4 and >= 0.999 in float32)."""
     width, height = size
     elements = [
         {
@@ -91,9 +97,6 @@ def batch_parity(service: Any, size: tuple[int, int], count: int = 3) -> dict:
         for index in range(count)
     ]
 
-    def mask(png: str) -> np.ndarray:
-        return np.asarray(Image.open(io.BytesIO(base64.b64decode(png)))) > 0
-
     service.engine.feature_cache.clear()
     together = service({"inputs": elements})
     service.engine.feature_cache.clear()
@@ -106,9 +109,7 @@ def batch_parity(service: Any, size: tuple[int, int], count: int = 3) -> dict:
         for a, b in zip(batched["scores"], single["scores"], strict=True):
             score_diff = max(score_diff, abs(a - b))
         for a, b in zip(batched["masks"], single["masks"], strict=True):
-            a, b = mask(a), mask(b)
-            union = np.logical_or(a, b).sum()
-            min_iou = min(min_iou, 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union))
+            min_iou = min(min_iou, mask_iou(png_mask(a), png_mask(b)))
     return {"images": count, "objects": objects, "max_score_diff": score_diff, "min_mask_iou": round(min_iou, 6)}
 
 

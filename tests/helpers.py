@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image
 from sam3_core.testing.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space", "same_answer"]
+__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space", "same_answer", "wait_until"]
 
 SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 # The seed page's request examples: (route, the json= argument's source text), in page order.
@@ -72,6 +73,14 @@ def decode_mask(png_b64: str) -> np.ndarray:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the condition"
+        time.sleep(0.01)
 
 
 def same_answer(answer: dict, alone: dict) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from sam3_core.cancel import Cancelled, FairSlots
 from sam3_core.errors import PayloadTooLarge, RequestError, ServiceUnavailable
 from sam3_core.testing.support import synthetic_image
 
-from helpers import b64, encode, same_answer, scene
+from helpers import b64, encode, same_answer, scene, wait_until
 
 
 def image(width: int, height: int, seed: int) -> str:
@@ -238,10 +237,3 @@ def queued_then_run(engine, calls: list) -> None:
             wait_until(lambda queued=queued: engine.batches.waiting() == queued)
     for thread in threads:
         thread.join(timeout=120)
-
-
-def wait_until(condition, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        time.sleep(0.01)

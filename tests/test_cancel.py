@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import threading
-import time
 
 import pytest
 
@@ -15,7 +14,7 @@ from sam3_core.cancel import Cancelled, FairLock, FairSlots
 from sam3_core.service import SegmentationService
 from sam3_core.testing.support import synthetic_image
 
-from helpers import b64, encode
+from helpers import b64, encode, wait_until
 
 
 class SetAtCheck(threading.Event):
@@ -127,10 +126,3 @@ def test_requests_beyond_the_active_places_wait_undecoded(handler, caplog):
     records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sam3_core.requests"]
     assert sorted("image" in record for record in records) == [False] * 3 + [True] * 2
     assert service.active.in_use() == 0
-
-
-def wait_until(condition, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        time.sleep(0.01)

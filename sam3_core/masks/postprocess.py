@@ -125,16 +125,19 @@ class MaskCanvas:
         window.add_(torch.index_select(columns, 0, r1 - first, out=lower).mul_(rw1))
         return window, slice(top + rows[0], top + rows[1]), slice(left + cols[0], left + cols[1])
 
-    def _window_mask(
-        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box], region: Region | None
-    ) -> tuple[torch.Tensor, slice, slice] | None:
-        """The thresholded window (``_interpolate``) with a 0 column either side and the exclusion boxes off:
-        ``(padded, rows, cols)``, ``padded`` bool ``(rows, cols + 2)`` on the map's device; None when empty."""
+    def changes(
+        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
+    ) -> np.ndarray:
+        """``(h, w)`` float map -> the scanline changes (int64, ``masks.scanlines``) of the ``(height, width)``
+        mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
+        pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
+        region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""
         found = self._interpolate(low_res, threshold, region)
         if found is None:
-            return None
+            return np.empty(0, np.int64)
         values, rows, cols = found
         height, width = values.shape
+        # The window's rows with a 0 column either side: its changes are the mask's changes in those rows.
         padded = self._buffer("padded", values.device, torch.bool, height * (width + 2)).view(height, width + 2)
         padded[:, 0] = padded[:, -1] = False
         torch.gt(values, threshold, out=padded[:, 1:-1])
@@ -144,22 +147,7 @@ class MaskCanvas:
             left, right = max(box_cols.start, cols.start), min(box_cols.stop, cols.stop)
             if top < bottom and left < right:
                 padded[top - rows.start : bottom - rows.start, 1 + left - cols.start : 1 + right - cols.start] = False
-        return padded, rows, cols
-
-    def changes(
-        self, low_res: torch.Tensor, threshold: float, exclusions: Sequence[Box] = (), region: Region | None = None
-    ) -> np.ndarray:
-        """``(h, w)`` float map -> the scanline changes (int64, ``masks.scanlines``) of the ``(height, width)``
-        mask that is on where the bilinear resize exceeds ``threshold`` and the pixel's centre lies in none of the
-        pixel-xyxy ``exclusions`` boxes. With a ``region`` (integer pixel xyxy inside the canvas) the map covers that
-        region only: it is resized to the region's size and placed at its corner, the mask is off elsewhere."""
-        found = self._window_mask(low_res, threshold, exclusions, region)
-        if found is None:
-            return np.empty(0, np.int64)
-        padded, rows, cols = found
-        height, width = padded.shape[0], padded.shape[1] - 2
-        # The window's rows with a 0 column either side: its changes are the mask's changes in those rows.
-        edges = self._buffer("edges", padded.device, torch.bool, height * (width + 1)).view(height, width + 1)
+        edges = self._buffer("edges", values.device, torch.bool, height * (width + 1)).view(height, width + 1)
         torch.ne(padded[:, 1:], padded[:, :-1], out=edges)
         index = torch.nonzero(edges.view(-1)).view(-1)
         row, column = index // (width + 1), index % (width + 1)

@@ -88,6 +88,11 @@ class _Shared:
     timings: dict[str, float]
 
 
+def _feature_key(picture: Picture) -> tuple:
+    """What names a picture's features in the feature cache."""
+    return (picture.size, picture.key)
+
+
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -235,7 +240,7 @@ class Sam3Engine:
                 list(pool.map(Picture.pixels, undecoded))
 
     def _cached(self, picture: Picture) -> bool:
-        return self.feature_cache.get((picture.size, picture.key)) is not None
+        return self.feature_cache.get(_feature_key(picture)) is not None
 
     def _run_batch(self, jobs: list[Job]) -> None:
         """Run ``jobs`` together (the engine is held); if that fails, each on its own, so that one job's fault
@@ -279,13 +284,18 @@ class Sam3Engine:
         for job, job_features, hit in zip(live, features, hits, strict=True):
             if job.done:  # cancelled meanwhile
                 continue
-            timings = {"backbone_ms": backbone_ms, "cache_hit": hit, "prompts_ms": prompts_ms}
-            job.finish(_Shared(job_features, objects[id(job)], {**timings, "batch_images": len(live)}))
+            timings = {
+                "backbone_ms": backbone_ms,
+                "cache_hit": hit,
+                "prompts_ms": prompts_ms,
+                "batch_images": len(live),
+            }
+            job.finish(_Shared(job_features, objects[id(job)], timings))
 
     def _batch_features(self, pictures: Sequence[Picture]) -> tuple[list[ImageFeatures], list[bool]]:
         """Each picture's features, from the cache or from one ViT pass over the pictures missing from it (a
         picture twice in the batch runs once), and whether each was a cache hit."""
-        keys = [(picture.size, picture.key) for picture in pictures]
+        keys = [_feature_key(picture) for picture in pictures]
         found = {key: self.feature_cache.get(key) for key in dict.fromkeys(keys)}
         hits = [found[key] is not None for key in keys]
         missing = {key: picture for key, picture in zip(keys, pictures, strict=True) if found[key] is None}
