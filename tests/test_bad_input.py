@@ -102,11 +102,11 @@ PAYLOADS = {
         "text_prompts[0]",
         "surrogate",
     ),
-    "huge integer parameter": ({"inputs": SMALL, "parameters": {"threshold": HUGE}}, "confidence_threshold", "large"),
+    "huge integer parameter": ({"inputs": SMALL, "parameters": {"threshold": HUGE}}, "threshold", "large"),
     # The toolkit's form for a binary body: a PIL image and the query string's parameters as text or integers.
     "query threshold of 400 digits": (
         {"inputs": scene(64, 48), "parameters": {"threshold": "1" + "0" * 400}},
-        "confidence_threshold",
+        "threshold",
         "too large",
     ),
     "query threshold as a huge integer": (

@@ -1,5 +1,5 @@
-"""InferenceClient task calls: zero-shot-image-classification and image-segmentation (prompted, default prompts,
-automatic mask generation), in the handler and over HTTP with huggingface_hub's own client."""
+"""InferenceClient task calls: zero-shot-image-classification, image-segmentation and object-detection (prompted,
+default prompts, automatic mask generation), in the handler and over HTTP with huggingface_hub's own client."""
 
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):
     assert isinstance(answer, list) and len(answer) == main["num_objects"] > 0
     assert [item["label"] for item in answer] == main["labels"]
     assert [item["score"] for item in answer] == main["scores"]
-    assert [item["mask"] for item in answer] == main["masks"] and [item["box"] for item in answer] == main["boxes"]
+    assert [item["mask"] for item in answer] == main["masks"]
+    assert [[item["box"][key] for key in ("xmin", "ymin", "xmax", "ymax")] for item in answer] == main["boxes"]
 
 
 def test_segmentation_payload_with_prompts_and_threshold(handler, image_b64):
     answer = handler({"inputs": image_b64, "parameters": {"threshold": 0.6, "text_prompts": ["dog"], "subtask": None}})
     main = handler({"inputs": {"image": image_b64, "text_prompts": ["dog"], "confidence_threshold": 0.6}})
-    assert [set(item) for item in answer] == [{"label", "score", "mask"}] * main["num_objects"]
+    assert [set(item) for item in answer] == [{"label", "score", "mask", "box"}] * main["num_objects"]
     assert [item["score"] for item in answer] == main["scores"] and main["num_objects"] > 0
 
 
@@ -45,7 +46,7 @@ def test_task_detection_and_default_prompts(image_b64):
     assert main_form.task is None and not main_form.automatic
     with pytest.raises(ValueError, match="^candidate_labels: expected a non-empty list of strings"):
         parse_payload({"inputs": image_b64, "parameters": {"candidate_labels": [3]}}, limits)
-    with pytest.raises(ValueError, match="^confidence_threshold: 2 is outside"):
+    with pytest.raises(ValueError, match="^threshold: 2 is outside"):
         parse_payload({"inputs": image_b64, "parameters": {"threshold": 2}}, limits)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from sam3_core.api.request import SegmentRequest, parse_payload
+from sam3_core.api.request import SegmentRequest, parse_payload, payload_parts
 from sam3_core.errors import PayloadTooLarge, RequestError
 from sam3_core.settings import RequestSettings
 
@@ -38,14 +38,13 @@ def parse_batch_payload(data: Mapping, settings: RequestSettings) -> list[Segmen
     """Validate every element (in parallel) as a single ``{"inputs": element, "parameters": ...}`` payload; the
     lowest-index error is raised, its field prefixed ``inputs[i].``, its class (and HTTP status) kept."""
     batch_size(data, settings)
-    elements = data["inputs"]
-    parameters = data.get("parameters")
+    elements, parameters = payload_parts(data)
     for index, element in enumerate(elements):
         if not isinstance(element, Mapping):
             raise RequestError(f"inputs[{index}]", f"expected an object of fields, got {type(element).__name__}")
 
     def parse(element: Mapping) -> SegmentRequest | RequestError:
-        payload = {"inputs": element} if parameters is None else {"inputs": element, "parameters": parameters}
+        payload = {"inputs": element, "parameters": parameters}
         try:
             return parse_payload(payload, settings)
         except RequestError as error:

@@ -12,7 +12,6 @@ continuous coordinates, so a box covering the whole image is ``[0, 0, width, hei
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,18 @@ from typing import Any
 from PIL import Image
 
 from sam3_core.api.tasks import SEGMENTATION, task_fields
-from sam3_core.errors import QUOTE_CHARS, RequestError, quote
+from sam3_core.api.values import (
+    check_points_inside,
+    clip_box,
+    parse_boolean,
+    parse_coordinate_list,
+    parse_labels,
+    parse_number,
+    parse_text_prompts,
+    unknown_name,
+)
+from sam3_core.api.vocabulary import OTHER_NAMES, MainFields, main_fields
+from sam3_core.errors import RequestError
 from sam3_core.media.image_io import read_image
 from sam3_core.model.work import AutomaticOptions, Box, Picture, Point, SegmentationWork, VisualObject
 from sam3_core.settings import Limits, RequestSettings
@@ -47,6 +57,7 @@ class SegmentRequest:
     decode_ms: float = 0.0
     automatic: AutomaticOptions | None = None  # no prompt: segment everything (SAM's automatic mask generator)
     task: str | None = None  # an InferenceClient task whose answer format to use (see _image_with_parameters)
+    visual_groups: tuple[VisualObject, ...] | None = None  # the transformers processors' objects (api.vocabulary)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -64,8 +75,11 @@ class SegmentRequest:
         """The tracker objects. With text, only the points form one (boxes are concept exemplars then).
 
         Without text: each positive box is one object; all points together are one object; when exactly one
-        positive box is given, the points refine that box's object (SAM2's box + points prompt).
+        positive box is given, the points refine that box's object (SAM2's box + points prompt). Prompts in the
+        transformers processors' nesting (``input_points``) keep their own objects (``visual_groups``).
         """
+        if self.visual_groups is not None:
+            return list(self.visual_groups)
         if self.text_prompts:
             return [VisualObject(self.points, self.point_labels)] if self.points else []
         return group_visual_objects(self.points, self.point_labels, self.boxes, self.box_labels)
@@ -106,13 +120,6 @@ def group_visual_objects(
     return [VisualObject(box=box) for box in positive] + ([points_object] if points_object else [])
 
 
-def check_points_inside(points: Sequence[Point], width: int, height: int, what: str = "image") -> None:
-    """Refuse a point outside ``[0, width] x [0, height]``, naming it (``points[i]``)."""
-    for index, (x, y) in enumerate(points):
-        if not (0.0 <= x <= width and 0.0 <= y <= height):
-            raise RequestError(f"points[{index}]", f"({x:g}, {y:g}) is outside the {width}x{height} {what}")
-
-
 # The fields a client may send and their defaults: SegmentRequest's own, except max_objects (None: the
 # deployment's SAM3_MAX_OBJECTS).
 CLIENT_FIELDS = (
@@ -134,24 +141,62 @@ DEFAULTS["max_objects"] = None
 FIELDS = ("image", *DEFAULTS)
 
 
+# The top-level keys of a payload. Besides these, main fields (and other clients' names for them) may stand beside
+# "inputs": they are read as "parameters". "options" is the Inference API's (wait_for_model, use_cache: accepted,
+# nothing to change here); Gradio clients send "fn_index", "session_hash" and "event_data" with "data" (unused).
+PAYLOAD_KEYS = ("inputs", "parameters", "data", "options")
+INFERENCE_API_OPTIONS = ("wait_for_model", "use_cache")
+GRADIO_KEYS = ("fn_index", "session_hash", "event_data", "trigger_id")
+
+
+def payload_parts(data: Mapping) -> tuple[object, dict]:
+    """``(inputs, parameters)`` of an ``inputs`` payload: fields given beside ``inputs`` join ``parameters`` (one
+    given in both is refused); ``options`` is checked; ``data`` beside ``inputs`` is refused."""
+    parameters = data.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise RequestError("parameters", f"expected an object, got {type(parameters).__name__}")
+    parameters = dict(parameters or {})
+    for key, value in data.items():
+        if key in ("inputs", "parameters"):
+            continue
+        if key == "options":
+            _check_options(value)
+        elif key == "data":
+            raise RequestError("data", "the simple API's list goes alone: send 'inputs' or 'data', not both")
+        elif key in parameters:
+            raise RequestError(key, "given both beside 'inputs' and in 'parameters'; give it once")
+        else:
+            parameters[key] = value
+    return data.get("inputs"), parameters
+
+
+def _check_options(value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise RequestError("options", f"expected an object, got {type(value).__name__}")
+    for key in value:
+        if key not in INFERENCE_API_OPTIONS:
+            raise unknown_name(key, INFERENCE_API_OPTIONS, "unknown option", prefix="options.", kind="options")
+
+
 def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
     """Validate any of the three payload forms; raise ``RequestError`` (a ``ValueError``) naming the bad field."""
     if not isinstance(data, Mapping):
         raise RequestError("payload", f"expected a JSON object, got {type(data).__name__}")
     if "inputs" in data:
-        inputs, parameters = data["inputs"], data.get("parameters")
-        if parameters is not None and not isinstance(parameters, Mapping):
-            raise RequestError("parameters", f"expected an object, got {type(parameters).__name__}")
+        inputs, parameters = payload_parts(data)
         if isinstance(inputs, Mapping):
-            fields = {**(parameters or {}), **inputs}
-        elif not isinstance(inputs, (str, bytes, bytearray, memoryview, Image.Image)):
+            return _parse_fields({**parameters, **inputs}, settings)
+        if not isinstance(inputs, (str, bytes, bytearray, memoryview, Image.Image)):
             raise RequestError("inputs", f"expected an object of fields or an image, got {type(inputs).__name__}")
-        else:
-            if parameters and "image" in parameters:
-                raise RequestError("parameters.image", "give the image as 'inputs'")
-            return _image_with_parameters(inputs, dict(parameters or {}), settings)
-        return _parse_fields(fields, settings)
+        if "image" in parameters:
+            raise RequestError("parameters.image", "give the image as 'inputs'")
+        return _image_with_parameters(inputs, parameters, settings)
     if "data" in data:
+        for key in data:
+            if key != "data" and key not in GRADIO_KEYS:
+                raise unknown_name(
+                    key, ("data", *GRADIO_KEYS), "unknown key beside the simple API's 'data'", kind="keys"
+                )
         return _parse_fields(_simple_api_fields(data["data"]), settings)
     raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
 
@@ -159,6 +204,7 @@ def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
 # Fields that a query string carries as comma-separated lists: (item type, numbers per item).
 QUERY_LIST_FIELDS = {
     "text_prompts": (str, 1),
+    "prompts": (str, 1),
     "candidate_labels": (str, 1),
     "point_labels": (int, 1),
     "box_labels": (int, 1),
@@ -244,13 +290,23 @@ def _simple_api_fields(values: object) -> dict:
 
 
 def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed: bool = False) -> SegmentRequest:
-    limits = settings.limits
+    """Validate main-API ``fields`` (other clients' names read as theirs, ``api.vocabulary``); an error names the
+    field as the client sent it."""
+    named = main_fields(fields)
+    try:
+        return _parse_main_fields(named, settings, automatic_allowed)
+    except RequestError as error:
+        renamed = named.renamed(error)
+        if renamed is error:
+            raise
+        raise renamed from error.__cause__
+
+
+def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_allowed: bool) -> SegmentRequest:
+    fields, limits = named.fields, settings.limits
     unknown = sorted(key if isinstance(key, str) else f"<{type(key).__name__}>" for key in fields if key not in FIELDS)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], FIELDS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"accepted fields are {', '.join(FIELDS)}"
-        name = unknown[0] if unknown[0].isidentifier() and len(unknown[0]) <= QUOTE_CHARS else quote(unknown[0])
-        raise RequestError(name, f"unknown field; {hint}")
+        raise unknown_name(unknown[0], FIELDS, "unknown field", also=OTHER_NAMES)
     value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
 
     text_prompts = parse_text_prompts(value["text_prompts"], limits)
@@ -281,17 +337,36 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
     decode_ms = (time.perf_counter() - started) * 1000.0
     width, height = image.size
     check_points_inside(points, width, height)
+    clipped = tuple(clip_box(box, index, width, height) for index, box in enumerate(boxes))
     return SegmentRequest(
         image=image,
         text_prompts=text_prompts,
         points=tuple((x, y) for x, y in points),
         point_labels=point_labels,
-        boxes=tuple(clip_box(box, index, width, height) for index, box in enumerate(boxes)),
+        boxes=clipped,
         box_labels=box_labels,
         decode_ms=decode_ms,
         automatic=automatic,
+        visual_groups=_processor_objects(named, points, point_labels, clipped, bool(text_prompts)),
         **options,
     )
+
+
+def _processor_objects(
+    named: MainFields, points: Sequence[Point], labels: Sequence[int], boxes: Sequence[Box], text: bool
+) -> tuple[VisualObject, ...] | None:
+    """The transformers processors' objects (``api.vocabulary``), or None for the main API's grouping. With text,
+    boxes are exemplars: the objects are the point groups alone."""
+    if named.objects is None:
+        return None
+    objects = []
+    for indices, box in named.objects:
+        group = (tuple(points[i] for i in indices), tuple(labels[i] for i in indices))
+        if text:
+            objects += [VisualObject(*group)] if indices else []
+        else:
+            objects.append(VisualObject(*group, None if box is None else boxes[box]))
+    return tuple(objects)
 
 
 AUTOMATIC_OPTIONS = tuple(spec.name for spec in dataclasses.fields(AutomaticOptions))
@@ -311,11 +386,7 @@ def _automatic_options(
         raise RequestError("automatic", f"expected true or an object of options, got {type(value).__name__}")
     for key in options:
         if key not in AUTOMATIC_OPTIONS:
-            name = key if isinstance(key, str) else f"<{type(key).__name__}>"
-            close = difflib.get_close_matches(name, AUTOMATIC_OPTIONS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"accepted options are {', '.join(AUTOMATIC_OPTIONS)}"
-            shown = name if name.isidentifier() and len(name) <= QUOTE_CHARS else quote(name)
-            raise RequestError(f"automatic.{shown}", f"unknown option; {hint}")
+            raise unknown_name(key, AUTOMATIC_OPTIONS, "unknown option", prefix="automatic.", kind="options")
     limits = settings.limits
 
     def option(name: str, default: float, low: float, high: float, integer: bool = False) -> float:
@@ -336,93 +407,3 @@ def _automatic_options(
         ),
         crop_nms_thresh=option("crop_nms_thresh", AutomaticOptions.crop_nms_thresh, 0.0, 1.0),
     )
-
-
-def parse_text_prompts(value: object, limits: Limits) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise RequestError("text_prompts", f"expected a list of strings, got {type(value).__name__}")
-    if len(value) > limits.max_text_prompts:
-        raise RequestError("text_prompts", f"{len(value)} prompts, the limit is {limits.max_text_prompts}")
-    prompts = []
-    for index, prompt in enumerate(value):
-        field = f"text_prompts[{index}]"
-        if not isinstance(prompt, str):
-            raise RequestError(field, f"expected a string, got {type(prompt).__name__}")
-        prompt = " ".join(prompt.split())
-        if not prompt:
-            raise RequestError(field, "is empty")
-        if len(prompt) > limits.max_prompt_chars:
-            raise RequestError(field, f"is {len(prompt)} characters, the limit is {limits.max_prompt_chars}")
-        if not prompt.isascii():
-            try:
-                prompt.encode("utf-8")  # JSON's "\ud800" escape parses into a lone surrogate; the tokenizer refuses it
-            except UnicodeEncodeError:
-                raise RequestError(field, "holds a lone surrogate (not valid Unicode text)") from None
-        prompts.append(prompt)
-    return tuple(prompts)
-
-
-def parse_coordinate_list(value: object, field: str, width: int, limit: int) -> list[tuple[float, ...]]:
-    shape = "[[x, y], ...]" if width == 2 else "[[x1, y1, x2, y2], ...]"
-    if not isinstance(value, (list, tuple)):
-        raise RequestError(field, f"expected a list {shape}, got {type(value).__name__}")
-    if len(value) > limit:
-        raise RequestError(field, f"{len(value)} given, the limit is {limit}")
-    items = []
-    for index, item in enumerate(value):
-        if not isinstance(item, (list, tuple)) or len(item) != width:
-            raise RequestError(f"{field}[{index}]", f"expected {width} numbers, as in {shape}")
-        items.append(tuple(parse_number(v, f"{field}[{index}][{k}]") for k, v in enumerate(item)))
-    return items
-
-
-def parse_labels(value: object, field: str, expected: int, of: str) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)):
-        raise RequestError(field, f"expected a list of 0/1 labels, got {type(value).__name__}")
-    if len(value) != expected:
-        raise RequestError(field, f"has {len(value)} labels for {expected} {of}; give one 0/1 label per entry")
-    labels = []
-    for index, label in enumerate(value):
-        if isinstance(label, bool) or not isinstance(label, (int, float)):
-            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {type(label).__name__}")
-        if label not in (0, 1):
-            shown = f"{label:g}" if isinstance(label, float) or abs(label) < 10**15 else "a larger integer"
-            raise RequestError(f"{field}[{index}]", f"expected 0 or 1, got {shown}")
-        labels.append(int(label))
-    return tuple(labels)
-
-
-def parse_number(
-    value: object, field: str, low: float = -math.inf, high: float = math.inf, integer: bool = False
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(field, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond a float's range (JSON allows integers of any length)
-        raise RequestError(field, "is too large a number") from None
-    if not math.isfinite(number):
-        raise RequestError(field, "must be a finite number")
-    if integer and not number.is_integer():
-        raise RequestError(field, f"expected an integer, got {number:g}")
-    if not low <= number <= high:
-        raise RequestError(field, f"{number:g} is outside [{low:g}, {high:g}]")
-    return number
-
-
-def parse_boolean(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise RequestError(field, f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def clip_box(box: tuple[float, ...], index: int, width: int, height: int) -> Box:
-    x1, y1, x2, y2 = box
-    if x2 <= x1 or y2 <= y1:
-        raise RequestError(f"boxes[{index}]", "needs x2 > x1 and y2 > y1 (format [x1, y1, x2, y2] in pixels)")
-    clipped = (min(max(x1, 0.0), width), min(max(y1, 0.0), height), min(max(x2, 0.0), width), min(max(y2, 0.0), height))
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        raise RequestError(f"boxes[{index}]", f"lies outside the {width}x{height} image")
-    return clipped

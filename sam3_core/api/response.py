@@ -61,7 +61,7 @@ def _render_all(objects: list[ObjectPrediction], request: SegmentRequest) -> lis
 
 def build_response(request: SegmentRequest, prediction: Prediction) -> dict | list[dict]:
     """The response dict (JSON-ready: plain lists, floats, strings), see docs/API.md "Response"; for InferenceClient
-    task requests the task's list: ``{"label", "score", "mask"[, "box"]}`` per object."""
+    task requests the task's list: ``{"label", "score", "mask", "box"}`` per object (``api.tasks``)."""
     started = time.perf_counter()
     objects = prediction.objects
     rendered = _render_all(objects, request)
@@ -80,7 +80,7 @@ def build_response(request: SegmentRequest, prediction: Prediction) -> dict | li
         response["polygon_format"] = "pixel_coordinates"
         response["original_image_size"] = list(request.image_size)
     if request.task is not None:  # an InferenceClient task (sam3_core.api.tasks)
-        return task_answer(request.task, response)
+        return task_answer(response)
     if request.return_timings:
         timings = dict(prediction.timings)
         timings["decode_ms"] = request.decode_ms

@@ -3,12 +3,14 @@
 In (``{"inputs": <image>, "parameters": {...}}``, see ``task_fields``):
 - ``candidate_labels`` (zero-shot-image-classification): the labels are the text prompts.
 - ``threshold``/``mask_threshold``/``overlap_mask_area_threshold``/``subtask``, or no prompt at all
-  (image-segmentation): ``threshold`` is the confidence threshold (the other three are accepted and unused: SAM
-  binarises its own masks); prompts are ``text_prompts`` when given, else the deployment's
+  (image-segmentation and object-detection, which ``InferenceClient`` sends alike): ``threshold`` is the
+  confidence threshold (the other three are accepted and unused: SAM binarises its own masks); prompts are the
+  request's (``text_prompts`` or another client's name for them) when given, else the deployment's
   ``SAM3_DEFAULT_PROMPTS``, else automatic mask generation over a point grid.
 
-Out (``task_answer``): one element per object, ``{"label", "score", "mask", "box"}`` for zero-shot
-classification, ``{"label", "score", "mask"}`` for segmentation (mask: base64 PNG; box: pixel xyxy).
+Out (``task_answer``): one element per object, ``{"label", "score", "mask", "box"}``: what each of the three
+tasks' clients reads (mask: base64 PNG; box: ``{"xmin", "ymin", "xmax", "ymax"}``, pixels, the main response's
+xyxy box).
 """
 
 from __future__ import annotations
@@ -24,17 +26,16 @@ TASK_PARAMETERS = {
     ZERO_SHOT: {"candidate_labels", "hypothesis_template"},
     SEGMENTATION: {"threshold", "mask_threshold", "overlap_mask_area_threshold", "subtask"},
 }
-PROMPT_FIELDS = {"text_prompts", "points", "boxes"}
-# Each task's answer element: its key -> the main response's list it comes from.
-ANSWER_FIELDS = {
-    ZERO_SHOT: {"label": "labels", "score": "scores", "mask": "masks", "box": "boxes"},
-    SEGMENTATION: {"label": "labels", "score": "scores", "mask": "masks"},
-}
+# The fields that carry a prompt, under every name a client may give them (sam3_core.api.vocabulary).
+PROMPT_FIELDS = {"text_prompts", "points", "boxes", "prompt", "prompts", "input_points", "input_boxes"}
+TEXT_FIELDS = ("text_prompts", "prompt", "prompts")
+BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def task_fields(parameters: dict[str, Any], default_prompts: tuple[str, ...]) -> tuple[str | None, dict[str, Any]]:
     """``(task or None, main-API fields)`` for form-3 ``parameters``: the task's parameters become main fields
-    (``candidate_labels`` -> ``text_prompts``, ``threshold`` -> ``confidence_threshold``); the others pass as is."""
+    (``candidate_labels`` -> ``text_prompts``; ``threshold`` stays, another name for ``confidence_threshold``);
+    the others pass as is."""
     fields = dict(parameters)
     if "candidate_labels" in fields:
         labels = fields.pop("candidate_labels")
@@ -43,11 +44,12 @@ def task_fields(parameters: dict[str, Any], default_prompts: tuple[str, ...]) ->
         if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
             raise RequestError("candidate_labels", "expected a non-empty list of strings")
         fields.pop("hypothesis_template", None)
+        named = sorted(name for name in TEXT_FIELDS if fields.get(name) is not None)
+        if named:
+            raise RequestError("candidate_labels", f"names the same field as '{named[0]}'; give one")
         return ZERO_SHOT, {**fields, "text_prompts": labels}
     if TASK_PARAMETERS[SEGMENTATION] & fields.keys() or not PROMPT_FIELDS & fields.keys():
-        if fields.get("threshold") is not None:
-            fields["confidence_threshold"] = fields["threshold"]
-        for name in TASK_PARAMETERS[SEGMENTATION]:
+        for name in TASK_PARAMETERS[SEGMENTATION] - {"threshold"}:
             fields.pop(name, None)
         if not PROMPT_FIELDS & fields.keys() and default_prompts:
             fields["text_prompts"] = list(default_prompts)
@@ -55,9 +57,15 @@ def task_fields(parameters: dict[str, Any], default_prompts: tuple[str, ...]) ->
     return None, fields
 
 
-def task_answer(task: str, response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The task's answer from the main response (``build_response``'s dict)."""
-    fields = ANSWER_FIELDS[task]
+def task_answer(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task list from the main response (``build_response``'s dict): ``{"label", "score", "mask", "box"}``
+    per object, in the response's order."""
     return [
-        {key: response[column][index] for key, column in fields.items()} for index in range(response["num_objects"])
+        {
+            "label": response["labels"][index],
+            "score": response["scores"][index],
+            "mask": response["masks"][index],
+            "box": dict(zip(BOX_KEYS, response["boxes"][index], strict=True)),
+        }
+        for index in range(response["num_objects"])
     ]

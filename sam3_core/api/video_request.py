@@ -8,19 +8,19 @@ fields here are checked first, so a bad field is refused before any decoding.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sam3_core.api.request import (
-    group_visual_objects,
+from sam3_core.api.request import group_visual_objects, payload_parts
+from sam3_core.api.values import (
     parse_boolean,
     parse_coordinate_list,
     parse_labels,
     parse_number,
     parse_text_prompts,
+    unknown_name,
 )
-from sam3_core.errors import QUOTE_CHARS, RequestError, quote
+from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
 from sam3_core.model.video import VideoWork
 from sam3_core.model.video_visual import VisualVideoWork
@@ -85,21 +85,15 @@ def is_video_payload(data: object) -> bool:
 
 def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoRequest:
     """Validate a video request (``is_video_payload``); raise ``RequestError`` naming the bad field."""
-    inputs, parameters = data.get("inputs"), data.get("parameters")
-    if parameters is not None and not isinstance(parameters, Mapping):
-        raise RequestError("parameters", f"expected an object, got {type(parameters).__name__}")
+    inputs, parameters = payload_parts(data)
     if not isinstance(inputs, Mapping):
         raise RequestError("inputs", "expected an object of fields with the video in 'video'")
-    fields = {**(parameters or {}), **inputs}
+    fields = {**parameters, **inputs}
     for key in fields:
         if key in NOT_FOR_VIDEO:
             raise RequestError(key, NOT_FOR_VIDEO[key])
         if key not in VIDEO_FIELDS:
-            name = key if isinstance(key, str) else f"<{type(key).__name__}>"
-            close = difflib.get_close_matches(name, VIDEO_FIELDS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"accepted fields are {', '.join(VIDEO_FIELDS)}"
-            shown = name if name.isidentifier() and len(name) <= QUOTE_CHARS else quote(name)
-            raise RequestError(shown, f"unknown field for a video request; {hint}")
+            raise unknown_name(key, VIDEO_FIELDS, "unknown field for a video request")
     value = {key: fields.get(key) for key in VIDEO_FIELDS}
     check_video_value(value["video"])
     limits = settings.limits

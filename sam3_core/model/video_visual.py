@@ -32,7 +32,8 @@ from transformers import Sam3TrackerVideoProcessor
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import Sam3TrackerVideoInferenceSession
 
-from sam3_core.api.request import check_points_inside, clip_box, group_visual_objects
+from sam3_core.api.request import group_visual_objects
+from sam3_core.api.values import check_points_inside, clip_box
 from sam3_core.cancel import check
 from sam3_core.errors import RequestError
 from sam3_core.masks.postprocess import mask_box
