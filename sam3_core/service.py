@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,6 +36,10 @@ from sam3_core.settings import RequestSettings
 LOG = logging.getLogger("sam3_core")
 REQUEST_LOG = logging.getLogger("sam3_core.requests")
 PROMPT_PREFIX = 12  # characters of each text prompt that may reach the log
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 2)
 
 
 def describe(request: SegmentRequest) -> dict[str, Any]:
@@ -58,6 +63,8 @@ class SegmentationService:
         self.settings = settings
         self.random_weights = random_weights  # the tiny random checkpoint (``tiny_checkpoint``): meaningless masks
         self.active = FairSlots(settings.max_active)
+        # Called with each request's log record once it is answered (sam3_core.server.metrics); must not raise.
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
         self._video_tracker: VideoTracker | None = None
         self._video_lock = threading.Lock()
 
@@ -80,6 +87,7 @@ class SegmentationService:
             # A request of many images takes a place per image (all of them, beyond SAM3_MAX_ACTIVE).
             places = batch_size(data, self.settings) if is_batch_payload(data) else 1
             with self.active.held(cancel, "decode", places=places):
+                record["wait_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
                 check(cancel, "decode")
                 if is_video_payload(data):
                     return self._video(data, cancel, record)
@@ -90,8 +98,10 @@ class SegmentationService:
                 check_token_lengths(self.engine.token_counts(request.text_prompts), self.engine.max_text_tokens)
                 prediction = self.engine.predict(request.work(), cancel)
                 check(cancel, "postprocess")
+                answered = time.perf_counter()
                 response = build_response(request, prediction)
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
+            record.update(decode_ms=round(request.decode_ms, 2), postprocess_ms=_ms_since(answered))
             return response
         except Cancelled as stop:  # nobody waits for the answer (e.g. the client disconnected)
             record.update(outcome="cancelled", status=499, cancelled_before=stop.stage)
@@ -108,8 +118,10 @@ class SegmentationService:
             record.update(outcome="error", status=500, error=type(error).__name__)
             raise InternalError(f"internal error (id {record['id']})") from None
         finally:
-            record["total_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
+            record["total_ms"] = _ms_since(started)
             REQUEST_LOG.info(json.dumps(record, default=str))
+            for observe in self.observers:
+                observe(record)
 
     def _images(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> list[dict[str, Any]]:
         """Many images in one request (``sam3_core.api.batch``): every element validated, then one
@@ -123,6 +135,7 @@ class SegmentationService:
                 raise element_error(index, error) from None
         predictions = self.engine.predict_many([request.work() for request in requests], cancel)
         check(cancel, "postprocess")
+        answered = time.perf_counter()
         responses = [
             build_response(request, prediction) for request, prediction in zip(requests, predictions, strict=True)
         ]
@@ -131,7 +144,11 @@ class SegmentationService:
             outcome="ok",
             status=200,
             objects=sum(len(prediction.objects) for prediction in predictions),
+            decode_ms=round(sum(request.decode_ms for request in requests), 2),
+            queue_ms=timings.get("queue_ms"),
             backbone_ms=timings.get("backbone_ms"),
+            prompts_ms=timings.get("prompts_ms"),
+            postprocess_ms=_ms_since(answered),
             batch_images=timings.get("batch_images"),
             cache_hits=sum(bool(prediction.timings.get("cache_hit")) for prediction in predictions),
         )

@@ -3,6 +3,7 @@ faults injected into the engine (out of memory, a crash while encoding, a slow r
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,29 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import torch
-import uvicorn
 
 import sam3_core.api.response
 from sam3_core.server.http_api import create_app
 
-from helpers import free_port
+from helpers import serve_in_thread
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-
-def serve_in_thread(app) -> tuple[str, uvicorn.Server]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/health", timeout=1).status_code in (200, 500, 503):
-                return url, server
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
 
 
 @pytest.fixture
@@ -93,8 +78,12 @@ def test_health_while_loading_and_after_a_failed_load():
 
     url, server = serve_in_thread(create_app(load_that_fails))
     try:
-        assert requests.get(url + "/health", timeout=5).status_code == 503
-        assert requests.post(url + "/", json={"inputs": {}}, timeout=5).status_code == 503
+        for route in ("/health", "/", "/predict", "/api/sam2_compatible", "/api/predict"):
+            send = requests.get if route == "/health" else requests.post
+            loading = send(url + route, json={"inputs": {}}, timeout=5)
+            estimate = loading.json()["estimated_time"]  # the Inference API's convention for a model loading
+            assert loading.status_code == 503 and loading.json()["error"] == "model is loading", route
+            assert 0 < estimate <= 60 and loading.headers["Retry-After"] == str(math.ceil(estimate)), route
         release.set()
         deadline = time.monotonic() + 10
         while requests.get(url + "/health", timeout=5).status_code == 503 and time.monotonic() < deadline:

@@ -13,6 +13,7 @@ dropped at the next stage of its batch) and its caller raises ``Cancelled``; the
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ class Job:
     result: Any = None
     error: BaseException | None = None
     done: bool = False
+    queued_at: float = field(default_factory=time.perf_counter)  # when it began waiting for a batch
 
     @property
     def cancelled(self) -> bool:

@@ -35,12 +35,16 @@ class ByteLRUCache(Generic[V]):
         self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self.hits = 0  # lookups (get) that found their key, and those that did not, since start-up
+        self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
+                self.misses += 1
                 return None
+            self.hits += 1
             self._entries.move_to_end(key)
             return entry[0]
 
@@ -62,6 +66,11 @@ class ByteLRUCache(Generic[V]):
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether ``key`` is cached, without counting a lookup or refreshing it."""
+        with self._lock:
+            return key in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -240,7 +240,7 @@ class Sam3Engine:
                 list(pool.map(Picture.pixels, undecoded))
 
     def _cached(self, picture: Picture) -> bool:
-        return self.feature_cache.get(_feature_key(picture)) is not None
+        return _feature_key(picture) in self.feature_cache
 
     def _run_batch(self, jobs: list[Job]) -> None:
         """Run ``jobs`` together (the engine is held); if that fails, each on its own, so that one job's fault
@@ -269,6 +269,7 @@ class Sam3Engine:
                     job.fail(Cancelled("backbone"))
             live = [job for job in jobs if not job.done]
             started = time.perf_counter()
+            queued_ms = {id(job): (started - job.queued_at) * 1000.0 for job in live}
             features, hits = self._batch_features([job.work.image for job in live])
             backbone_ms = (time.perf_counter() - started) * 1000.0
             started = time.perf_counter()
@@ -285,6 +286,7 @@ class Sam3Engine:
             if job.done:  # cancelled meanwhile
                 continue
             timings = {
+                "queue_ms": queued_ms[id(job)],
                 "backbone_ms": backbone_ms,
                 "cache_hit": hit,
                 "prompts_ms": prompts_ms,

@@ -4,15 +4,20 @@ Routes:
 - ``GET /``, ``GET /health``: 200 once the handler is loaded (503 while loading, 500 if loading failed); with
   the web UI at ``/`` (``sam3-app``), ``GET /`` is the page.
 - ``POST /``, ``POST /predict``: a JSON body goes to the handler as is; a binary image body
-  (``image/jpeg|png|webp|tiff|bmp|gif``) becomes ``{"inputs": <image bytes>, "parameters": <query parameters>}``.
+  (``image/jpeg|png|webp|tiff|bmp|gif``, or no content type / ``application/octet-stream`` with a body that is
+  not JSON, as ``InferenceClient`` sends an image without parameters) becomes
+  ``{"inputs": <image bytes>, "parameters": <query parameters>}``.
 - ``POST /api/sam2_compatible``: ``{"inputs": {...}}`` -> the response.
 - ``POST /api/predict``: ``{"data": [image, text, threshold]}`` -> ``{"data": [response]}`` (Gradio-style).
+- ``GET /metrics``: Prometheus metrics (``sam3_core.server.metrics``).
 - With the web UI: the page (at ``/ui/`` or ``/``) and its Gradio API (``gradio_client``'s ``/predict`` and
   ``/sam2_compatible``) under it.
 
 Errors: bad input 400 (oversized body or image 413) ``{"success": false, "error": "..."}``; out of memory or
 too many requests waiting 503; anything else 500 with a short message and an id (details in the log). The
-toolkit answers 400 to every handler exception; this server tells client errors from server faults.
+toolkit answers 400 to every handler exception; this server tells client errors from server faults. While the
+model loads, every route but the page answers 503 with ``Retry-After`` and ``estimated_time`` (seconds), the
+Hugging Face Inference API's convention for a model that is loading.
 
 A client that disconnects: its request's work stops (``sam3_core.cancel``; one request log line, outcome
 ``cancelled``); one that goes away while sending its body gets one log line, no traceback.
@@ -24,7 +29,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,12 +45,21 @@ from starlette.routing import Route
 from sam3_core.api.request import QUERY_LIST_FIELDS, parse_query_value
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
+from sam3_core.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from sam3_core.server.metrics import ServerMetrics
 
 LOG = logging.getLogger("sam3_core.server")
 # Inference Endpoints' toolkit decodes no video content type, so the local server does not take raw videos either.
 RAW_VIDEO_HINT = 'send a video base64 in a JSON body: {"inputs": {"video": "<base64>", "text_prompts": [...]}}'
 IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp", "tiff", "bmp", "gif"))
 CLIENT_GONE = 499  # the status of an answer nobody reads (the client disconnected), as nginx logs it
+# A binary body with no content type (or a generic one) is an image unless it starts as JSON does.
+UNTYPED = frozenset(("", "application/octet-stream"))
+JSON_START = (b"", b"{", b"[", b'"')  # also an empty body: parse_json_body says it is empty
+# How long loading is expected to take from its start (a full-size checkpoint from the local cache on the 2-core
+# development box: docs/BENCHMARKS.md "Start-up"), and what a client is told once that has passed.
+EXPECTED_LOAD_S = 60.0
+STILL_LOADING_S = 10.0
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -53,6 +69,16 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 def error_response(status_code: int, message: str) -> Response:
     return json_response({"success": False, "error": message}, status_code)
+
+
+def loading_response(loading_for_s: float) -> Response:
+    """503 for a request that arrives while the model loads: ``estimated_time`` (seconds, as the Inference API
+    says it) and ``Retry-After`` (whole seconds)."""
+    estimate = max(STILL_LOADING_S, EXPECTED_LOAD_S - loading_for_s)
+    body = {"success": False, "error": "model is loading", "estimated_time": round(estimate, 1)}
+    response = json_response(body, 503)
+    response.headers["Retry-After"] = str(math.ceil(estimate))
+    return response
 
 
 def query_parameters(query: Any) -> dict[str, Any]:
@@ -86,11 +112,14 @@ class HandlerHost:
         load: Callable[[], Any],
         max_waiting: int,
         on_load_failure: Callable[[BaseException], None] | None = None,
+        on_loaded: Callable[[Any], None] | None = None,
     ) -> None:
         self._load = load
         self._on_load_failure = on_load_failure
+        self._on_loaded = on_loaded
         self.handler: Any = None
         self.load_error: str | None = None
+        self.load_started = time.monotonic()
         self._slots = threading.BoundedSemaphore(max_waiting)
         self._thread = threading.Thread(target=self._load_now, name="sam3-load", daemon=True)
 
@@ -98,8 +127,12 @@ class HandlerHost:
         self._thread.start()
 
     def _load_now(self) -> None:
+        self.load_started = time.monotonic()
         try:
-            self.handler = self._load()
+            handler = self._load()
+            if self._on_loaded is not None:
+                self._on_loaded(handler)
+            self.handler = handler
         except Exception as exc:  # noqa: BLE001 - reported by /health and every request
             LOG.exception("loading the handler failed")
             self.load_error = f"{type(exc).__name__}: {exc}"
@@ -117,10 +150,19 @@ class HandlerHost:
             raise RuntimeError(self.load_error or "the model is still loading, try again in a moment")
         return self.handler(payload)
 
+    def unavailable(self) -> Response | None:
+        """The answer while there is no handler: 503 while it loads (``loading_response``), 500 once loading failed;
+        None when the handler is ready."""
+        if self.handler is not None:
+            return None
+        if self.load_error is not None:
+            return error_response(500, self.load_error)
+        return loading_response(time.monotonic() - self.load_started)
+
     async def call(self, payload: Any, request: Request) -> Response:
         """The handler's answer to ``payload`` (``request``'s body, already read) as a response."""
-        if self.handler is None:
-            return error_response(503 if self.load_error is None else 500, self.load_error or "model is loading")
+        if (refusal := self.unavailable()) is not None:
+            return refusal
         if not self._slots.acquire(blocking=False):
             return error_response(503, "overloaded: too many requests waiting, retry later")
         cancel = threading.Event()
@@ -158,7 +200,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def parse_json(request: Request, limit: int) -> Any:
-    body = await read_body(request, limit)
+    return parse_json_body(await read_body(request, limit))
+
+
+def parse_json_body(body: bytes) -> Any:
     if not body.strip():
         raise RequestError("body", "is empty; send a JSON object")
     try:
@@ -183,33 +228,36 @@ def create_app(
     Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). Then the server must call
     ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
     heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
-    host = HandlerHost(load, max_waiting, on_load_failure)
+    metrics = ServerMetrics()
+    host = HandlerHost(load, max_waiting, on_load_failure, on_loaded=metrics.attach)
 
-    def guarded(endpoint: Callable) -> Callable:
+    def guarded(endpoint: Callable, route: str) -> Callable:
         async def wrapper(request: Request) -> Response:
+            started = time.perf_counter()
             try:
-                return await endpoint(request)
+                response = await endpoint(request)
             except RequestError as exc:
-                return error_response(exc.status_code, str(exc))
+                response = error_response(exc.status_code, str(exc))
             except ClientDisconnect:
                 LOG.info("%s %s: the client went away before its body was complete", request.method, request.url.path)
-                return Response(status_code=CLIENT_GONE)
+                response = Response(status_code=CLIENT_GONE)
+            metrics.observe_answer(request.method, route, response.status_code, time.perf_counter() - started)
+            return response
 
         return wrapper
 
     async def health(request: Request) -> Response:
-        if host.handler is not None:
-            return json_response({"status": "ok"})
-        if host.load_error is not None:
-            return error_response(500, host.load_error)
-        return error_response(503, "model is loading")
+        return host.unavailable() or json_response({"status": "ok"})
 
     async def predict(request: Request) -> Response:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type in IMAGE_TYPES:
+        if media_type in IMAGE_TYPES or media_type in UNTYPED:
             body = await read_body(request, max_body_bytes)
-            payload = {"inputs": body, "parameters": query_parameters(request.query_params)}
-        elif media_type in ("application/json", ""):
+            if media_type in IMAGE_TYPES or body[:64].lstrip()[:1] not in JSON_START:
+                payload = {"inputs": body, "parameters": query_parameters(request.query_params)}
+            else:
+                payload = parse_json_body(body)
+        elif media_type == "application/json":
             payload = await parse_json(request, max_body_bytes)
         elif media_type.startswith("video/"):  # the toolkit refuses these before the handler: no raw videos there
             return error_response(415, f"content-type {quote(media_type)}: {RAW_VIDEO_HINT}")
@@ -231,15 +279,19 @@ def create_app(
         host.start()
         yield
 
+    async def metrics_page(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
     routes = [
-        Route("/health", guarded(health), methods=["GET"]),
-        Route("/", guarded(predict), methods=["POST"]),
-        Route("/predict", guarded(predict), methods=["POST"]),
-        Route("/api/sam2_compatible", guarded(sam2_compatible), methods=["POST"]),
-        Route("/api/predict", guarded(gradio_predict), methods=["POST"]),
+        Route("/health", guarded(health, "/health"), methods=["GET"]),
+        Route("/", guarded(predict, "/"), methods=["POST"]),
+        Route("/predict", guarded(predict, "/predict"), methods=["POST"]),
+        Route("/api/sam2_compatible", guarded(sam2_compatible, "/api/sam2_compatible"), methods=["POST"]),
+        Route("/api/predict", guarded(gradio_predict, "/api/predict"), methods=["POST"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ]
     if ui_path != "/":
-        routes.insert(0, Route("/", guarded(health), methods=["GET"]))
+        routes.insert(0, Route("/", guarded(health, "/"), methods=["GET"]))
     if ui_path is None:
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.host = host
