@@ -294,7 +294,7 @@ def create_app(
         routes.insert(0, Route("/", guarded(health, "/"), methods=["GET"]))
     if ui_path is None:
         app = Starlette(routes=routes, lifespan=lifespan)
-        app.state.host = host
+        app.state.host, app.state.metrics = host, metrics
         return app
     import gradio as gr
     from fastapi import FastAPI
@@ -303,7 +303,7 @@ def create_app(
 
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.host = host
+    app.state.host, app.state.metrics = host, metrics
     page = build_ui(host.call_sync, host.model_info)
     app = gr.mount_gradio_app(app, page, path=ui_path)  # after the routes: they come first
     app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this

@@ -71,9 +71,10 @@ class ServerMetrics:
         self.registry.register(_ScrapeTime(self))
 
     def attach(self, handler: Any) -> None:
-        """Observe ``handler``'s service (``EndpointHandler.service``), once it is loaded."""
-        service = getattr(handler, "service", None)
-        if service is not None:
+        """Observe ``handler``'s service (``EndpointHandler.service``, or a ``SegmentationService`` itself), once it
+        is loaded."""
+        service = getattr(handler, "service", handler)
+        if isinstance(getattr(service, "observers", None), list):
             self._service = service
             service.observers.append(self.observe_record)
 
