@@ -5,6 +5,9 @@
 3. ``{"inputs": <image>, "parameters": {...}}`` - the Hugging Face convention (the toolkit turns a binary body
    into a PIL image); ``parameters`` carries the same fields as form 1.
 
+Fields may also stand beside ``inputs`` (``payload_parts``), and other clients' names for them are read as the
+main ones (``sam3_core.api.vocabulary``); any other top-level key is refused, naming it.
+
 Coordinates are pixels of the upright image: points ``[x, y]``, boxes ``[x1, y1, x2, y2]`` (x right, y down,
 continuous coordinates, so a box covering the whole image is ``[0, 0, width, height]``).
 """
@@ -141,10 +144,9 @@ DEFAULTS["max_objects"] = None
 FIELDS = ("image", *DEFAULTS)
 
 
-# The top-level keys of a payload. Besides these, main fields (and other clients' names for them) may stand beside
-# "inputs": they are read as "parameters". "options" is the Inference API's (wait_for_model, use_cache: accepted,
-# nothing to change here); Gradio clients send "fn_index", "session_hash" and "event_data" with "data" (unused).
-PAYLOAD_KEYS = ("inputs", "parameters", "data", "options")
+# A payload's own keys are "inputs", "parameters", "data" and "options"; main fields (and other clients' names for
+# them) may also stand beside "inputs", read as "parameters". "options" is the Inference API's (wait_for_model,
+# use_cache: accepted, nothing to change here); Gradio clients send GRADIO_KEYS with "data" (unused).
 INFERENCE_API_OPTIONS = ("wait_for_model", "use_cache")
 GRADIO_KEYS = ("fn_index", "session_hash", "event_data", "trigger_id")
 
