@@ -87,7 +87,7 @@ class SegmentationService:
             # A request of many images takes a place per image (all of them, beyond SAM3_MAX_ACTIVE).
             places = batch_size(data, self.settings) if is_batch_payload(data) else 1
             with self.active.held(cancel, "decode", places=places):
-                record["wait_ms"] = round((time.perf_counter() - started) * 1000.0, 2)
+                record["wait_ms"] = _ms_since(started)
                 check(cancel, "decode")
                 if is_video_payload(data):
                     return self._video(data, cancel, record)

@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import threading
 import time
 from pathlib import Path
 
 import requests
-import uvicorn
 
 from scripts.gpu_check import checkpoint, jpeg_b64, log, machine, percentile
 
@@ -38,22 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     from sam3_core.loading import load_service
     from sam3_core.server.http_api import create_app
     from sam3_core.settings import Settings
-    from sam3_core.testing.support import free_port
+    from sam3_core.testing.support import serve_in_thread
 
     width, _, height = args.image.partition("x")
     service = load_service(Settings.from_env(), "", str(checkpoint(args.size)))
     app = create_app(lambda: service)
     metrics = app.state.metrics
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
+    url, server = serve_in_thread(app)
+    while requests.get(url + "/health", timeout=5).status_code != 200:  # the service is loaded: a moment
         time.sleep(0.1)
     counted, observers = metrics.observe_answer, list(service.observers)
 

@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -140,23 +139,3 @@ def running_space(checkpoint: Path) -> contextlib.AbstractContextManager[tuple[s
     port = free_port()
     env = {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
     return running([sys.executable, "-m", "sam3_core.cli.app", "--model", str(checkpoint)], env, port)
-
-
-def serve_in_thread(app) -> tuple[str, Any]:
-    """``app`` served by uvicorn in a daemon thread on a free loopback port: ``(url, server)`` once ``/health``
-    answers at all (set ``server.should_exit`` to stop it)."""
-    import requests
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/health", timeout=1).status_code in (200, 500, 503):
-                return url, server
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")

@@ -9,8 +9,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from sam3_core.server.http_api import create_app
-
-from helpers import serve_in_thread
+from sam3_core.testing.support import serve_in_thread
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 

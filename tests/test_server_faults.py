@@ -14,8 +14,7 @@ import torch
 
 import sam3_core.api.response
 from sam3_core.server.http_api import create_app
-
-from helpers import serve_in_thread
+from sam3_core.testing.support import serve_in_thread
 
 pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 

@@ -21,8 +21,9 @@ from sam3_core.api.tasks import SEGMENTATION, ZERO_SHOT
 from sam3_core.server.http_api import create_app
 from sam3_core.service import SegmentationService
 from sam3_core.settings import RequestSettings
+from sam3_core.testing.support import serve_in_thread
 
-from helpers import decode_mask, encode, iou, serve_in_thread, wait_until
+from helpers import decode_mask, encode, iou, wait_until
 
 
 def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):

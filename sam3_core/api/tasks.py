@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sam3_core.api.vocabulary import names_for
 from sam3_core.errors import RequestError
 
 ZERO_SHOT = "zero-shot-image-classification"
@@ -27,8 +28,8 @@ TASK_PARAMETERS = {
     SEGMENTATION: {"threshold", "mask_threshold", "overlap_mask_area_threshold", "subtask"},
 }
 # The fields that carry a prompt, under every name a client may give them (sam3_core.api.vocabulary).
-PROMPT_FIELDS = {"text_prompts", "points", "boxes", "prompt", "prompts", "input_points", "input_boxes"}
-TEXT_FIELDS = ("text_prompts", "prompt", "prompts")
+TEXT_FIELDS = names_for("text_prompts")
+PROMPT_FIELDS = {*TEXT_FIELDS, *names_for("points"), *names_for("boxes")}
 BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 
 

@@ -25,6 +25,14 @@ from sam3_core.errors import RequestError
 ALIASES = {"prompt": "text_prompts", "prompts": "text_prompts", "threshold": "confidence_threshold"}
 PROCESSOR_NAMES = {"input_points": "points", "input_labels": "point_labels", "input_boxes": "boxes"}
 OTHER_NAMES = (*ALIASES, *PROCESSOR_NAMES)
+
+
+def names_for(main: str) -> tuple[str, ...]:
+    """``main`` and every other name a client may give it (``names_for("text_prompts")``: text_prompts, prompt,
+    prompts)."""
+    return (main, *(name for name, target in {**ALIASES, **PROCESSOR_NAMES}.items() if target == main))
+
+
 # A main field that has no meaning beside a processor name (its pairing would be a guess): why.
 NOT_WITH_PROCESSOR = {
     "point_labels": ("input_points", "goes with 'points'; label input_points with input_labels"),

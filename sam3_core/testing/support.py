@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -67,3 +69,23 @@ def wait_until_healthy(
         except (requests.ConnectionError, requests.Timeout):  # not listening yet, or too busy starting to answer
             pass
         time.sleep(0.3)
+
+
+def serve_in_thread(app) -> tuple[str, Any]:
+    """``app`` served by uvicorn in a daemon thread on a free loopback port: ``(url, server)`` once ``/health``
+    answers at all (set ``server.should_exit`` to stop it)."""
+    import requests
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/health", timeout=1).status_code in (200, 500, 503):
+                return url, server
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise AssertionError("server did not start")
