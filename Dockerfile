@@ -2,7 +2,7 @@
 # from server faults) on port 8080, health route /health. Endpoints mounts the model repository at /repository:
 # weights uploaded there (deploy.py --with-weights) are used, else SAM3_MODEL_ID (deploy.py sets facebook/sam3
 # and the HF_TOKEN secret). The server exits non-zero when the model cannot be loaded.
-# tests/test_container.py runs this CMD against a /repository-shaped folder in an environment installed from the
+# tests/integration/test_container.py runs this CMD against a /repository-shaped folder in an environment installed from the
 # same requirements-container.txt (no Docker engine in CI); keep the install step a single `-r` of that file.
 FROM python:3.11-slim
 

@@ -1,5 +1,9 @@
 """Shared fixtures: a tiny random SAM3 checkpoint (generated once per session), the handler, the server, test
-images. Helpers that are not fixtures are in helpers.py."""
+images. Helpers that are not fixtures are in helpers.py.
+
+Tests are filed by cost: ``unit/`` runs in process (a few of its tests are marked slow by hand); everything in
+``integration/`` (servers, subprocesses, the container), ``browser/``, ``endpoint_image/`` and ``tools/`` (the
+``scripts/`` tools) is marked slow here, so ``make test-fast`` (``-m "not slow"``) skips it."""
 
 from __future__ import annotations
 
@@ -13,6 +17,16 @@ from sam3_core.settings import ModelSettings, Settings
 from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
 from helpers import b64, encode, free_port, running, running_space, scene
+
+TESTS = Path(__file__).resolve().parent
+IN_PROCESS = TESTS / "unit"
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test outside ``tests/unit`` slow: its folder says what it costs."""
+    for item in items:
+        if not item.path.is_relative_to(IN_PROCESS):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import WAIT_MS, browser_page, in_viewport, screenshot_folder
+from chromium import WAIT_MS, browser_page, in_viewport, screenshot_folder
 from PIL import Image
-
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
 
 PHOTO_SIZE = (4000, 3000)
 STAGE = "#stage .sam3-ui"

@@ -1,4 +1,4 @@
-"""The web UI's Video tab in a real browser (Chromium driven by Playwright, as tests/test_ui.py) against sam3-serve
+"""The web UI's Video tab in a real browser (Chromium driven by Playwright, as test_ui.py) against sam3-serve
 --ui with the tiny random checkpoint: upload a synthetic clip (shapes moving, written here with OpenCV), track a
 text prompt at threshold 0 (the random weights find things there), play the result, compare it with the service's
 answer to the same request, download the JSON, and a file that is not a video. Tracking costs about 10 s per frame
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from browser import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_folder
+from chromium import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_folder
 from clips import disc_frames, disc_response, write_clip
 from PIL import Image
 
@@ -27,8 +27,6 @@ from sam3_core.masks import rle
 from sam3_core.ui.page import build_ui
 
 from helpers import free_port
-
-pytestmark = pytest.mark.slow  # starts a server and a browser (make test-fast skips it)
 
 PLAYER = "#player .sam3-video"
 SCRIPT_ERRORS: list[str] = []

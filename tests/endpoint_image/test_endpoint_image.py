@@ -31,7 +31,7 @@ from PIL import Image
 from helpers import SEED_EXAMPLES as EXAMPLES
 from helpers import decode_mask, encode, free_port, scene, seed_payload, wait_until_healthy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 # The replica runs the endpoint's own stack (torch 2.6.0, torchvision 0.21.0, pillow 11.3 from the image), the
 # in-process reference this checkout's (torch 2.14.1, torchvision 0.29.1, pillow 12.3): the same objects and labels,
@@ -41,7 +41,6 @@ TOKEN = "hf_replica_token_value"
 START_TIMEOUT_S = 1500
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.endpoint_image,
     pytest.mark.skipif(not TOOLKIT.is_dir(), reason="../shared/vendor/huggingface-inference-toolkit is absent"),
 ]

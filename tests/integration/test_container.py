@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import requests
 import torch
 
@@ -20,9 +19,7 @@ from sam3_core.cli import deploy
 
 from helpers import free_port, wait_until_healthy
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 

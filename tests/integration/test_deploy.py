@@ -13,10 +13,9 @@ from sam3_core.cli import deploy
 
 from fake_hub import FakeHub
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     build = tmp_path / "repo"
     completed = subprocess.run(
@@ -57,7 +56,6 @@ def test_dry_run_builds_the_repository_and_prints_the_plan(tmp_path):
     assert int(pins["torch"].split(".")[1]) >= 6, "transformers 5 needs torch >= 2.6; the image has 2.5.1"
 
 
-@pytest.mark.slow
 def test_the_built_repository_serves(tmp_path, tiny_checkpoint, image_b64, monkeypatch):
     """The folder that gets uploaded is a working endpoint: import its handler and answer a request."""
     build = tmp_path / "repo"
@@ -140,7 +138,6 @@ def run_deploy(argv: list[str], env: dict[str, str] | None = None) -> subprocess
     )
 
 
-@pytest.mark.slow
 def test_no_token_without_weights_exits_2_with_one_line_before_anything(tmp_path):
     build = tmp_path / "r"
     for extra in ([], ["--dry-run"]):

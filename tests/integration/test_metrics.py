@@ -11,8 +11,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sam3_core.server.http_api import create_app
 from sam3_core.testing.support import serve_in_thread
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
 SECRET = "zebra crossing at dusk"  # a prompt that must not reach the page
 
 

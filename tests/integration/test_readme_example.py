@@ -8,13 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from helpers import scene
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def first_python_example() -> str:

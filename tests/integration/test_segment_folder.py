@@ -19,9 +19,7 @@ from pycocotools.coco import COCO
 
 from helpers import scene
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "sam3_core.cli.segment_folder"]
 SIZES = [(120, 90), (96, 128), (150, 100), (64, 64), (200, 80), (90, 90)]
 

@@ -33,7 +33,6 @@ PROMPTS = ["red square", "blue disc"]
 TRACKING = {"confidence_threshold": 0.3, "new_object_threshold": 0.3, "max_objects": 2}
 OPTIONS = ["--prompts", ",".join(PROMPTS), "--threshold", "0.3", "--new-object-threshold", "0.3"]
 OPTIONS += ["--max-objects", "2"]
-slow = pytest.mark.slow  # starts processes or a server (make test-fast skips it)
 # Frames, width, height, codec. Every second frame (or 5 fps of these 10 fps clips) samples frames 0 and 2 of
 # both: CPU tracking is slow, so the service's answers for those frames are computed once (``service``) and
 # every run is compared with them.
@@ -129,7 +128,6 @@ def check_against_service(ytvis: dict, service: dict[str, dict]) -> int:
     return compared
 
 
-@slow
 def test_videos_and_an_image_in_process(whole, service):
     stdout, out = whole
     assert "broken.mp4" in stdout and "1 failed" in stdout
@@ -142,7 +140,6 @@ def test_videos_and_an_image_in_process(whole, service):
     assert check_against_service(ytvis, service) > 0
 
 
-@slow
 def test_interrupted_run_resumed_gives_the_same_files(media, whole, tiny_checkpoint, tmp_path):
     _, reference = whole
     cut = tmp_path / "labels.json"
@@ -172,7 +169,6 @@ def test_interrupted_run_resumed_gives_the_same_files(media, whole, tiny_checkpo
     assert cut.with_name("labels.videos.json").read_text() == reference.with_name("labels.videos.json").read_text()
 
 
-@slow
 def test_against_the_local_server_at_5_fps(media, server, service, tmp_path):
     """5 fps of a 10 fps clip samples the frames every second frame does: the same answers as the service's."""
     out, videos = tmp_path / "images.json", tmp_path / "tracks" / "videos.json"
@@ -184,7 +180,6 @@ def test_against_the_local_server_at_5_fps(media, server, service, tmp_path):
     assert check_against_service(json.loads(videos.read_text()), service) > 0
 
 
-@slow
 def test_only_videos_write_only_the_ytvis_file(media, server, tmp_path):
     out = tmp_path / "labels"
     label(media / "clips" / "*.avi", out, "--endpoint", server + "/", "--max-frames", "1", "--max-objects", "1")

@@ -12,9 +12,7 @@ import requests
 from helpers import SEED_EXAMPLES as EXAMPLES
 from helpers import b64, encode, same_answer, scene, seed_payload
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = b64(encode(scene(32, 24)))
 JPEG = encode(scene(32, 24), "JPEG")
 JSON = {"content-type": "application/json"}

@@ -16,8 +16,6 @@ import sam3_core.api.response
 from sam3_core.server.http_api import create_app
 from sam3_core.testing.support import serve_in_thread
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
 
 @pytest.fixture
 def app_url(handler):

@@ -24,8 +24,6 @@ import requests
 
 from helpers import b64, encode, free_port, scene, wait_until_healthy
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
 READ_TIMEOUT_S = 3
 MAX_CONNECTIONS = 4
 BOUND_S = 20  # generous: only detects a connection held for ever

@@ -14,8 +14,6 @@ from gradio_client.exceptions import AppError
 from helpers import SEED_EXAMPLES as EXAMPLES
 from helpers import decode_mask, running_space, seed_payload
 
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
 IDS = [f"example{i}" for i in range(len(EXAMPLES))]
 
 

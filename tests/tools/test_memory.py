@@ -8,11 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.slow  # starts servers, processes or a browser (make test-fast skips it)
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUDGET_MB = 1000  # documented in docs/RELIABILITY.md; the transformers path needs over 15 GB for this
 KEPT_AFTER_LOAD_MB = 200  # documented in docs/RELIABILITY.md; glibc's default malloc settings kept ~+900 MB
 

@@ -1,5 +1,5 @@
 """A serving process keeps large buffers out of glibc's arenas (sam3_core.model.allocator; the measured effect on idle
-memory: tests/test_memory.py). Checked in a fresh interpreter: in a long test process, free chunks left in the
+memory: tests/tools/test_memory.py). Checked in a fresh interpreter: in a long test process, free chunks left in the
 arenas by earlier tests could serve the buffer whatever the threshold."""
 
 from __future__ import annotations

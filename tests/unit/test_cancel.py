@@ -1,5 +1,5 @@
 """Cancellation in process: a set event stops the work at the next stage boundary, and a wait for the engine gives
-up (the server sets the event when its client disconnects: tests/test_server_lifecycle.py)."""
+up (the server sets the event when its client disconnects: tests/integration/test_server_lifecycle.py)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 from helpers import SEED_EXAMPLES as EXAMPLES
 from helpers import decode_mask, seed_payload
 
-SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "sam3-space-api.txt"
+SEED_PAGE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "sam3-space-api.txt"
 RESPONSE_KEYS = {"masks", "scores", "num_objects", "sam_version", "prompt_types", "success", "boxes", "labels"}
 
 

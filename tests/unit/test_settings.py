@@ -10,7 +10,7 @@ import pytest
 
 from sam3_core.settings import Limits, Settings, SettingsError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def variables(cls: type = Settings) -> dict[str, dataclasses.Field]:

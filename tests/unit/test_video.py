@@ -150,7 +150,7 @@ def test_no_temporary_file_outlives_the_request(clip, tmp_path):
     )
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).parents[1])}
+    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).parents[2])}
     (tmp_path / "clip.mp4").write_bytes(clip)
     killed = subprocess.run([sys.executable, "-c", script, str(tmp_path / "clip.mp4")], env=environment, timeout=120)
     assert killed.returncode == -signal.SIGKILL
