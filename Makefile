@@ -8,16 +8,17 @@ SCALE ?= 10
 .PHONY: serve test test-fast test-endpoint-image fuzz lint format clean
 
 # Serving only: torch, the SAM3 code and the HTTP server (add the web UI with: .venv/bin/pip install -e .[ui]).
-$(VENV)/.serve: requirements-runtime.txt requirements-server.txt requirements-container.txt pyproject.toml
+# Installs under constraints.txt (the torch the suite runs on), as the custom container does.
+$(VENV)/.serve: requirements-runtime.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-container.txt -e .[server]
+	$(PY) -m pip install -q -c constraints.txt -e .[server]
 	touch $@
 
 # Everything for tests and tools. The web UI test drives Debian's Chromium (Playwright cannot download its own).
-$(VENV)/.dev: $(VENV)/.serve requirements-ui.txt requirements-coco.txt requirements-test.txt requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.serve
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -c constraints.txt -e .[server,ui,coco,dev]
 	touch $@
 
 serve: $(VENV)/.serve

@@ -1,6 +1,6 @@
 """The custom container (Dockerfile), run as a process: its exact CMD, in its /app layout, against a
 /repository-shaped folder. There is no Docker engine here, so the image itself is not built: the environment is
-this one, installed from the same requirements-container.txt that the Dockerfile's only install step uses."""
+this one, installed under the same constraints.txt with the same extra as the Dockerfile's only install step."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ def instructions(name: str) -> list[str]:
 
 
 def test_the_image_installs_what_the_tests_run_on():
-    assert instructions("RUN") == ["pip install --no-cache-dir -r requirements-container.txt"]
-    assert "-r requirements-container.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
-    pins = dict(
-        line.split("==") for line in (ROOT / "requirements-container.txt").read_text().splitlines() if "==" in line
-    )
+    assert instructions("RUN") == ["pip install --no-cache-dir -c constraints.txt .[server]"]
+    recipes = (ROOT / "Makefile").read_text().splitlines()
+    installs = [line.split() for line in recipes if line.startswith("\t") and " -e " in line]
+    assert installs and all("-c" in words and words[words.index("-c") + 1] == "constraints.txt" for words in installs)
+    assert installs[0][-1] == ".[server]", "make serve installs what the container does"
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
     assert torch.__version__.split("+")[0] == pins["torch"], "the tests run the container's torch"
     major, minor = (int(part) for part in pins["torch"].split(".")[:2])
     assert (major, minor) >= (2, 6), "transformers 5 disables PyTorch below 2.6"
