@@ -1,11 +1,12 @@
 """Automatic mask generation ("segment everything"): the pure rules, after SAM's automatic mask generator.
 
-The engine prompts the tracker with ``point_grid`` (one single-point object per grid point, SAM's 3 candidate
-masks each) and keeps what ``select_masks`` chooses. With crop layers (SAM's ``crop_n_layers``) it does so on the
-whole image and on each box of ``crop_boxes`` (features of the crop alone, a grid of ``layer_points_per_side``
-inside it), drops a crop's masks whose box runs into a cut edge of the crop (``near_crop_edge``), and keeps one mask
-of each overlapping group across crops, the one from the smallest crop (``select_across_crops``). Coordinates are
-pixels, origin top-left, x right, y down; boxes are xyxy, crop boxes integer pixels with exclusive x2/y2.
+``model.generator`` prompts the tracker with ``point_grid`` (one single-point object per grid point, SAM's 3
+candidate masks each) and keeps what ``select_masks`` chooses. With crop layers (SAM's ``crop_n_layers``) it does so
+on the whole image and on each box of ``crop_boxes`` (features of the crop alone, a grid of
+``layer_points_per_side`` inside it), drops a crop's masks whose box runs into a cut edge of the crop
+(``near_crop_edge``), and keeps one mask of each overlapping group across crops, the one from the smallest crop
+(``select_across_crops``). Coordinates are pixels, origin top-left, x right, y down; boxes are xyxy, crop boxes
+integer pixels with exclusive x2/y2.
 """
 
 from __future__ import annotations

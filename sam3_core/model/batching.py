@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,3 +88,9 @@ class BatchQueue:
         with self._guard:
             batch, self._pending = self._pending[: self.max_images], self._pending[self.max_images :]
         return batch
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    """``items`` in consecutive slices of ``size`` (the last one shorter)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,17 +1,23 @@
 """Image features: SAM3's one ViT over a batch of images, then the detector's neck and the tracker's neck.
 
 The same steps as ``Sam3Model.get_vision_features`` and ``Sam3TrackerModel.get_image_features`` + ``forward``
-(``Sam3VideoModel`` feeds its tracker the same way), with the ViT run once for both models.
+(``Sam3VideoModel`` feeds its tracker the same way), with the ViT run once for both models
+(``transformers_internals`` holds the steps that reach into the models). ``cached_features`` serves a batch of
+pictures from the engine's feature cache, encoding only those missing from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel
+
+from sam3_core.model.cache import ByteLRUCache
+from sam3_core.model.transformers_internals import detector_neck, tracker_image_embeddings, vit_maps
+from sam3_core.model.work import Picture
 
 
 @dataclass
@@ -52,25 +58,15 @@ class ImageEncoder:
         # Resized and normalised on the model's device (a 12 MP picture is 36 MB of uint8 to move, then GPU work).
         processed = self.processor.image_processor(images=list(images), return_tensors="pt", device=self.device)
         pixel_values = processed.pixel_values.to(self.device, self.dtype)  # (B, 3, H, W)
-        vision = self.detector.vision_encoder
-        hidden = vision.backbone(pixel_values).last_hidden_state  # (B, H/14 * W/14, C)
-        patch = vision.config.backbone_config.patch_size
-        count, height, width = pixel_values.shape[0], pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch
-        spatial = hidden.view(count, height, width, -1).permute(0, 3, 1, 2)  # (B, C, H/14, W/14)
-        detector_maps, detector_positions = vision.neck(spatial)
-        tracker_maps, _ = self.tracker.vision_encoder.neck(spatial)
-        # Same steps as Sam3TrackerModel.get_image_features + forward: project levels 0/1 for the SAM decoder,
-        # add the "no memory" embedding to the last level, keep as many levels as backbone_feature_sizes.
-        maps = list(tracker_maps)
-        maps[0] = self.tracker.mask_decoder.conv_s0(maps[0])
-        maps[1] = self.tracker.mask_decoder.conv_s1(maps[1])
-        maps[-1] = maps[-1] + self.tracker.no_memory_embedding.view(1, -1, 1, 1)
-        tracker_embeddings = maps[: len(self.tracker.backbone_feature_sizes)]
+        spatial = vit_maps(self.detector, pixel_values)  # (B, C, H/14, W/14)
+        detector_maps, detector_positions = detector_neck(self.detector, spatial)
+        tracker_embeddings = tracker_image_embeddings(self.tracker, spatial)
         self.positions.setdefault(
             tuple(detector_maps[0].shape[-2:]), tuple(level[:1].clone() for level in detector_positions)
         )
+        count = pixel_values.shape[0]
         if count == 1:
-            return [ImageFeatures(detector=tuple(detector_maps), tracker=tracker_embeddings)]
+            return [ImageFeatures(detector=detector_maps, tracker=tracker_embeddings)]
         return [
             ImageFeatures(
                 detector=tuple(level[index : index + 1].clone() for level in detector_maps),
@@ -78,3 +74,27 @@ class ImageEncoder:
             )
             for index in range(count)
         ]
+
+
+def feature_key(picture: Picture) -> tuple:
+    """What names a picture's features in the feature cache."""
+    return (picture.size, picture.key)
+
+
+def cached_features(
+    cache: ByteLRUCache[ImageFeatures],
+    pictures: Sequence[Picture],
+    compute: Callable[[list[Image.Image]], list[ImageFeatures]],
+) -> tuple[list[ImageFeatures], list[bool]]:
+    """Each picture's features, from ``cache`` or from one ``compute`` call over the pictures missing from it (a
+    picture twice in the batch is computed once, then cached), and whether each was a cache hit."""
+    keys = [feature_key(picture) for picture in pictures]
+    found = {key: cache.get(key) for key in dict.fromkeys(keys)}
+    hits = [found[key] is not None for key in keys]
+    missing = {key: picture for key, picture in zip(keys, pictures, strict=True) if found[key] is None}
+    if missing:
+        computed = compute([picture.pixels() for picture in missing.values()])
+        for key, value in zip(missing, computed, strict=True):
+            found[key] = value
+            cache.put(key, value)
+    return [found[key] for key in keys], hits

@@ -27,15 +27,19 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from transformers import AutoModel, Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
-from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+from transformers import Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
 
 from sam3_core.cancel import check
 from sam3_core.media.video_io import Frame
 from sam3_core.model.engine import Sam3Engine
-
-# Tracker modules the engine's Sam3TrackerModel holds with the same checkpoint tensors as the video tracker's.
-SHARED_TRACKER_MODULES = ("shared_image_embedding", "prompt_encoder", "mask_decoder")
+from sam3_core.model.transformers_internals import (
+    Sam2VideoVideoProcessor,
+    fit_video_model,
+    forget_before,
+    memory_horizon,
+    new_video_tracker,
+    set_frame_thresholds,
+)
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,9 @@ def build_video_model(engine: Sam3Engine, directory: str | Path) -> Sam3VideoMod
     config = Sam3VideoConfig.from_pretrained(directory)
     with torch.device("meta"):  # no memory for the detector and neck: the engine's take their place
         model = Sam3VideoModel(config)
-    model.detector_model = engine.detector
-    model.tracker_neck = engine.tracker.vision_encoder.neck
     # The tracker built for real (its computed buffers, e.g. rotary tables, are not in the checkpoint), its weights
     # read from the checkpoint, then its shared modules replaced by the engine's.
-    tracker = AutoModel.from_config(config.tracker_config, remove_vision_encoder=True)
+    tracker = new_video_tracker(config)
     prefix = "tracker_model."
     wanted = {prefix + name for name in tracker.state_dict()}
     tensors = _checkpoint_tensors(directory, wanted)
@@ -105,9 +107,7 @@ def build_video_model(engine: Sam3Engine, directory: str | Path) -> Sam3VideoMod
         raise RuntimeError(f"the checkpoint lacks {len(missing)} video tracker tensors, e.g. {missing[:3]}")
     tracker.load_state_dict({name.removeprefix(prefix): tensor for name, tensor in tensors.items()})
     tracker.to(engine.device, engine.dtype)
-    for name in SHARED_TRACKER_MODULES:
-        setattr(tracker, name, getattr(engine.tracker, name))
-    model.tracker_model = tracker
+    fit_video_model(model, engine.detector, engine.tracker, tracker)
     left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     if left:
         raise RuntimeError(f"video model tensors left unloaded: {left[:3]}")
@@ -143,8 +143,7 @@ class VideoTracker:
 
     @property
     def memory_horizon(self) -> int:
-        config = self.model.config.tracker_config
-        return max(config.num_maskmem, config.max_object_pointers_in_encoder)
+        return memory_horizon(self.model.config)
 
     def track(
         self, work: VideoWork, frames: Iterable[Frame], cancel: threading.Event | None = None
@@ -155,18 +154,13 @@ class VideoTracker:
         session = self.processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
         self.processor.add_text_prompt(session, list(work.text_prompts))
         horizon = self.memory_horizon
-        defaults = model.config
         for position, frame in enumerate(frames):
             check(cancel, "video frame")
             height, width = frame.pixels.shape[:2]
             with engine.turn(cancel, "video frame"), torch.inference_mode():
                 pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt")
                 # Per-request thresholds live on the (shared) model: set under the lock, for this frame.
-                model.score_threshold_detection = work.confidence_threshold
-                model.new_det_thresh = (
-                    defaults.new_det_thresh if work.new_object_threshold is None else work.new_object_threshold
-                )
-                model.max_num_objects = work.max_objects
+                set_frame_thresholds(model, work.confidence_threshold, work.new_object_threshold, work.max_objects)
                 output = model(inference_session=session, frame=pixels.pixel_values[0], frame_idx=position)
                 engine.synchronize()
             with torch.inference_mode():
@@ -183,14 +177,3 @@ class VideoTracker:
                 # torchvision's masks_to_boxes: inclusive pixel indices; +1 on x2/y2 gives the edges.
                 boxes=result["boxes"].float().cpu() + torch.tensor([0.0, 0.0, 1.0, 1.0]),
             )
-
-
-def forget_before(session, position: int, horizon: int) -> None:
-    """Drop what the session no longer reads: processed frames before ``position`` and tracker memories of
-    non-conditioning frames more than ``horizon`` frames back."""
-    for index in [index for index in session.processed_frames if index < position]:
-        del session.processed_frames[index]
-    for outputs in session.output_dict_per_obj.values():
-        stale = [index for index in outputs["non_cond_frame_outputs"] if index < position - horizon]
-        for index in stale:
-            del outputs["non_cond_frame_outputs"][index]

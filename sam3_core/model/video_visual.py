@@ -29,8 +29,6 @@ from dataclasses import dataclass
 
 import torch
 from transformers import Sam3TrackerVideoProcessor
-from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
-from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import Sam3TrackerVideoInferenceSession
 
 from sam3_core.api.request import group_visual_objects
 from sam3_core.api.values import check_points_inside, clip_box
@@ -38,7 +36,16 @@ from sam3_core.cancel import check
 from sam3_core.errors import RequestError
 from sam3_core.masks.postprocess import mask_box
 from sam3_core.media.video_io import Frame
-from sam3_core.model.video import FrameObjects, VideoTracker, forget_before
+from sam3_core.model.transformers_internals import (
+    Sam2VideoVideoProcessor,
+    Sam3TrackerVideoInferenceSession,
+    cache_tracker_frame,
+    forget_before,
+    forget_tracked,
+    video_tracker,
+    vit,
+)
+from sam3_core.model.video import FrameObjects, VideoTracker
 from sam3_core.model.work import Box, Point, VisualObject
 
 LABEL = "visual"
@@ -116,15 +123,11 @@ class VisualVideoTracker:
             with engine.turn(cancel, "video frame"), torch.inference_mode():
                 pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt").pixel_values
                 pixels = pixels.to(engine.device, engine.dtype)
-                hidden = engine.detector.vision_encoder.backbone(pixels)
-                features, positions = model.get_vision_features_for_tracker(hidden)
-                session.cache.cache_vision_features(
-                    position, {"vision_feats": features, "vision_pos_embeds": positions}
-                )
+                cache_tracker_frame(model, session, position, vit(engine.detector, pixels))
                 if position == 0:
                     output = self._prompt(session, objects, pixels[0], (height, width))
                 else:
-                    output = model.tracker_model(inference_session=session, frame=pixels[0], frame_idx=position)
+                    output = video_tracker(model)(inference_session=session, frame=pixels[0], frame_idx=position)
                 engine.synchronize()
             with torch.inference_mode():
                 masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[[height, width]])[0]
@@ -157,7 +160,7 @@ class VisualVideoTracker:
     ):
         """Add the objects on the session's first frame, one after another (each call to the model computes the
         objects given since the last; the others' outputs on that frame are reused); the last call's output."""
-        model = self.video.model.tracker_model
+        model = video_tracker(self.video.model)
         output = None
         for object_id, obj in enumerate(objects):
             prompt = {}
@@ -179,9 +182,6 @@ def _empty(frame: Frame) -> FrameObjects:
 
 
 def _forget(session: Sam3TrackerVideoInferenceSession, position: int, horizon: int) -> None:
-    """``video.forget_before``, and the per-frame "tracked" marks the tracker no longer reads (it reads them
-    only for the frame prompts are added on)."""
+    """``forget_before``, and the per-frame "tracked" marks the tracker no longer reads (``forget_tracked``)."""
     forget_before(session, position, horizon)
-    for tracked in session.frames_tracked_per_obj.values():
-        for index in [index for index in tracked if index < position]:
-            del tracked[index]
+    forget_tracked(session, position)

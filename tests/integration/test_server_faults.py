@@ -37,7 +37,7 @@ def test_out_of_memory_is_503_then_service_resumes(app_url, handler, image_b64, 
     def exhausted(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(handler.engine, "_concepts", exhausted)
+    monkeypatch.setattr(handler.engine.concepts, "detect", exhausted)
     answer = post(app_url, image_b64)
     assert answer.status_code == 503 and answer.json() == {
         "success": False,

@@ -104,7 +104,7 @@ def test_cached_text_embeddings_keep_only_their_own_rows(handler):
     engine = handler.engine
     engine.text_cache.clear()
     prompts = ["one", "two", "three", "four"]
-    engine._text_embeddings(prompts)
+    engine.text.embeddings(prompts)
     rows = [tensor for prompt in prompts for tensor in engine.text_cache.get(prompt)]
     assert engine.text_cache.nbytes == sum(row.numel() * row.element_size() for row in rows)
 

@@ -35,7 +35,7 @@ def test_out_of_memory_in_the_prompts_is_503(handler, image_b64, monkeypatch):
     def exhausted(*args, **kwargs):
         raise torch.OutOfMemoryError("out of memory")
 
-    monkeypatch.setattr(handler.engine, "_concepts", exhausted)
+    monkeypatch.setattr(handler.engine.concepts, "detect", exhausted)
     with pytest.raises(ServiceUnavailable):
         handler({"inputs": {"image": image_b64, **GOOD}})
     monkeypatch.undo()

@@ -2,14 +2,21 @@
 
 The default endpoint image reinstalls ``requirements.txt`` at every start, so these names are pinned (transformers,
 uvicorn, starlette: see the README's "Moving the pins"). When a pin is moved, this test is the first to say what
-broke, by name, before any parity or server test fails for a less obvious reason.
+broke, by name, before any parity or server test fails for a less obvious reason. The model code reaches
+transformers' internals only through ``sam3_core/model/transformers_internals.py``; the lists below name each one.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
+from pathlib import Path
 
 import pytest
+
+import sam3_core.model
+from sam3_core.model import transformers_internals
 
 # (module, attribute): names imported from modules that are not transformers' public top level.
 IMPORTED = [
@@ -23,22 +30,35 @@ IMPORTED = [
     ("uvicorn.protocols.http.h11_impl", "H11Protocol"),
 ]
 
-# Attribute paths read or replaced on the loaded models (engine: shared ViT, necks; video: assembled model).
+# Attribute paths read or replaced on the loaded models (engine: shared ViT, necks, compiled modules; video:
+# assembled model, its per-request thresholds).
 ENGINE_PATHS = [
     "detector.vision_encoder.backbone",
     "detector.vision_encoder.neck",
     "detector.vision_encoder.config.backbone_config.patch_size",
     "detector.config.text_config.max_position_embeddings",
     "detector.get_text_features",
+    *(f"detector.{name}" for name in transformers_internals.COMPILED_DETECTOR_MODULES),
     "tracker.vision_encoder.backbone",
     "tracker.vision_encoder.neck",
+    "tracker.mask_decoder.conv_s0",
+    "tracker.mask_decoder.conv_s1",
+    "tracker.no_memory_embedding",
+    "tracker.backbone_feature_sizes",
+    *(f"tracker.{name}" for name in transformers_internals.SHARED_TRACKER_MODULES),
 ]
 VIDEO_MODEL_PATHS = [
     "detector_model",
     "tracker_neck",
     "tracker_model",
-    "config.tracker_config",
+    *(f"tracker_model.{name}" for name in transformers_internals.SHARED_TRACKER_MODULES),
+    "config.tracker_config.num_maskmem",
+    "config.tracker_config.max_object_pointers_in_encoder",
+    "config.new_det_thresh",
     "get_vision_features_for_tracker",
+    "score_threshold_detection",
+    "new_det_thresh",
+    "max_num_objects",
 ]
 # Inference-session entries the trackers prune to bound memory on long videos.
 SESSION_PATHS = ["processed_frames", "output_dict_per_obj", "cache.cache_vision_features"]
@@ -64,6 +84,24 @@ def test_imported_internal_exists(module, name):
     except ImportError as error:
         pytest.fail(f"module {module} is gone ({error}); the pins moved past what the code was written for")
     assert hasattr(found, name), f"{module}.{name} is gone; the pins moved past what the code was written for"
+
+
+def test_only_the_internals_module_imports_transformers_submodules():
+    """Every name ``transformers_internals`` imports from below transformers' top level is in ``IMPORTED``, and no
+    other model module imports from there."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for path in Path(sam3_core.model.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("transformers."):
+                found.setdefault(path.name, set()).update((node.module, alias.name) for alias in node.names)
+    assert set(found) <= {"transformers_internals.py"}, f"transformers internals imported elsewhere: {found}"
+    assert found["transformers_internals.py"] <= set(IMPORTED)
+
+
+def test_video_tracker_can_be_built_without_a_vision_encoder():
+    from transformers import Sam3TrackerVideoModel
+
+    assert "remove_vision_encoder" in inspect.signature(Sam3TrackerVideoModel.__init__).parameters
 
 
 def test_model_attribute_paths_exist(handler):
