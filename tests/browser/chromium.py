@@ -50,6 +50,13 @@ def browser_page(url: str, script_errors: list[str]) -> Iterator[playwright.Page
             browser.close()
 
 
+def choose_file(page: playwright.Page, button: str, path: Path) -> None:
+    """Click ``button`` (a selector) and give the file chooser it opens ``path``."""
+    with page.expect_file_chooser(timeout=WAIT_MS) as chooser:
+        page.locator(button).click()
+    chooser.value.set_files(str(path))
+
+
 def in_viewport(box: dict) -> bool:
     """Whether an element's bounding box lies wholly inside the 1280x800 viewport (seen without scrolling)."""
     return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 800

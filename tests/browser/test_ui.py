@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium import WAIT_MS, browser_page, in_viewport, screenshot_folder
+from chromium import WAIT_MS, browser_page, choose_file, in_viewport, screenshot_folder
 from PIL import Image
 
 PHOTO_SIZE = (4000, 3000)
@@ -47,9 +47,7 @@ def page(server, photo):
 
 
 def upload(page, path: Path) -> None:
-    with page.expect_file_chooser(timeout=WAIT_MS) as chooser:
-        page.locator("#upload").click()
-    chooser.value.set_files(str(path))
+    choose_file(page, "#upload", path)
     page.wait_for_function(
         f"() => document.querySelector('{STAGE} .sam3-message')?.innerText.includes('{path.name}')", timeout=WAIT_MS
     )
@@ -321,9 +319,7 @@ def test_text_prompts(page, screenshots):
 def test_a_file_that_is_not_an_image_gets_a_message(page, tmp_path, screenshots):
     bogus = tmp_path / "notes.png"
     bogus.write_text("these are notes, not a picture")
-    with page.expect_file_chooser(timeout=WAIT_MS) as chooser:
-        page.locator("#upload").click()
-    chooser.value.set_files(str(bogus))
+    choose_file(page, "#upload", bogus)
     page.wait_for_function(
         f"() => document.querySelector('{STAGE} .sam3-message.sam3-error')?.innerText.includes('notes.png')",
         timeout=WAIT_MS,

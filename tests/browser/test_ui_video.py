@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from chromium import VIEWPORT, WAIT_MS, browser_page, in_viewport, screenshot_folder
+from chromium import VIEWPORT, WAIT_MS, browser_page, choose_file, in_viewport, screenshot_folder
 from clips import disc_frames, disc_response, write_clip
 from PIL import Image
 
@@ -77,9 +77,7 @@ def message(page) -> str:
 
 
 def upload(page, path: Path) -> None:
-    with page.expect_file_chooser(timeout=WAIT_MS) as chooser:
-        page.locator("#video-upload").click()
-    chooser.value.set_files(str(path))
+    choose_file(page, "#video-upload", path)
     page.wait_for_function(
         f"() => document.querySelector('{PLAYER} .sam3-message')?.innerText.includes({json.dumps(path.name)})",
         timeout=WAIT_MS,
