@@ -101,11 +101,17 @@ class ToolkitTransport:
     as ``parameters``; any other content type is refused (400), as the toolkit's deserializers refuse it. The
     handler's answer (or its ``ValueError``, as a 400) goes back as JSON."""
 
+    ENDPOINT = "sam3.endpoints.example"
+
     def __init__(self, handler) -> None:
         self.handler = handler
         self.content_types: list[str | None] = []
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.host != self.ENDPOINT:
+            # huggingface_hub's own calls to the Hub (its agent-harness list, fetched once per process when its
+            # headers are first built) are not the endpoint's: the Hub cannot be reached here.
+            return httpx2.Response(404)
         content_type = request.headers.get("content-type")
         self.content_types.append(content_type)
         if content_type == "application/json":
@@ -124,7 +130,7 @@ class ToolkitTransport:
         previous = _http._GLOBAL_CLIENT_FACTORY
         _http.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(self.handle)))
         try:
-            yield InferenceClient(base_url="https://sam3.endpoints.example")
+            yield InferenceClient(base_url=f"https://{self.ENDPOINT}")
         finally:
             _http.set_client_factory(previous)
 
