@@ -23,42 +23,38 @@ from typing import Any
 
 from PIL import Image
 
+from sam3_core.api import schema
 from sam3_core.api.tasks import SEGMENTATION, task_fields
-from sam3_core.api.values import (
-    check_points_inside,
-    clip_box,
-    parse_boolean,
-    parse_coordinate_list,
-    parse_labels,
-    parse_number,
-    parse_text_prompts,
-    unknown_name,
-)
+from sam3_core.api.values import check_points_inside, clip_box, parse_number, unknown_name
 from sam3_core.api.vocabulary import OTHER_NAMES, MainFields, main_fields
 from sam3_core.errors import RequestError
 from sam3_core.media.image_io import read_image
 from sam3_core.model.work import AutomaticOptions, Box, Picture, Point, SegmentationWork, VisualObject
-from sam3_core.settings import Limits, RequestSettings
+from sam3_core.settings import RequestSettings
 
 
 @dataclass(frozen=True)
 class SegmentRequest:
-    """A validated request. Boxes are already clipped to the image; every list is as long as its labels."""
+    """A validated request. Boxes are already clipped to the image; every list is as long as its labels.
+
+    The fields a client sends besides ``image`` are declared with their check, default and bounds
+    (``sam3_core.api.schema``); the parser sets the others.
+    """
 
     image: Picture
-    text_prompts: tuple[str, ...] = ()
-    points: tuple[Point, ...] = ()
-    point_labels: tuple[int, ...] = ()
-    boxes: tuple[Box, ...] = ()
-    box_labels: tuple[int, ...] = ()
-    multimask_output: bool = False
-    confidence_threshold: float = 0.5
-    vectorize: bool = False
-    simplify_epsilon: float = 2.0
-    return_timings: bool = False
-    max_objects: int = Limits.max_objects
+    text_prompts: tuple[str, ...] = schema.text()
+    points: tuple[Point, ...] = schema.coordinates(2, "max_points")
+    point_labels: tuple[int, ...] = schema.labels("points")
+    boxes: tuple[Box, ...] = schema.coordinates(4, "max_boxes")
+    box_labels: tuple[int, ...] = schema.labels("boxes")
+    multimask_output: bool = schema.boolean()
+    confidence_threshold: float = schema.number(0.5, 0.0, 1.0)
+    vectorize: bool = schema.boolean()
+    simplify_epsilon: float = schema.number(2.0, 0.0, 1e6)
+    return_timings: bool = schema.boolean()
+    max_objects: int = schema.limited("max_objects")  # SAM3_MAX_OBJECTS, unless the client asks for fewer
     decode_ms: float = 0.0
-    automatic: AutomaticOptions | None = None  # no prompt: segment everything (SAM's automatic mask generator)
+    automatic: AutomaticOptions | None = schema.options()  # segment everything (SAM's automatic mask generator)
     task: str | None = None  # an InferenceClient task whose answer format to use (see _image_with_parameters)
     visual_groups: tuple[VisualObject, ...] | None = None  # the transformers processors' objects (api.vocabulary)
 
@@ -123,25 +119,9 @@ def group_visual_objects(
     return [VisualObject(box=box) for box in positive] + ([points_object] if points_object else [])
 
 
-# The fields a client may send and their defaults: SegmentRequest's own, except max_objects (None: the
-# deployment's SAM3_MAX_OBJECTS).
-CLIENT_FIELDS = (
-    "text_prompts",
-    "points",
-    "point_labels",
-    "boxes",
-    "box_labels",
-    "multimask_output",
-    "confidence_threshold",
-    "vectorize",
-    "simplify_epsilon",
-    "return_timings",
-    "max_objects",
-    "automatic",
-)
-DEFAULTS = {spec.name: spec.default for spec in dataclasses.fields(SegmentRequest) if spec.name in CLIENT_FIELDS}
-DEFAULTS["max_objects"] = None
-FIELDS = ("image", *DEFAULTS)
+# The fields a client may send: the image and SegmentRequest's declared ones.
+CLIENT_FIELDS = schema.client_fields(SegmentRequest)
+FIELDS = ("image", *CLIENT_FIELDS)
 
 
 # A payload's own keys are "inputs", "parameters", "data" and "options"; main fields (and other clients' names for
@@ -203,16 +183,10 @@ def parse_payload(data: object, settings: RequestSettings) -> SegmentRequest:
     raise RequestError("payload", "expected an object with 'inputs' (or 'data' for the simple API)")
 
 
-# Fields that a query string carries as comma-separated lists: (item type, numbers per item).
-QUERY_LIST_FIELDS = {
-    "text_prompts": (str, 1),
-    "prompts": (str, 1),
-    "candidate_labels": (str, 1),
-    "point_labels": (int, 1),
-    "box_labels": (int, 1),
-    "points": (float, 2),
-    "boxes": (float, 4),
-}
+# Fields that a query string carries as comma-separated lists: (item type, numbers per item); also two other
+# clients' names for text_prompts (``prompt`` stays one string).
+QUERY_LIST_FIELDS = {name: spec.query_list for name, spec in CLIENT_FIELDS.items() if spec.query_list}
+QUERY_LIST_FIELDS |= dict.fromkeys(("prompts", "candidate_labels"), QUERY_LIST_FIELDS["text_prompts"])
 
 
 def _query_scalar(text: str) -> Any:
@@ -305,29 +279,16 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
 
 
 def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_allowed: bool) -> SegmentRequest:
-    fields, limits = named.fields, settings.limits
+    fields = named.fields
     unknown = sorted(key if isinstance(key, str) else f"<{type(key).__name__}>" for key in fields if key not in FIELDS)
     if unknown:
         raise unknown_name(unknown[0], FIELDS, "unknown field", also=OTHER_NAMES)
-    value = {key: (DEFAULTS[key] if fields.get(key) is None else fields[key]) for key in DEFAULTS}
-
-    text_prompts = parse_text_prompts(value["text_prompts"], limits)
-    points = parse_coordinate_list(value["points"], "points", 2, limits.max_points)
-    boxes = parse_coordinate_list(value["boxes"], "boxes", 4, limits.max_boxes)
-    point_labels = parse_labels(value["point_labels"], "point_labels", len(points), "points")
-    box_labels = parse_labels(value["box_labels"], "box_labels", len(boxes), "boxes")
-    options = {
-        "multimask_output": parse_boolean(value["multimask_output"], "multimask_output"),
-        "vectorize": parse_boolean(value["vectorize"], "vectorize"),
-        "return_timings": parse_boolean(value["return_timings"], "return_timings"),
-        "confidence_threshold": parse_number(value["confidence_threshold"], "confidence_threshold", 0.0, 1.0),
-        "simplify_epsilon": parse_number(value["simplify_epsilon"], "simplify_epsilon", 0.0, 1e6),
-        "max_objects": limits.max_objects
-        if value["max_objects"] is None
-        else int(parse_number(value["max_objects"], "max_objects", 1, limits.max_objects, integer=True)),
-    }
+    checked = schema.parse_sent(CLIENT_FIELDS, fields, settings.limits)
+    text_prompts, points, boxes = checked.pop("text_prompts"), checked.pop("points"), checked.pop("boxes")
+    point_labels, box_labels = checked.pop("point_labels"), checked.pop("box_labels")
     prompted = bool(text_prompts or points or boxes)
-    automatic = _automatic_options(value["automatic"], settings, prompted, default=automatic_allowed and not prompted)
+    default = automatic_allowed and not prompted
+    automatic = _automatic_options(checked.pop("automatic"), settings, prompted, default=default)
     if not text_prompts and not points and 1 not in box_labels and not automatic:
         problem = "no prompt given: send text_prompts, points or boxes"
         if boxes:
@@ -350,7 +311,7 @@ def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_a
         decode_ms=decode_ms,
         automatic=automatic,
         visual_groups=_processor_objects(named, points, point_labels, clipped, bool(text_prompts)),
-        **options,
+        **checked,
     )
 
 

@@ -55,7 +55,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from sam3_core.api.request import DEFAULTS
+from sam3_core.api.request import SegmentRequest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--simplify-epsilon",
         type=float,
-        default=DEFAULTS["simplify_epsilon"],
+        default=SegmentRequest.simplify_epsilon,
         help="polygon simplification in pixels (default: the API's)",
     )
     parser.add_argument("--masks-dir", type=Path, help="also write each object's mask as PNG here")
