@@ -11,21 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sam3_core.api.request import group_visual_objects, payload_parts
-from sam3_core.api.values import (
-    parse_boolean,
-    parse_coordinate_list,
-    parse_labels,
-    parse_number,
-    parse_text_prompts,
-    unknown_name,
-)
+from sam3_core.api.request import CLIENT_FIELDS, group_visual_objects, payload_parts
+from sam3_core.api.values import parse_number, unknown_name
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
 from sam3_core.model.video import VideoWork
 from sam3_core.model.video_visual import VisualVideoWork
 from sam3_core.settings import RequestSettings
 
+# The fields a video request shares with an image request are checked by the image request's declaration
+# (``CLIENT_FIELDS``: the same check, default and bounds); the video's own are checked here.
 VIDEO_FIELDS = (
     "video",
     "text_prompts",
@@ -97,7 +92,14 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
     value = {key: fields.get(key) for key in VIDEO_FIELDS}
     check_video_value(value["video"])
     limits = settings.limits
-    prompts = parse_text_prompts([] if value["text_prompts"] is None else value["text_prompts"], limits)
+    checked: dict[str, object] = {}
+
+    def shared(name: str):
+        """An image request's field, as an image request checks it (absent: its default)."""
+        checked[name] = CLIENT_FIELDS[name].parse(name, value[name], limits, checked)
+        return checked[name]
+
+    prompts = shared("text_prompts")
     visual = [name for name in ("points", "boxes") if value[name] is not None]
     if prompts and visual:
         raise RequestError(visual[0], "send text_prompts or points/boxes in one video request, not both")
@@ -108,17 +110,11 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
         given = value[name]
         return None if given is None else parse_number(given, name, low, high, integer=integer)
 
-    def flag(name: str) -> bool:
-        return False if value[name] is None else parse_boolean(value[name], name)
-
     stride, fps = optional("frame_stride", 1, 10_000, integer=True), optional("fps", 0.001, 1000)
     if stride is not None and fps is not None:
         raise RequestError("fps", "give fps or frame_stride, not both")
     max_frames = optional("max_frames", 1, limits.max_video_frames, integer=True)
-    max_objects = optional("max_objects", 1, limits.max_objects, integer=True)
-    max_objects = limits.max_objects if max_objects is None else int(max_objects)
-    confidence = optional("confidence_threshold", 0.0, 1.0)
-    confidence = 0.5 if confidence is None else confidence
+    max_objects, confidence = shared("max_objects"), shared("confidence_threshold")
     sampling = Sampling(
         frame_stride=1 if stride is None else int(stride),
         fps=fps,
@@ -135,30 +131,28 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
             max_objects=max_objects,
         )
     else:
-        work = _visual_work(value, limits, sampling, confidence, max_objects)
+        if value["new_object_threshold"] is not None:
+            raise RequestError("new_object_threshold", "is for text prompts; visual prompts start their objects")
+        points, boxes = shared("points"), shared("boxes")
+        point_labels, box_labels = shared("point_labels"), shared("box_labels")
+        work = _visual_work(value, (points, point_labels, boxes, box_labels), sampling, confidence, max_objects)
     return VideoRequest(
         video=value["video"],
         work=work,
         sampling=sampling,
-        vectorize=flag("vectorize"),
-        simplify_epsilon=2.0 if value["simplify_epsilon"] is None else optional("simplify_epsilon", 0.0, 1e6),
-        return_timings=flag("return_timings"),
+        vectorize=shared("vectorize"),
+        simplify_epsilon=shared("simplify_epsilon"),
+        return_timings=shared("return_timings"),
     )
 
 
-def _visual_work(value: dict, limits, sampling: Sampling, confidence: float, max_objects: int) -> VisualVideoWork:
-    """Points and boxes as for an image (pixels, xyxy boxes, one 0/1 label each), with the video's rules: no
-    negative boxes, every object needs a positive point or box, ``frame_index`` a frame the sampling keeps."""
-    if value["new_object_threshold"] is not None:
-        raise RequestError("new_object_threshold", "is for text prompts; visual prompts start their objects")
-    points = parse_coordinate_list([] if value["points"] is None else value["points"], "points", 2, limits.max_points)
-    boxes = parse_coordinate_list([] if value["boxes"] is None else value["boxes"], "boxes", 4, limits.max_boxes)
-    point_labels = parse_labels(
-        [] if value["point_labels"] is None else value["point_labels"], "point_labels", len(points), "points"
-    )
-    box_labels = parse_labels(
-        [] if value["box_labels"] is None else value["box_labels"], "box_labels", len(boxes), "boxes"
-    )
+def _visual_work(
+    value: dict, prompts: tuple, sampling: Sampling, confidence: float, max_objects: int
+) -> VisualVideoWork:
+    """Points and boxes as for an image (pixels, xyxy boxes, one 0/1 label each; ``prompts``: points, their
+    labels, boxes, theirs, checked), with the video's rules: no negative boxes, every object needs a positive
+    point or box, ``frame_index`` a frame the sampling keeps."""
+    points, point_labels, boxes, box_labels = prompts
     if 0 in box_labels:
         index = box_labels.index(0)
         raise RequestError(
