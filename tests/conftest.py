@@ -20,13 +20,16 @@ from helpers import b64, encode, free_port, running, running_space, scene
 
 TESTS = Path(__file__).resolve().parent
 IN_PROCESS = TESTS / "unit"
+ENDPOINT_IMAGE = TESTS / "endpoint_image"
 
 
 def pytest_collection_modifyitems(items):
-    """Mark every test outside ``tests/unit`` slow: its folder says what it costs."""
+    """Mark every test outside ``tests/unit`` slow: its folder says what it costs. The endpoint-image tests run
+    last: their replica starts in the background meanwhile (``endpoint_image/conftest.py``)."""
     for item in items:
         if not item.path.is_relative_to(IN_PROCESS):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.path.is_relative_to(ENDPOINT_IMAGE))
 
 
 @pytest.fixture(scope="session")

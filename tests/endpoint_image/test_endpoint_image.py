@@ -2,10 +2,8 @@
 
 The replica (``python -m scripts.endpoint_image_replica``) is the inference toolkit from ``../shared/vendor`` installed
 with its own pins, started by its own ``entrypoint.sh``: ``pip install -r $HF_MODEL_DIR/requirements.txt``, then
-``uvicorn webservice_starlette:app``. The endpoint gets exactly the environment and secrets in deploy.py's plan
-(defaults: ``SAM3_MODEL_ID=facebook/sam3`` and the ``HF_TOKEN`` secret). The one stand-in: the Hub cannot be
-reached here, so ``facebook/sam3`` is the tiny random checkpoint placed in a Hub cache (``HF_HUB_CACHE``, with
-``HF_HUB_OFFLINE=1``), which the real loading code reads as it would a download.
+``uvicorn webservice_starlette:app``, with deploy.py's defaults (``SAM3_MODEL_ID=facebook/sam3``, the ``HF_TOKEN``
+secret); ``conftest.py`` here starts it when the tests are collected, so its build overlaps the rest of the suite.
 
 First run: about 4 minutes to build the image (downloads torch 2.5.1), then the endpoint's first start installs
 its requirements; later runs reuse both. Without ``../shared`` the test is skipped.
@@ -17,10 +15,6 @@ import base64
 import io
 import json
 import re
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +23,7 @@ from huggingface_hub import InferenceClient
 from PIL import Image
 
 from helpers import SEED_EXAMPLES as EXAMPLES
-from helpers import decode_mask, encode, free_port, scene, seed_payload, wait_until_healthy
+from helpers import decode_mask, encode, scene, seed_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
@@ -37,64 +31,12 @@ TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 # in-process reference this checkout's (torch 2.14.1, torchvision 0.29.1, pillow 12.3): the same objects and labels,
 # scores apart by up to 0.0055 on the tiny checkpoint (the registry's releases of 2026-12-02).
 CROSS_STACK_SCORE_TOLERANCE = 1e-2
-TOKEN = "hf_replica_token_value"
-START_TIMEOUT_S = 1500
+CALLER_TOKEN = "hf_caller_token_value"  # sent as a caller's client does (the platform, not the image, checks it)
 
 pytestmark = [
     pytest.mark.endpoint_image,
     pytest.mark.skipif(not TOOLKIT.is_dir(), reason="../shared/vendor/huggingface-inference-toolkit is absent"),
 ]
-
-
-def deploy_dry_run(build: Path) -> dict:
-    """deploy.py with its defaults (and a token): the endpoint settings it would send, secrets filled in."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "sam3_core.cli.deploy", "--repo", "me/sam3-endpoint", "--dry-run"]
-        + ["--build-dir", str(build)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "HF_TOKEN": TOKEN, "HOME": str(build.parent)},
-    )
-    assert completed.returncode == 0, completed.stderr
-    plan = json.loads(completed.stdout.split("inference endpoint:", 1)[1].split("\ndry run:", 1)[0])
-    assert plan["secrets"] == {"HF_TOKEN": "***"}, "the token travels as a secret, never printed"
-    plan["secrets"] = {"HF_TOKEN": TOKEN}
-    return plan
-
-
-def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3") -> Path:
-    """A Hugging Face Hub cache holding ``checkpoint`` as ``repo_id`` at revision main (what a download leaves)."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(checkpoint, repo / "snapshots" / commit)
-    return cache
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory, tiny_checkpoint):
-    """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
-    from scripts.endpoint_image_replica import ReplicaServer, build
-
-    work = tmp_path_factory.mktemp("endpoint-image")
-    plan = deploy_dry_run(work / "repository")
-    replica = build(TOOLKIT)
-    env = {**plan["env"], **plan["secrets"]}
-    env |= {"HF_HUB_CACHE": str(hub_cache_with(tiny_checkpoint, work / "hub")), "HF_HUB_OFFLINE": "1"}
-    port = free_port()
-    server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, server.process, START_TIMEOUT_S, output=server.log)
-        healthy_after_s = time.monotonic() - server.started
-        figures = server.cold_start(healthy_after_s)
-        print(f"\nendpoint image replica, first start of the requirements: {json.dumps(figures)}")
-        print(f"this start: pip install {server.pip_done_s or 0:.1f} s, healthy after {healthy_after_s:.1f} s")
-        yield url, server
-    finally:
-        server.stop()
 
 
 def test_the_endpoint_starts_with_deploy_defaults(endpoint):
@@ -156,7 +98,7 @@ def test_toolkit_path_differences(endpoint, image_b64):
 def test_inference_client_tasks(endpoint, handler, image):
     """The task calls answer what the handler answers in-process (random weights may find nothing at all)."""
     url, _ = endpoint
-    client = InferenceClient(base_url=url, api_key=TOKEN)
+    client = InferenceClient(base_url=url, api_key=CALLER_TOKEN)
     png = encode(image, "PNG")
     png_b64 = base64.b64encode(png).decode()
     found = client.zero_shot_image_classification(png, candidate_labels=["cat", "remote"])

@@ -1,0 +1,122 @@
+"""The replica of the default endpoint image, started as soon as the tests are collected.
+
+Building the image and the endpoint's first start are mostly downloads (minutes on a fresh machine); started in a
+background thread when the tests are collected, they overlap the rest of the suite, and these tests run last
+(``tests/conftest.py``). The endpoint gets exactly the environment and secrets in deploy.py's plan; the one
+stand-in: the Hub cannot be reached here, so ``facebook/sam3`` is the tiny random checkpoint placed in a Hub cache
+(``HF_HUB_CACHE``, with ``HF_HUB_OFFLINE=1``), which the real loading code reads as it would a download.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from sam3_core.testing.tiny_checkpoint import make_checkpoint
+
+from helpers import free_port, wait_until_healthy
+
+HERE = Path(__file__).resolve().parent
+TOOLKIT = HERE.parents[1].parent / "shared" / "vendor" / "huggingface-inference-toolkit"
+TOKEN = "hf_replica_token_value"
+START_TIMEOUT_S = 1500
+
+_work: Path | None = None
+_starting: Future | None = None
+_servers: list = []  # started replica servers, stopped when the session ends
+
+
+def deploy_dry_run(build: Path) -> dict:
+    """deploy.py with its defaults (and a token): the endpoint settings it would send, secrets filled in."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "sam3_core.cli.deploy", "--repo", "me/sam3-endpoint", "--dry-run"]
+        + ["--build-dir", str(build)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HF_TOKEN": TOKEN, "HOME": str(build.parent)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    plan = json.loads(completed.stdout.split("inference endpoint:", 1)[1].split("\ndry run:", 1)[0])
+    assert plan["secrets"] == {"HF_TOKEN": "***"}, "the token travels as a secret, never printed"
+    plan["secrets"] = {"HF_TOKEN": TOKEN}
+    return plan
+
+
+def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3") -> Path:
+    """A Hugging Face Hub cache holding ``checkpoint`` as ``repo_id`` at revision main (what a download leaves)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(checkpoint, repo / "snapshots" / commit)
+    return cache
+
+
+def start_endpoint(work: Path, checkpoint: Path):
+    """Build (or find) the replica and start the deploy.py repository on it, serving ``checkpoint`` as
+    ``facebook/sam3``: (url, server, seconds until healthy)."""
+    from scripts.endpoint_image_replica import ReplicaServer, build
+
+    plan = deploy_dry_run(work / "repository")
+    replica = build(TOOLKIT)
+    env = {**plan["env"], **plan["secrets"]}
+    env |= {"HF_HUB_CACHE": str(hub_cache_with(checkpoint, work / "hub")), "HF_HUB_OFFLINE": "1"}
+    port = free_port()
+    server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
+    _servers.append(server)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, server.process, START_TIMEOUT_S, output=server.log)
+    return url, server, time.monotonic() - server.started
+
+
+def _run_into(future: Future, work: Path, checkpoint: Path) -> None:
+    try:
+        future.set_result(start_endpoint(work, checkpoint))
+    except BaseException as error:  # noqa: BLE001 - raised where the fixture reads the result
+        future.set_exception(error)
+
+
+def pytest_collection_finish(session):
+    global _work, _starting
+    if TOOLKIT.is_dir() and any(item.path.is_relative_to(HERE) for item in session.items):
+        _work = Path(tempfile.mkdtemp(prefix="sam3-endpoint-image-"))
+        # Made here, not in the thread: torch's random generator is global, and the session's own tiny checkpoint
+        # (the in-process reference's weights) is made meanwhile from the same seed.
+        checkpoint = make_checkpoint(_work / "sam3-tiny")
+        _starting = Future()
+        # A daemon thread: a session that ends early (a failure under -x) does not wait for the image's build.
+        thread = threading.Thread(target=_run_into, args=(_starting, _work, checkpoint), daemon=True)
+        thread.start()
+
+
+def pytest_sessionfinish(session):
+    for server in _servers:
+        server.stop()
+    if _work is not None:
+        shutil.rmtree(_work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def endpoint(tiny_checkpoint):
+    """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
+    if _starting is None:
+        pytest.skip("the replica was not started (../shared/vendor/huggingface-inference-toolkit is absent)")
+    url, server, healthy_after_s = _starting.result(timeout=START_TIMEOUT_S)
+    served = _work / "sam3-tiny"
+    same = filecmp.cmp(served / "model.safetensors", tiny_checkpoint / "model.safetensors", shallow=False)
+    assert same, "the replica serves the weights the in-process reference runs"
+    figures = server.cold_start(healthy_after_s)
+    print(f"\nendpoint image replica, first start of the requirements: {json.dumps(figures)}")
+    print(f"this start: pip install {server.pip_done_s or 0:.1f} s, healthy after {healthy_after_s:.1f} s")
+    return url, server
