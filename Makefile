@@ -34,7 +34,7 @@ test-fast: $(VENV)/.dev
 
 # The sam3-deploy repository on a replica of the default Inference Endpoints image.
 test-endpoint-image: $(VENV)/.dev
-	$(PY) -m pytest -q -m endpoint_image tests/endpoint_image/test_endpoint_image.py
+	$(PY) -m pytest -q tests/endpoint_image
 
 # The property-based fuzz tests at SCALE times CI's size (CI: 2,000 parser and 300 full-handler payloads).
 fuzz: $(VENV)/.dev
