@@ -27,11 +27,13 @@ environment, packages installed) in ``cold_start.json`` beside the environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -137,6 +139,11 @@ def build(toolkit: Path = DEFAULT_TOOLKIT) -> Replica:
     return replica
 
 
+def _signal_group(process: subprocess.Popen, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, number)
+
+
 def _directory_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -168,6 +175,7 @@ class ReplicaServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: stop() ends the entrypoint's pip and server with it
         )
         self._copier = threading.Thread(target=self._copy_output, daemon=True)
         self._copier.start()
@@ -186,12 +194,13 @@ class ReplicaServer:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
     def stop(self) -> None:
+        """End the entrypoint and everything it started (its pip install, the server)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            _signal_group(self.process, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                _signal_group(self.process, signal.SIGKILL)
                 self.process.wait()
         self._copier.join(timeout=10)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,19 +24,26 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+import torch
 
 from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
-from helpers import free_port, wait_until_healthy
+from helpers import wait_until_healthy
 
 HERE = Path(__file__).resolve().parent
-TOOLKIT = HERE.parents[1].parent / "shared" / "vendor" / "huggingface-inference-toolkit"
+ROOT = HERE.parents[1]
+TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 TOKEN = "hf_replica_token_value"
 START_TIMEOUT_S = 1500
 
 _work: Path | None = None
 _starting: Future | None = None
-_servers: list = []  # started replica servers, stopped when the session ends
+# What the background start has running, each in a process group of its own, ended with the session: the build,
+# then the replica's server. Once the session ends, nothing new starts.
+_children: list[subprocess.Popen] = []
+_servers: list = []
+_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def deploy_dry_run(build: Path) -> dict:
@@ -63,18 +73,50 @@ def hub_cache_with(checkpoint: Path, cache: Path, repo_id: str = "facebook/sam3"
     return cache
 
 
+def port_outside_the_ephemeral_range() -> int:
+    """A free loopback port just below the kernel's ephemeral range, which ``free_port()`` (bind to port 0: the
+    servers other tests start while the replica installs its requirements) never hands out."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in range(max(1024, low - 1000), low):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port below {low}")
+
+
+def _start(command: list[str], log: Path) -> subprocess.Popen:
+    with _lock:
+        if _stopping.is_set():
+            raise RuntimeError("the session ended before the replica started")
+        with open(log, "w") as output:
+            child = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        _children.append(child)
+        return child
+
+
 def start_endpoint(work: Path, checkpoint: Path):
     """Build (or find) the replica and start the deploy.py repository on it, serving ``checkpoint`` as
     ``facebook/sam3``: (url, server, seconds until healthy)."""
     from scripts.endpoint_image_replica import ReplicaServer, build
 
     plan = deploy_dry_run(work / "repository")
-    replica = build(TOOLKIT)
+    builder = _start(
+        [sys.executable, "-m", "scripts.endpoint_image_replica", "--toolkit", str(TOOLKIT), "build"], work / "build.log"
+    )
+    if builder.wait() != 0:
+        raise RuntimeError(f"the replica's build failed:\n{(work / 'build.log').read_text()[-4000:]}")
+    replica = build(TOOLKIT)  # built: found at once
     env = {**plan["env"], **plan["secrets"]}
     env |= {"HF_HUB_CACHE": str(hub_cache_with(checkpoint, work / "hub")), "HF_HUB_OFFLINE": "1"}
-    port = free_port()
-    server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
-    _servers.append(server)
+    port = port_outside_the_ephemeral_range()
+    with _lock:
+        if _stopping.is_set():
+            raise RuntimeError("the session ended before the replica started")
+        server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
+        _servers.append(server)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, server.process, START_TIMEOUT_S, output=server.log)
     return url, server, time.monotonic() - server.started
@@ -89,20 +131,33 @@ def _run_into(future: Future, work: Path, checkpoint: Path) -> None:
 
 def pytest_collection_finish(session):
     global _work, _starting
+    if session.config.option.collectonly:
+        return
     if TOOLKIT.is_dir() and any(item.path.is_relative_to(HERE) for item in session.items):
         _work = Path(tempfile.mkdtemp(prefix="sam3-endpoint-image-"))
         # Made here, not in the thread: torch's random generator is global, and the session's own tiny checkpoint
         # (the in-process reference's weights) is made meanwhile from the same seed.
-        checkpoint = make_checkpoint(_work / "sam3-tiny")
+        with torch.random.fork_rng(devices=[]):  # the tests' random state stays as it was
+            checkpoint = make_checkpoint(_work / "sam3-tiny")
         _starting = Future()
-        # A daemon thread: a session that ends early (a failure under -x) does not wait for the image's build.
-        thread = threading.Thread(target=_run_into, args=(_starting, _work, checkpoint), daemon=True)
-        thread.start()
+        # A daemon thread: a session that ends early (a failure under -x) stops the build and does not wait for it.
+        threading.Thread(target=_run_into, args=(_starting, _work, checkpoint), daemon=True).start()
 
 
 def pytest_sessionfinish(session):
-    for server in _servers:
-        server.stop()
+    with _lock:
+        _stopping.set()
+        for child in _children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for server in _servers:
+            server.stop()
+    for child in _children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
     if _work is not None:
         shutil.rmtree(_work, ignore_errors=True)
 
@@ -112,7 +167,7 @@ def endpoint(tiny_checkpoint):
     """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
     if _starting is None:
         pytest.skip("the replica was not started (../shared/vendor/huggingface-inference-toolkit is absent)")
-    url, server, healthy_after_s = _starting.result(timeout=START_TIMEOUT_S)
+    url, server, healthy_after_s = _starting.result()  # the start's own steps are bounded
     served = _work / "sam3-tiny"
     same = filecmp.cmp(served / "model.safetensors", tiny_checkpoint / "model.safetensors", shallow=False)
     assert same, "the replica serves the weights the in-process reference runs"
