@@ -3,16 +3,23 @@
 
     sam3-make-tiny OUT_DIR [--seed 41] [--full]
 
-The layout matches the Hub repository: one ``config.json`` of model type ``sam3_video`` (a detector config
-and a tracker config), one ``model.safetensors`` whose keys are ``detector_model.*``, ``tracker_model.*`` and
-``tracker_neck.*`` (the tracker reads its ViT from ``detector_model.vision_encoder.backbone.*``), plus the
-processor and tokenizer files. ``Sam3VideoModel``, ``Sam3Model``, ``Sam3TrackerModel``, ``Sam3Processor`` and
-``Sam3TrackerProcessor`` all load it with ``from_pretrained`` and nothing missing, and ``Sam3VideoModel`` tracks
-through a video with it (the neck is 128 wide, the least the video tracker's memory works with).
+The layout matches the Hub repository as transformers' converter writes it: one ``config.json`` of model type
+``sam3_video`` (``architectures`` ``["Sam3VideoModel"]``, a detector config and a tracker config), one
+``model.safetensors`` whose keys are ``detector_model.*``, ``tracker_model.*`` and ``tracker_neck.*`` (the tracker
+reads its ViT from ``detector_model.vision_encoder.backbone.*``), and the files of a ``Sam3VideoProcessor``: the
+image processor, a video processor (mean and std 0.5, the model's input size) and a CLIP tokenizer whose
+``model_max_length`` is the text encoder's 32 positions. ``Sam3VideoModel``, ``Sam3Model``, ``Sam3TrackerModel``,
+``Sam3Processor`` and ``Sam3TrackerProcessor`` all load it with ``from_pretrained`` and nothing missing, and
+``Sam3VideoModel`` tracks through a video with it (the neck is 128 wide, the least the video tracker's memory
+works with).
+
+The tiny model's input is 224x224 pixels (16x16 patches of 14, position embeddings of 8x8 patches tiled over
+them, as the real model tiles 24x24 over 72x72): every size the code uses is read from the checkpoint's config
+and processor files, and a request costs tens of milliseconds on a CPU instead of seconds at 1008.
 
 Runs offline in seconds. The weights are random: masks are meaningless, but shapes, code paths and
 coordinate handling are those of the real model. ``--full`` keeps the default (real-size) architecture
-(~840M parameters, ~3.4 GB) for performance measurements.
+(~840M parameters, ~3.4 GB, input 1008x1008, CLIP's 49,408-token vocabulary) for performance measurements.
 
 Why the state dict is written by hand: ``Sam3VideoModel.save_pretrained`` applies the ``sam3_tracker``
 weight-renaming rules in reverse to the nested tracker and writes ``tracker_model.tracker_model.*`` keys,
@@ -31,10 +38,11 @@ import torch
 from safetensors.torch import save_file
 from transformers import (
     CLIPTokenizer,
+    Sam2VideoVideoProcessor,
     Sam3ImageProcessor,
-    Sam3Processor,
     Sam3VideoConfig,
     Sam3VideoModel,
+    Sam3VideoProcessor,
 )
 
 # CLIP's byte-level BPE alphabet: every byte maps to one printable unicode character.
@@ -54,6 +62,12 @@ def _byte_alphabet() -> list[str]:
     return chars
 
 
+# The text encoder's positions, and so the tokenizer's ``model_max_length``, as in ``facebook/sam3``.
+TEXT_POSITIONS = 32
+# CLIP's vocabulary size: the full-size checkpoint's text embeddings are the real model's.
+CLIP_VOCAB_SIZE = 49408
+
+
 def tiny_tokenizer() -> CLIPTokenizer:
     """A CLIP tokenizer with no merges: every byte is a token (512 byte tokens + 2 specials)."""
     alphabet = _byte_alphabet()
@@ -61,17 +75,22 @@ def tiny_tokenizer() -> CLIPTokenizer:
     vocab.update({c + "</w>": i + 256 for i, c in enumerate(alphabet)})
     vocab[_BOS] = len(vocab)
     vocab[_EOS] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[])
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=TEXT_POSITIONS)
 
 
 # Weight init std for the tiny model. The default (0.02) leaves every score at ~0.25 and every mask logit
 # within 1e-3 of zero, so thresholds decide on noise; 0.15 (at the 128-wide neck) spreads scores over ~0.1-0.65
 # and mask logits far from zero, which makes parity tests against the reference pipeline meaningful.
 TINY_INIT_STD = 0.15
+# The tiny model's input (pixels, square) and the input its position embeddings were "pretrained" at: 16x16
+# patches of 14 and 8x8 position embeddings tiled twice over them (the real model: 72x72 and 24x24, 3 times).
+TINY_IMAGE_SIZE = 224
+TINY_PRETRAIN_IMAGE_SIZE = 112
 
 
 def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3VideoConfig:
-    """Every width, depth and query count shrunk; image size (1008) and feature-map sizes kept real."""
+    """Every width, depth and query count shrunk, and the input (``TINY_IMAGE_SIZE``) with them; the feature maps
+    keep the real model's ratios to the input (4x, 2x, 1x and 1/2x the patch grid)."""
     vit = {
         "model_type": "sam3_vit_model",
         "hidden_size": 32,
@@ -80,6 +99,7 @@ def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3Vi
         "num_attention_heads": 2,
         "window_size": 8,
         "global_attn_indexes": [1],
+        "pretrain_image_size": TINY_PRETRAIN_IMAGE_SIZE,
     }
     # The neck width: 128, the least the video tracker works with. Its memory features have 64 channels (fixed in
     # the memory attention), and it splits each object pointer (neck width) into memory-width pieces, which
@@ -129,8 +149,30 @@ def tiny_config(vocab_size: int, bos_token_id: int, eos_token_id: int) -> Sam3Vi
         "memory_fuser_intermediate_dim": 2 * width,
     }
     config = Sam3VideoConfig(detector_config=detector, tracker_config=tracker)
+    _set_input_size(config, TINY_IMAGE_SIZE)
     _set_init_std(config, TINY_INIT_STD)
     return config
+
+
+def _set_input_size(config: Sam3VideoConfig, size: int) -> None:
+    """The model's square input of ``size`` pixels, and every feature size that follows from it: transformers'
+    ``image_size`` setter updates the tracker's; the detector's feature sizes and the video model's
+    low-resolution masks (4x the patch grid) are set here."""
+    config.image_size = size
+    config.detector_config.vision_config.backbone_feature_sizes = (
+        config.tracker_config.vision_config.backbone_feature_sizes
+    )
+    config.low_res_mask_size = config.tracker_config.vision_config.backbone_feature_sizes[0][0]
+
+
+def hub_processor(tokenizer: CLIPTokenizer, image_size: int, mask_size: int) -> Sam3VideoProcessor:
+    """The processor ``facebook/sam3`` ships (transformers' converter writes it): SAM3's image processor, a video
+    processor with mean and std 0.5, and the tokenizer, for a model whose input is ``image_size`` pixels square and
+    whose low-resolution masks are ``mask_size``."""
+    square = {"height": image_size, "width": image_size}
+    image_processor = Sam3ImageProcessor(size=square, mask_size={"height": mask_size, "width": mask_size})
+    video_processor = Sam2VideoVideoProcessor(image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5], size=square)
+    return Sam3VideoProcessor(image_processor=image_processor, video_processor=video_processor, tokenizer=tokenizer)
 
 
 def _set_init_std(config, std: float) -> None:
@@ -144,7 +186,7 @@ def _set_init_std(config, std: float) -> None:
 
 # The default seed: weights whose detector scores on the test scene spread across the usual thresholds (some
 # prompts find several objects above 0.5, others none), so tests of thresholds and parity are not trivially met.
-DEFAULT_SEED = 41
+DEFAULT_SEED = 16
 
 
 def make_checkpoint(out_dir: str | Path, seed: int = DEFAULT_SEED, full: bool = False) -> Path:
@@ -154,16 +196,16 @@ def make_checkpoint(out_dir: str | Path, seed: int = DEFAULT_SEED, full: bool = 
     tokenizer = tiny_tokenizer()
     if full:
         config = Sam3VideoConfig()
-        config.detector_config.text_config.vocab_size = len(tokenizer)
+        config.detector_config.text_config.vocab_size = CLIP_VOCAB_SIZE  # the byte tokens are its first ids
     else:
         config = tiny_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    config.architectures = ["Sam3VideoModel"]
     torch.manual_seed(seed)
     model = Sam3VideoModel(config).eval()
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(out)
-    processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=tokenizer)
-    processor.save_pretrained(out)
+    hub_processor(tokenizer, config.image_size, config.low_res_mask_size).save_pretrained(out)
     # The Hub repository also ships the slow-tokenizer files; write them for the same layout.
     vocab = tokenizer.get_vocab()
     (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, sort_keys=True))

@@ -205,12 +205,13 @@ def test_hugging_face_convention_answers_the_task_list(handler, image_b64):
 
 
 def test_processor_objects_answer_as_each_object_alone(handler, image_b64):
+    every = {"image": image_b64, "confidence_threshold": 0.0}  # random weights: keep each object, whatever its score
     both = handler(
-        {"inputs": {"image": image_b64, "input_points": [[[[80, 60]], [[240, 180], [200, 100]]]],
+        {"inputs": {**every, "input_points": [[[[80, 60]], [[240, 180], [200, 100]]]],
                     "input_labels": [[[1], [1, 0]]]}}
     )  # fmt: skip
-    first = handler({"inputs": {"image": image_b64, "points": [[80, 60]], "point_labels": [1]}})
-    second = handler({"inputs": {"image": image_b64, "points": [[240, 180], [200, 100]], "point_labels": [1, 0]}})
+    first = handler({"inputs": {**every, "points": [[80, 60]], "point_labels": [1]}})
+    second = handler({"inputs": {**every, "points": [[240, 180], [200, 100]], "point_labels": [1, 0]}})
     assert both["num_objects"] == 2 and both["labels"] == ["visual", "visual"]
     for index, alone in enumerate((first, second)):
         assert abs(both["scores"][index] - alone["scores"][0]) <= 1e-4

@@ -43,15 +43,14 @@ def test_the_engine_decodes_nothing_for_a_picture_whose_features_it_holds(handle
         return image
 
     click = (VisualObject(points=((40.0, 30.0),), point_labels=(1,)),)
-    first = handler.engine.predict(SegmentationWork(image=Picture.of(image), visual_objects=click))
+    every = {"visual_objects": click, "confidence_threshold": 0.0}  # random weights: keep the mask, whatever its score
+    first = handler.engine.predict(SegmentationWork(image=Picture.of(image), **every))
     key = Picture.of(image).key
-    again = handler.engine.predict(
-        SegmentationWork(image=Picture((160, 120), key, decode=decode), visual_objects=click)
-    )
+    again = handler.engine.predict(SegmentationWork(image=Picture((160, 120), key, decode=decode), **every))
     assert decoded == [] and again.timings["cache_hit"] is True
     assert again.objects[0].score == first.objects[0].score
     handler.engine.feature_cache.clear()
-    handler.engine.predict(SegmentationWork(image=Picture((160, 120), key, decode=decode), visual_objects=click))
+    handler.engine.predict(SegmentationWork(image=Picture((160, 120), key, decode=decode), **every))
     assert decoded == [1]  # features gone: the picture is decoded for the ViT
 
 
