@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
+from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor, Sam3VideoConfig
 
 from sam3_core.cancel import Cancelled, FairLock
 from sam3_core.model.batching import BatchQueue, Job
 from sam3_core.model.cache import ByteLRUCache
+from sam3_core.model.checkpoint_tensors import require_complete
 from sam3_core.model.concepts import ConceptDetector
 from sam3_core.model.features import ImageEncoder, ImageFeatures, cached_features, feature_key
 from sam3_core.model.generator import AutomaticMaskGenerator
@@ -107,9 +108,13 @@ class Sam3Engine:
         settings: EngineSettings | None = None,
         max_batch_images: int = 16,
     ) -> Sam3Engine:
-        """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory."""
-        detector = Sam3Model.from_pretrained(directory, dtype=dtype).to(device)
-        tracker = Sam3TrackerModel.from_pretrained(directory, dtype=dtype)  # moved to the device in __init__
+        """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory; raise
+        ``IncompleteCheckpoint`` when it lacks a tensor the detector, the tracker or the video tracker reads."""
+        detector, detector_info = Sam3Model.from_pretrained(directory, dtype=dtype, output_loading_info=True)
+        tracker, tracker_info = Sam3TrackerModel.from_pretrained(directory, dtype=dtype, output_loading_info=True)
+        config = Sam3VideoConfig.from_pretrained(directory)
+        require_complete(directory, config, {"detector": detector_info, "tracker": tracker_info})
+        detector = detector.to(device)  # the tracker is moved in __init__, its ViT shared with the detector's
         processor = Sam3Processor.from_pretrained(directory)
         tracker_processor = Sam3TrackerProcessor.from_pretrained(directory)
         if device.type == "cuda":

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 from fnmatch import fnmatch
 
 import pytest
 import torch
-from huggingface_hub.errors import GatedRepoError
-from safetensors.torch import load_file
-from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
+from huggingface_hub.errors import GatedRepoError, RevisionNotFoundError
+from safetensors.torch import load_file, save_file
+from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor, Sam3VideoProcessor
 
 from sam3_core.model import checkpoint
 from sam3_core.model.checkpoint import HUB_DEFAULT, resolve_source
+from sam3_core.model.checkpoint_tensors import IncompleteCheckpoint
+from sam3_core.model.engine import Sam3Engine
 from sam3_core.settings import ModelSettings, Settings
-from sam3_core.testing.tiny_checkpoint import DEFAULT_SEED, make_checkpoint
+from sam3_core.testing.tiny_checkpoint import DEFAULT_SEED, TINY_IMAGE_SIZE, make_checkpoint
 
 from fake_hub import FakeHub
 
@@ -37,10 +41,59 @@ def test_every_weight_loads(tiny_checkpoint, model_class):
     assert list(report["error_msgs"]) == []
 
 
-def test_processors_load(tiny_checkpoint):
+def test_config_and_processor_are_saved_as_the_hubs(tiny_checkpoint):
+    """The Hub's files as transformers' converter writes them: the architecture, and a Sam3VideoProcessor (video
+    processor with mean/std 0.5 at the model's input size, the tokenizer's 32 positions) that the image models'
+    processors also load."""
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert config["architectures"] == ["Sam3VideoModel"]
+    saved = json.loads((tiny_checkpoint / "processor_config.json").read_text())
+    assert saved["processor_class"] == "Sam3VideoProcessor"
+    video = Sam3VideoProcessor.from_pretrained(tiny_checkpoint)
+    assert list(video.video_processor.image_mean) == list(video.video_processor.image_std) == [0.5, 0.5, 0.5]
+    assert video.video_processor.size.height == video.image_processor.size.height == TINY_IMAGE_SIZE
     processor = Sam3Processor.from_pretrained(tiny_checkpoint)
+    assert processor.tokenizer.model_max_length == 32
     assert processor.tokenizer("a cat")["input_ids"][0] == processor.tokenizer.bos_token_id
-    assert Sam3TrackerProcessor.from_pretrained(tiny_checkpoint).target_size == 1008
+    assert Sam3TrackerProcessor.from_pretrained(tiny_checkpoint).target_size == TINY_IMAGE_SIZE
+
+
+def _edited_copy(tiny_checkpoint, directory, drop: str | None = None, add: str | None = None):
+    """A copy of the tiny checkpoint without the tensor ``drop`` or with an extra tensor ``add``."""
+    shutil.copytree(tiny_checkpoint, directory)
+    tensors = load_file(directory / "model.safetensors")
+    if drop:
+        del tensors[drop]
+    if add:
+        tensors[add] = torch.zeros(3)
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("part", "tensor"),
+    [
+        ("detector", "detector_model.detr_decoder.box_head.layer1.weight"),
+        ("tracker", "tracker_model.mask_decoder.conv_s0.weight"),
+        ("tracker", "tracker_neck.fpn_layers.0.proj1.weight"),
+        ("video tracker", "tracker_model.memory_attention.layer_norm.weight"),
+    ],
+)
+def test_a_checkpoint_missing_a_tensor_is_refused_at_start_naming_it(tiny_checkpoint, tmp_path, part, tensor):
+    directory = _edited_copy(tiny_checkpoint, tmp_path / "sam3", drop=tensor)
+    with pytest.raises(IncompleteCheckpoint) as refused:
+        Sam3Engine.from_directory(directory, torch.device("cpu"), torch.float32)
+    message = str(refused.value)
+    assert f"{part}: 1 (" in message and tensor.split(".", 1)[1] in message
+    assert len(message) < 600
+
+
+def test_an_extra_tensor_is_named_in_a_warning_and_the_model_loads(tiny_checkpoint, tmp_path, caplog):
+    directory = _edited_copy(tiny_checkpoint, tmp_path / "sam3", add="detector_model.left_over.weight")
+    with caplog.at_level(logging.WARNING, logger="sam3_core"):
+        engine = Sam3Engine.from_directory(directory, torch.device("cpu"), torch.float32)
+    assert engine.detector is not None
+    assert "tensors no model reads (ignored): 1 (detector_model.left_over.weight)" in caplog.text
 
 
 def test_deterministic_for_a_seed(tmp_path, tiny_checkpoint):
@@ -83,6 +136,31 @@ def test_loads_from_hub_id(tiny_checkpoint, tmp_path, monkeypatch):
     expected = {p.name for p in tiny_checkpoint.iterdir() if any(fnmatch(p.name, g) for g in checkpoint.HUB_FILES)}
     assert {p.name for p in directory.iterdir()} == expected
     assert (directory / "model.safetensors").read_bytes() == (tiny_checkpoint / "model.safetensors").read_bytes()
+
+
+def test_a_pinned_revision_reaches_every_hub_call_and_only_the_loaded_weights_come_down(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    """SAM3_MODEL_REVISION is sent with every request; of the repository's safetensors only the model's come down
+    (not another format's file beside them), nor its licence; a revision the repository lacks fails."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "cache"))
+    repository = tmp_path / "hub-sam3"
+    shutil.copytree(tiny_checkpoint, repository)
+    (repository / "sam3_original.safetensors").write_bytes(b"not loaded")
+    (repository / "LICENSE").write_text("the SAM licence")
+    hub = FakeHub(token="hf_test")
+    hub.add_model(HUB_DEFAULT, repository, gated=True, tags=("v1.0",))
+    revision = Settings.from_env({"SAM3_MODEL_REVISION": "v1.0"}).model.revision
+    source = checkpoint.CheckpointSource(HUB_DEFAULT, "test")
+    with hub.install():
+        directory = checkpoint.local_directory(source, token="hf_test", revision=revision)
+        with pytest.raises(RevisionNotFoundError):
+            checkpoint.local_directory(source, token="hf_test", revision="no-such-tag")
+    reads = [rev for repo, rev in hub.revisions if repo == HUB_DEFAULT]
+    assert reads[:-1] and set(reads[:-1]) == {"v1.0", hub.commits(HUB_DEFAULT)["v1.0"]}, "never main"
+    assert reads[-1] == "no-such-tag"
+    names = {path.name for path in directory.iterdir()}
+    assert "model.safetensors" in names and not names & {"sam3_original.safetensors", "LICENSE"}
 
 
 def test_directory_that_is_not_a_checkpoint_fails_loudly(tmp_path):
