@@ -33,9 +33,10 @@ def load_service(
     # Also where the inference toolkit decodes a binary request body, before the handler sees it.
     refuse_oversized_images_in_pil(settings.request.limits.max_image_pixels)
     source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(repository, settings.model)
-    LOG.info("SAM3 weights: %s (%s)", source.location, source.reason)
+    revision = settings.model.revision
+    LOG.info("SAM3 weights: %s (%s), revision %s", source.location, source.reason, revision or "main (unpinned)")
     device, dtype = select_device(settings.model)
-    directory = local_directory(source, settings.model.hf_token)
+    directory = local_directory(source, settings.model.hf_token, revision)
     engine = Sam3Engine.from_directory(
         directory, device, dtype, settings.engine, max_batch_images=settings.request.limits.max_batch_images
     )

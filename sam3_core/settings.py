@@ -144,6 +144,7 @@ class ModelSettings:
     """Which weights, on which device and dtype (see ``sam3_core.model.checkpoint``)."""
 
     model_id: str | None = env("SAM3_MODEL_ID", _text, None)  # a Hub id or a directory; overrides the repository
+    revision: str | None = env("SAM3_MODEL_REVISION", _text, None)  # a Hub commit or tag; unset: main
     hf_token: str | None = env("HF_TOKEN", _text, None)  # for gated or private Hub weights
     device: str | None = env("SAM3_DEVICE", _text, None)  # e.g. cpu, cuda:1; default cuda when available
     dtype: str | None = env("SAM3_DTYPE", _choice(*DTYPE_NAMES), None)

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx2
 from huggingface_hub import constants
@@ -55,11 +56,13 @@ class FakeHub:
         self.repos: dict[str, dict] = {}  # repo id -> {"private": bool, "files": {path: bytes}, "gated": bool}
         self.endpoints: list[dict] = []  # payloads accepted by POST /endpoint/{namespace}
         self.requests: list[str] = []  # "METHOD path", in order
+        self.revisions: list[tuple[str, str]] = []  # (repository, revision) of each read of a model repository
 
     # ---- set-up ---------------------------------------------------------------------------------------------
-    def add_model(self, repo_id: str, directory: Path, gated: bool = True) -> None:
+    def add_model(self, repo_id: str, directory: Path, gated: bool = True, tags: tuple[str, ...] = ()) -> None:
+        """A model repository holding ``directory``'s files at ``main``, its commit and ``tags``."""
         files = {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
-        self.repos[repo_id] = {"private": False, "files": files, "gated": gated}
+        self.repos[repo_id] = {"private": False, "files": files, "gated": gated, "tags": set(tags)}
 
     @contextmanager
     def install(self) -> Iterator[FakeHub]:
@@ -80,6 +83,7 @@ class FakeHub:
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
         authorised = bearer in self.tokens
         self._gated_access = self.tokens.get(bearer, False)
+        self._revision = "main"  # the revision this request reads (_at_revision)
         if request.url.host == httpx2.URL(ENDPOINTS_API).host:
             if not authorised:
                 return _json({"error": "Invalid credentials"}, 401)
@@ -102,16 +106,39 @@ class FakeHub:
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", path):
             return self.commit(match["repo"], request.content, authorised)
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)", path):
-            return self.tree(match["repo"], authorised)
+            return self._at_revision(match) or self.tree(match["repo"], authorised)
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/auth-check", path):
             return self._readable(match["repo"], authorised) or _json({})
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)(/revision/(?P<rev>[^/]+))?", path):
-            return self.model_info(match["repo"], authorised)
+            return self._at_revision(match) or self.model_info(match["repo"], authorised)
         elif match := re.fullmatch(r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path):
-            return self.resolve(match["repo"], match["file"], request.method, authorised)
+            return self._at_revision(match) or self.resolve(match["repo"], match["file"], request.method, authorised)
         raise FakeHubError(f"the fake Hub does not know {request.method} {request.url}")
 
     # ---- the Hub --------------------------------------------------------------------------------------------
+    def _at_revision(self, match: re.Match) -> httpx2.Response | None:
+        """Record which revision a read asks for; 404 for one the repository does not have (``main``, its tags and
+        their commits resolve; a repository being written resolves any)."""
+        repo_id, revision = match["repo"], unquote(match["rev"] or "main")
+        self.revisions.append((repo_id, revision))
+        self._revision = revision
+        repo = self.repos.get(repo_id)
+        if (
+            repo is None
+            or "tags" not in repo
+            or revision in self.commits(repo_id).keys() | self.commits(repo_id).values()
+        ):
+            return None
+        message = f"Invalid rev id: {revision}"
+        return _json({"error": message}, 404, {"X-Error-Code": "RevisionNotFound", "X-Error-Message": message})
+
+    def commits(self, repo_id: str) -> dict[str, str]:
+        """The repository's branch and tags, each with its commit (the files are the same at each)."""
+        names = ["main", *sorted(self.repos[repo_id].get("tags", ()))]
+        return {
+            name: self._sha(repo_id) if name == "main" else hashlib.sha1(name.encode()).hexdigest() for name in names
+        }
+
     def create_repo(self, body: dict, authorised: bool) -> httpx2.Response:
         if not authorised:
             return _json({"error": "You must be authenticated"}, 401)
@@ -170,7 +197,8 @@ class FakeHub:
         if refused:
             return refused
         siblings = [{"rfilename": name} for name in self.repos[repo_id]["files"]]
-        return _json({"id": repo_id, "modelId": repo_id, "sha": self._sha(repo_id), "siblings": siblings})
+        sha = self.commits(repo_id).get(self._revision, self._revision)  # a branch or tag's commit, or the commit
+        return _json({"id": repo_id, "modelId": repo_id, "sha": sha, "siblings": siblings})
 
     def tree(self, repo_id: str, authorised: bool) -> httpx2.Response:
         refused = self._readable(repo_id, authorised)
@@ -188,7 +216,7 @@ class FakeHub:
         if data is None:
             return _json({"error": "Entry not found"}, 404, {"X-Error-Code": "EntryNotFound"})
         headers = {
-            "X-Repo-Commit": self._sha(repo_id),
+            "X-Repo-Commit": self.commits(repo_id).get(self._revision, self._revision),
             "ETag": f'"{_git_oid(data)}"',
             "Content-Length": str(len(data)),
         }

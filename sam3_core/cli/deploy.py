@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the endpoint repository, upload it to the Hub, and create the Inference Endpoint.
 
-    sam3-deploy --repo USER/sam3-endpoint [--with-weights] [--name sam3]
+    sam3-deploy --repo USER/sam3-endpoint [--with-weights] [--revision COMMIT_OR_TAG] [--name sam3]
         [--vendor aws --region us-east-1 --instance-type nvidia-l4 --instance-size x1]
         [--min-replica 0 --max-replica 2] [--access authenticated] [--container IMAGE_URL] [--dry-run]
 
@@ -10,8 +10,10 @@
    work exits with status 2 and one line.
 1. Builds ``build/endpoint-repo``: ``handler.py``, ``sam3_core/``, ``requirements.txt`` (with
    ``requirements-runtime.txt`` and ``toolkit_compat/``, which make the default image start: docs/DEPLOYING.md)
-   and ``model_card.md`` as ``README.md``; with ``--with-weights`` also the ``facebook/sam3`` checkpoint files.
-   Without weights the endpoint gets ``SAM3_MODEL_ID=facebook/sam3`` and the token as a secret.
+   and ``model_card.md`` as ``README.md``; with ``--with-weights`` also the ``facebook/sam3`` checkpoint files
+   and their licence. Without weights the endpoint gets ``SAM3_MODEL_ID=facebook/sam3`` and the token as a
+   secret. ``--revision`` (default ``SAM3_MODEL_REVISION``) pins the ``facebook/sam3`` commit or tag: the weights
+   copied, or the endpoint's ``SAM3_MODEL_REVISION``; the plan prints it.
 2. Uploads it with ``HfApi.upload_folder`` (creating the model repository, private by default).
 3. Creates the endpoint with ``create_inference_endpoint(task="custom", ...)``: the default toolkit image runs
    ``handler.py``; ``--container IMAGE_URL`` runs this repository's ``Dockerfile`` image instead, which reads the
@@ -30,7 +32,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from sam3_core.model.checkpoint import HUB_DEFAULT, HUB_FILES
+from sam3_core.model.checkpoint import HUB_DEFAULT, HUB_FILES, LICENCE_FILES
+from sam3_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 # The endpoint repository: the handler, its package, and what the default image must install (requirements.txt
@@ -41,8 +44,9 @@ ACCESS_TYPES = ["public", "authenticated", "private"]
 ENDPOINT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 
 
-def build_repository(out: Path, with_weights: bool, token: str | None) -> list[Path]:
-    """A clean endpoint repository in ``out``; returns its files."""
+def build_repository(out: Path, with_weights: bool, token: str | None, revision: str | None = None) -> list[Path]:
+    """A clean endpoint repository in ``out`` (with ``facebook/sam3`` at ``revision`` when ``with_weights``);
+    returns its files."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -56,7 +60,8 @@ def build_repository(out: Path, with_weights: bool, token: str | None) -> list[P
     if with_weights:
         from huggingface_hub import snapshot_download
 
-        snapshot_download(HUB_DEFAULT, token=token, allow_patterns=HUB_FILES, local_dir=out)
+        patterns = HUB_FILES + LICENCE_FILES
+        snapshot_download(HUB_DEFAULT, revision=revision, token=token, allow_patterns=patterns, local_dir=out)
     return sorted(path for path in out.rglob("*") if path.is_file())
 
 
@@ -82,6 +87,8 @@ def endpoint_settings(args, token: str | None) -> dict:
         settings["scale_to_zero_timeout"] = args.scale_to_zero_minutes
     if not args.with_weights:
         settings["env"]["SAM3_MODEL_ID"] = HUB_DEFAULT
+        if args.revision:
+            settings["env"]["SAM3_MODEL_REVISION"] = args.revision
         if token:
             settings["secrets"]["HF_TOKEN"] = token
     if args.container:
@@ -106,7 +113,7 @@ def plan_error(args) -> str | None:
 def connect(args):
     """The Hub client, after checking the token can do what the plan needs; or (None, one-line error)."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     api = HfApi(token=args.token)
     try:
@@ -123,6 +130,11 @@ def connect(args):
             f"error: the token cannot read the gated {HUB_DEFAULT}: accept its licence at "
             f"https://huggingface.co/{HUB_DEFAULT} with this account, then run again"
         )
+    if args.revision:
+        try:
+            api.model_info(HUB_DEFAULT, revision=args.revision)
+        except RevisionNotFoundError:
+            return None, f"error: --revision {args.revision[:64]!r}: {HUB_DEFAULT} has no such commit, branch or tag"
     return api, None
 
 
@@ -131,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", required=True, help="model repository to create/update, e.g. me/sam3-endpoint")
     parser.add_argument("--name", default="sam3", help="endpoint name")
     parser.add_argument("--with-weights", action="store_true", help="copy facebook/sam3 into the repository")
+    parser.add_argument(
+        "--revision",
+        default=Settings.from_env().model.revision,
+        help="the facebook/sam3 commit or tag to serve (default: SAM3_MODEL_REVISION; unset: main, at every start)",
+    )
     parser.add_argument("--vendor", default="aws")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--instance-type", default="nvidia-l4")
@@ -173,14 +190,17 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return 2
 
-    files = build_repository(args.build_dir, args.with_weights and not args.dry_run, args.token)
+    files = build_repository(args.build_dir, args.with_weights and not args.dry_run, args.token, args.revision)
     settings = endpoint_settings(args, args.token)
     shown = {**settings, "secrets": {key: "***" for key in settings["secrets"]}}
     print(f"repository {args.repo} ({'public' if args.public_repo else 'private'}) from {args.build_dir}:")
     for path in files:
         print(f"  {path.relative_to(args.build_dir)}  {path.stat().st_size} bytes")
+    revision = args.revision or "main (unpinned: a re-upload on the Hub changes what runs)"
+    print(f"{HUB_DEFAULT} revision: {revision}")
     if args.with_weights and args.dry_run:
-        print("  + facebook/sam3 weights (" + ", ".join(HUB_FILES) + "), downloaded when not a dry run")
+        patterns = ", ".join(HUB_FILES + LICENCE_FILES)
+        print(f"  + {HUB_DEFAULT} weights and licence ({patterns}), downloaded when not a dry run")
     print("inference endpoint:", json.dumps(shown, indent=2))
     if args.dry_run:
         print("dry run: nothing was uploaded or created")

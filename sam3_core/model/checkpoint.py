@@ -3,7 +3,8 @@
 Source, first match wins: ``SAM3_MODEL_ID`` (a Hub id or a local directory); the endpoint's ``path`` when it
 holds a SAM3 checkpoint; otherwise the Hub model ``facebook/sam3`` (gated: needs ``HF_TOKEN``). A checkpoint is
 the ``facebook/sam3`` layout: ``config.json`` of model type ``sam3_video``, safetensors weights, processor and
-tokenizer files.
+tokenizer files. From the Hub, ``SAM3_MODEL_REVISION`` (a commit or tag) pins what is downloaded; unset, the
+repository's ``main`` as it is at each start.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from sam3_core.settings import DTYPE_NAMES, ModelSettings
 
 LOG = logging.getLogger("sam3_core")
 HUB_DEFAULT = "facebook/sam3"
-HUB_FILES = ["*.json", "*.safetensors", "*.txt"]
+# What is downloaded: the configs, the processor and tokenizer files, and the weights the models load (one file
+# or the shards its index names; no other safetensors file the repository may hold, such as another format's).
+HUB_FILES = ["*.json", "*.txt", "model.safetensors", "model-*-of-*.safetensors"]
+# What goes along with the weights when they are copied into an endpoint repository: the licence they come under.
+LICENCE_FILES = ["LICENSE*", "LICENCE*"]
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 
@@ -56,8 +61,9 @@ def resolve_source(path: str | os.PathLike | None, model: ModelSettings) -> Chec
     return CheckpointSource(HUB_DEFAULT, f"SAM3_MODEL_ID is unset and {str(path or '')!r} holds no SAM3 checkpoint")
 
 
-def local_directory(source: CheckpointSource, token: str | None = None) -> Path:
-    """The checkpoint as a local directory: as is when local, else downloaded from the Hub with ``token``."""
+def local_directory(source: CheckpointSource, token: str | None = None, revision: str | None = None) -> Path:
+    """The checkpoint as a local directory: as is when local, else downloaded from the Hub with ``token`` at
+    ``revision`` (None: ``main``)."""
     candidate = Path(source.location).expanduser()
     if candidate.is_dir():
         if not is_sam3_checkpoint(candidate):
@@ -65,8 +71,8 @@ def local_directory(source: CheckpointSource, token: str | None = None) -> Path:
         return candidate
     from huggingface_hub import snapshot_download
 
-    LOG.info("downloading %s from the Hugging Face Hub", source.location)
-    directory = Path(snapshot_download(source.location, token=token, allow_patterns=HUB_FILES))
+    LOG.info("downloading %s at revision %s from the Hugging Face Hub", source.location, revision or "main")
+    directory = Path(snapshot_download(source.location, revision=revision, token=token, allow_patterns=HUB_FILES))
     if not is_sam3_checkpoint(directory):
         raise RuntimeError(f"Hub repository {source.location} is not a SAM3 checkpoint (sam3_video layout)")
     return directory

@@ -3,6 +3,7 @@ one thing that cannot run here)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,29 @@ def test_deploy_with_weights_and_a_custom_container(tmp_path, hub, tiny_checkpoi
         "scaleToZeroTimeout" not in payload["compute"]["scaling"]
         or not payload["compute"]["scaling"]["scaleToZeroTimeout"]
     )
+
+
+def test_a_pinned_revision_is_deployed_and_printed_in_the_plan(tmp_path, tiny_checkpoint, capsys):
+    """--revision: the endpoint's SAM3_MODEL_REVISION without weights; with --with-weights the weights (and their
+    licence) copied at that revision, every read of facebook/sam3 at it; a revision the Hub lacks stops first."""
+    weights = tmp_path / "hub-sam3"
+    shutil.copytree(tiny_checkpoint, weights)
+    (weights / "LICENSE").write_text("the SAM licence")
+    hub = FakeHub(user="me", token="hf_write_token")
+    hub.add_model("facebook/sam3", weights, gated=True, tags=("v1.0",))
+    argv = ["--repo", "me/sam3", "--token", "hf_write_token", "--revision", "v1.0"]
+    with hub.install():
+        assert deploy.main([*argv, "--build-dir", str(tmp_path / "a")]) == 0
+        assert "facebook/sam3 revision: v1.0" in capsys.readouterr().out
+        assert deploy.main([*argv, "--build-dir", str(tmp_path / "b"), "--with-weights", "--name", "sam3-b"]) == 0
+        assert deploy.main(["--repo", "me/sam3", "--token", "hf_write_token", "--revision", "v9"]) == 2
+    assert "--revision 'v9'" in capsys.readouterr().err
+    first, second = hub.endpoints
+    assert first["model"]["env"] == {"SAM3_MODEL_ID": "facebook/sam3", "SAM3_MODEL_REVISION": "v1.0"}
+    assert "env" not in second["model"] and "LICENSE" in uploaded(hub, "me/sam3")
+    reads = [revision for repo, revision in hub.revisions if repo == "facebook/sam3"]
+    assert reads[:-1] and set(reads[:-1]) <= {"v1.0", hub.commits("facebook/sam3")["v1.0"]} and reads[-1] == "v9"
+    assert "v1.0" in reads
 
 
 def run_deploy(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
