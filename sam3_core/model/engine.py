@@ -110,9 +110,12 @@ class Sam3Engine:
     ) -> Sam3Engine:
         """Load detector, tracker and both processors from one ``facebook/sam3``-layout directory; raise
         ``IncompleteCheckpoint`` when it lacks a tensor the detector, the tracker or the video tracker reads."""
-        detector, detector_info = Sam3Model.from_pretrained(directory, dtype=dtype, output_loading_info=True)
-        tracker, tracker_info = Sam3TrackerModel.from_pretrained(directory, dtype=dtype, output_loading_info=True)
+        # The checkpoint's config is a Sam3VideoConfig: each model takes its part of it (given as is, transformers
+        # does not warn that a sam3_video config instantiates a sam3_tracker).
         config = Sam3VideoConfig.from_pretrained(directory)
+        load = {"config": config, "dtype": dtype, "output_loading_info": True}
+        detector, detector_info = Sam3Model.from_pretrained(directory, **load)
+        tracker, tracker_info = Sam3TrackerModel.from_pretrained(directory, **load)
         require_complete(directory, config, {"detector": detector_info, "tracker": tracker_info})
         detector = detector.to(device)  # the tracker is moved in __init__, its ViT shared with the detector's
         processor = Sam3Processor.from_pretrained(directory)

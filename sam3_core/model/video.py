@@ -31,6 +31,7 @@ from transformers import Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
 
 from sam3_core.cancel import check
 from sam3_core.media.video_io import Frame
+from sam3_core.model.checkpoint_tensors import weight_files
 from sam3_core.model.engine import Sam3Engine
 from sam3_core.model.transformers_internals import (
     Sam2VideoVideoProcessor,
@@ -78,9 +79,9 @@ class FrameObjects:
 
 
 def _checkpoint_tensors(directory: Path, names: set[str]) -> dict[str, torch.Tensor]:
-    """The named tensors from the checkpoint's safetensors file(s) in ``directory`` (one file or shards)."""
+    """The named tensors from the checkpoint's weight files in ``directory`` (one file or the index's shards)."""
     found: dict[str, torch.Tensor] = {}
-    for path in sorted(directory.glob("*.safetensors")):
+    for path in weight_files(directory):
         with safe_open(str(path), framework="pt") as file:
             for name in names.intersection(file.keys()):
                 found[name] = file.get_tensor(name)
