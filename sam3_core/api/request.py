@@ -290,7 +290,7 @@ def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_a
     default = automatic_allowed and not prompted
     automatic = _automatic_options(checked.pop("automatic"), settings, prompted, default=default)
     if not text_prompts and not points and 1 not in box_labels and not automatic:
-        problem = "no prompt given: send text_prompts, points or boxes"
+        problem = 'no prompt given: send text_prompts, points or boxes, or "automatic": true to segment everything'
         if boxes:
             problem = "every box is negative (0) and there are no points or text_prompts: nothing to segment"
         raise RequestError("prompts", problem)

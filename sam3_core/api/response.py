@@ -74,11 +74,11 @@ def build_response(request: SegmentRequest, prediction: Prediction) -> dict | li
         "success": True,
         "boxes": [box for _, box, _ in rendered],
         "labels": [obj.label for obj in objects],
+        "original_image_size": list(request.image_size),  # (width, height) of the upright image
     }
     if request.vectorize:
         response["polygons"] = [polygon for _, _, polygon in rendered]
         response["polygon_format"] = "pixel_coordinates"
-        response["original_image_size"] = list(request.image_size)
     if request.task is not None:  # an InferenceClient task (sam3_core.api.tasks)
         return task_answer(response)
     if request.return_timings:

@@ -53,6 +53,8 @@ class ClientField:
         if value is None:
             if self.check is Check.LIMITED:
                 return getattr(limits, self.limit)
+            if self.check is Check.LABELS:  # absent labels: every item positive, as SAM2 clients send them
+                return (1,) * len(parsed[self.of])
             value = self.default
         match self.check:
             case Check.TEXT:
@@ -91,7 +93,8 @@ def coordinates(width: int, limit: str) -> Any:
 
 
 def labels(of: str) -> Any:
-    """One 0/1 label per item of field ``of`` (so required with it)."""
+    """One 0/1 label per item of field ``of``; absent, every item is positive (1), as transformers' SAM processors
+    and SAM2 clients take points and boxes without labels."""
     return _sent(ClientField(Check.LABELS, (), of=of), ())
 
 

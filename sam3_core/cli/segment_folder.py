@@ -198,7 +198,7 @@ def image_inputs(path: Path, args) -> dict:
         "image": image_b64,
         "text_prompts": args.prompt_list,
         "confidence_threshold": args.threshold,
-        "vectorize": True,  # also gives original_image_size, for images with no object
+        "vectorize": True,
         "simplify_epsilon": args.simplify_epsilon,
     }
 

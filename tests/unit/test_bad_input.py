@@ -45,7 +45,7 @@ CASES = {
     "decompression bomb": ({"image": b64(png_claiming(60000, 60000))}, "image", "pixel limit"),
     "no prompt at all": ({"text_prompts": [], "points": None}, "prompts", "no prompt"),
     "only negative boxes": ({"text_prompts": [], "boxes": [[1, 1, 9, 9]], "box_labels": [0]}, "prompts", "negative"),
-    "point labels missing": ({"points": [[10, 10]]}, "point_labels", "0 labels for 1 points"),
+    "point labels too few": ({"points": [[10, 10], [5, 5]], "point_labels": [1]}, "point_labels", "1 labels for 2"),
     "box labels wrong length": ({"boxes": [[1, 1, 9, 9]], "box_labels": [1, 0]}, "box_labels", "2 labels for 1 boxes"),
     "point of wrong shape": ({"points": [[1, 2, 3]], "point_labels": [1]}, "points[0]", "2 numbers"),
     "nested points": ({"points": [[[1, 2]]], "point_labels": [1]}, "points[0]", "2 numbers"),

@@ -42,6 +42,7 @@ def test_threshold_is_strictly_greater(handler, image_b64):
         "success": True,
         "boxes": [],
         "labels": [],
+        "original_image_size": [320, 240],
     }
 
 
@@ -113,3 +114,17 @@ def test_return_timings(handler, image_b64):
 def test_pil_image_inputs_of_any_mode(handler, image):
     response = handler({"inputs": image.convert("P"), "parameters": {"points": [[5, 5]], "point_labels": [1]}})
     assert response["success"] is True and response["prompt_types"] == ["visual"]
+
+
+def test_points_and_boxes_without_labels_are_positive(handler, image_b64):
+    """As SAM2 clients send them (the README's box example has no labels): the same answer as labels of 1."""
+    every = {"image": image_b64, "confidence_threshold": 0.0}
+    box = [[180, 30, 290, 110]]
+    assert strip(handler({"inputs": {**every, "boxes": box}})) == strip(
+        handler({"inputs": {**every, "boxes": box, "box_labels": [1]}})
+    )
+    points = [[85, 95], [200, 60]]
+    unlabelled = handler({"inputs": {**every, "points": points}})
+    assert unlabelled["num_objects"] == 1
+    assert strip(unlabelled) == strip(handler({"inputs": {**every, "points": points, "point_labels": [1, 1]}}))
+    assert strip(unlabelled) != strip(handler({"inputs": {**every, "points": points, "point_labels": [1, 0]}}))

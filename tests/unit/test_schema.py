@@ -30,7 +30,7 @@ def documented_fields() -> dict[str, tuple[str, str]]:
 def documented_default(spec: ClientField) -> str:
     """How the table writes ``spec``'s default."""
     if spec.check is Check.LABELS:
-        return f"required with `{spec.of}`"
+        return "all 1"
     if spec.check is Check.LIMITED:
         variable = next(f.metadata["env"] for f in dataclasses.fields(Limits) if f.name == spec.limit)
         return f"`{variable}` ({getattr(Limits, spec.limit)})"
