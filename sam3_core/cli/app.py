@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from sam3_core.cli.serve import serve
+from sam3_core.cli.extras import require
+from sam3_core.cli.serve import SERVER_MODULES, UI_MODULES, serve
 from sam3_core.settings import Settings
 
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=settings.server.space_host, help="default: env GRADIO_SERVER_NAME")
     parser.add_argument("--port", type=int, default=settings.server.space_port, help="default: env GRADIO_SERVER_PORT")
     args = parser.parse_args(argv)
+    require("sam3-app", "server", SERVER_MODULES)
+    require("sam3-app", "ui", UI_MODULES)
     limits = {"max_body_bytes": settings.server.max_body_mb * 1024 * 1024, "max_waiting": settings.server.max_waiting}
     return serve(settings, args.model, args.host, args.port, "/", **limits)
 

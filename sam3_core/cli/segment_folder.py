@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from sam3_core.api.request import SegmentRequest
+from sam3_core.cli.extras import require
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -132,7 +133,8 @@ class InProcessSegmenter:
         if not model and not settings.model.model_id:
             raise SystemExit(
                 "error: no weights: pass --model DIR_OR_HUB_ID or set SAM3_MODEL_ID (facebook/sam3 is gated: "
-                "accept its licence on the Hub and set HF_TOKEN)"
+                "accept its licence on the Hub and set HF_TOKEN); to try the tool, --model checkpoints/sam3-tiny "
+                "(the random checkpoint make serve builds: its labels are meaningless)"
             )
         if model and model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
             raise SystemExit(f"error: --model: directory {model} does not exist")
@@ -388,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--prompts: give at least one prompt")
     if args.endpoint and args.model:
         parser.error("--model is for in-process runs; the endpoint has its own weights")
+    require("sam3-segment-folder", "coco", ["pycocotools", "tqdm", *(["requests"] if args.endpoint else [])])
     for flag, value in (
         ("--frame-stride", args.frame_stride),
         ("--fps", args.fps),

@@ -18,15 +18,17 @@ query strings (which may carry whole prompts).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 from pathlib import Path
 
+from sam3_core.cli.extras import require
 from sam3_core.settings import Settings
 
 LOG = logging.getLogger("sam3_core.serve")
 TINY_DIR = Path("checkpoints") / "sam3-tiny"  # in the working directory
+SERVER_MODULES = ["starlette", "uvicorn", "prometheus_client"]  # the 'server' extra
+UI_MODULES = ["gradio", "skimage"]  # the 'ui' extra
 
 BANNER = """
 ============================================================================================
@@ -82,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         help="requests in flight before answering 503 overloaded",
     )
     args = parser.parse_args(argv)
-    if args.ui and importlib.util.find_spec("gradio") is None:
-        parser.error("--ui needs the web UI's dependencies: pip install -e '.[ui]' (make test installs them)")
+    require("sam3-serve", "server", SERVER_MODULES)
+    if args.ui:
+        require("sam3-serve --ui", "ui", UI_MODULES)
     limits = {"max_body_bytes": args.max_body_mb * 1024 * 1024, "max_waiting": args.max_waiting}
     return serve(settings, args.model, args.host, args.port, "/ui" if args.ui else None, **limits)
 
@@ -141,6 +144,12 @@ def serve(
             await super().shutdown(sockets)
 
     server = Server(config)
+    shown = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    LOG.info("SAM3 endpoint at %s/ (POST JSON, as Inference Endpoints; GET /health, /metrics)", shown)
+    if ui_path is not None:
+        LOG.info("web UI at %s%s", shown, ui_path)
+    else:
+        LOG.info("web UI: not served here (sam3-serve --ui serves it at /ui; needs the 'ui' extra)")
     server.run()
     return 1 if failures else 0
 

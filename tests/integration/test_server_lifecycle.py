@@ -205,3 +205,10 @@ def test_no_prompt_in_the_log_beyond_its_prefix(served):
     log = served.wait_for_log(mark, "POST /predict")  # the access log line
     assert secret[:12] in log, "the request log keeps the prefix"
     assert "velvet" not in log, log
+
+
+def test_the_start_says_where_the_endpoint_and_the_web_ui_are(served):
+    log = served.log_path.read_text(errors="replace")
+    assert f"SAM3 endpoint at {served.url}/" in log
+    assert "web UI: not served here (sam3-serve --ui serves it at /ui" in log
+    assert "can yield errors" not in log, "loading warns of nothing that is expected"
