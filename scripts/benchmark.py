@@ -53,34 +53,9 @@ from functools import partial
 from pathlib import Path
 
 from sam3_core.testing.support import memory_mb, synthetic_image
+from scripts.measuring import checkpoint, gpu_peak_mb, synchronize
 
-# Generated checkpoints, in the working directory.
-CHECKPOINTS = {"tiny": Path("checkpoints") / "sam3-tiny", "full": Path("checkpoints") / "sam3-full-random"}
 PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bottle", "bird", "cup"] * 4
-
-
-def checkpoint(size: str) -> Path:
-    from sam3_core.model.checkpoint import is_sam3_checkpoint
-    from sam3_core.testing.tiny_checkpoint import make_checkpoint
-
-    path = CHECKPOINTS[size]
-    if not is_sam3_checkpoint(path):
-        print(f"building the {size} random checkpoint in {path} ...", file=sys.stderr)
-        make_checkpoint(path, full=size == "full")
-    return path
-
-
-def synchronize():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def gpu_peak_mb() -> float | None:
-    import torch
-
-    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
 # ---- children ----------------------------------------------------------------------------------------------------

@@ -37,10 +37,7 @@ import argparse
 import base64
 import io
 import json
-import math
 import os
-import platform
-import statistics
 import sys
 import time
 import traceback
@@ -49,7 +46,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHECKPOINTS = {"tiny": Path("checkpoints") / "sam3-tiny", "full": Path("checkpoints") / "sam3-full-random"}
+from scripts.measuring import (
+    checkpoint,
+    gpu_peak_mb,
+    jpeg_b64,
+    log,
+    machine,
+    mask_iou,
+    png_mask,
+    reset_gpu_peak,
+    synchronize,
+    timed,
+)
+
 PROMPT_WORDS = ["cat", "dog", "person", "car", "tree", "red ball", "chair", "bottle", "bird", "cup"] * 2
 
 
@@ -79,77 +88,7 @@ SMOKE_PLAN = Plan(("tiny",), (320, 240), (1600, 1200), (1, 2), 1, 1, (1, 3), 1, 
 # ---- measuring ----------------------------------------------------------------------------------------------------
 
 
-def synchronize() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def reset_gpu_peak() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-
-
-def gpu_peak_mb() -> float | None:
-    import torch
-
-    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def timed(call: Callable[[], Any], runs: int, before: Callable[[], None] = lambda: None, warm: int = 1) -> dict:
-    """``warm`` untimed calls, then ``runs`` timed ones (``before`` runs untimed ahead of each): milliseconds."""
-    for _ in range(warm):
-        before()
-        call()
-    reset_gpu_peak()
-    times = []
-    for _ in range(runs):
-        before()
-        synchronize()
-        started = time.perf_counter()
-        call()
-        synchronize()
-        times.append((time.perf_counter() - started) * 1000)
-    return {
-        "median_ms": round(statistics.median(times), 2),
-        "p90_ms": round(percentile(times, 0.9), 2),
-        "min_ms": round(min(times), 2),
-        "runs": runs,
-        "gpu_peak_mb": gpu_peak_mb(),
-    }
-
-
 # ---- inputs -------------------------------------------------------------------------------------------------------
-
-
-def jpeg_b64(size: tuple[int, int], seed: int) -> str:
-    """A synthetic photo-like picture (shapes on a gradient, noise) as base64 JPEG, what a client sends."""
-    from sam3_core.testing.support import synthetic_image
-
-    buffer = io.BytesIO()
-    synthetic_image(*size, seed=seed).save(buffer, "JPEG", quality=90)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def checkpoint(size: str) -> Path:
-    from sam3_core.model.checkpoint import is_sam3_checkpoint
-    from sam3_core.testing.tiny_checkpoint import make_checkpoint
-
-    path = CHECKPOINTS[size]
-    if not is_sam3_checkpoint(path):
-        started = time.perf_counter()
-        make_checkpoint(path, full=size == "full")
-        log(f"built the {size} random checkpoint in {time.perf_counter() - started:.0f} s")
-    return path
 
 
 def load(size: str, device: str, dtype: str, compile_vit: bool = False):
@@ -240,18 +179,6 @@ def parity(plan: Plan, device: str) -> dict:
         }
         log(f"parity {size}: {results[size]}")
     return results
-
-
-def mask_iou(a, b) -> float:
-    union = (a | b).sum()
-    return float((a & b).sum() / union) if union else 1.0
-
-
-def png_mask(text: str):
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text)))) > 127
 
 
 def scenario(service, request: dict, runs: int, cold: bool) -> dict:
@@ -408,24 +335,6 @@ def video(plan: Plan, device: str, dtype: str, size: str) -> dict:
 
 
 # ---- the run ------------------------------------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def machine() -> dict:
-    import torch
-    import transformers
-
-    return {
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "cpu_cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "transformers": transformers.__version__,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

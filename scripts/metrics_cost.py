@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.gpu_check import checkpoint, jpeg_b64, log, machine, percentile
+from scripts.measuring import checkpoint, jpeg_b64, log, machine, percentile
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3_core.testing.support import memory_mb
-from scripts.gpu_check import (
+from scripts.measuring import (
     checkpoint,
     gpu_peak_mb,
     jpeg_b64,

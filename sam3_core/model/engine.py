@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from sam3_core.model.generator import AutomaticMaskGenerator
 from sam3_core.model.predictions import ObjectPrediction, Prediction
 from sam3_core.model.text import TextEncoder
 from sam3_core.model.transformers_internals import compile_detector, share_vit
+from sam3_core.model.turns import EngineTurns
 from sam3_core.model.visual import VisualPrompter
 from sam3_core.model.work import Picture, SegmentationWork, VisualObject
 from sam3_core.settings import EngineSettings
@@ -93,8 +93,10 @@ class Sam3Engine:
         self.max_text_tokens = self.text.max_tokens
         self.concepts = ConceptDetector(self.detector, self.text, self.encoder.positions)
         self.visual = VisualPrompter(self.tracker, tracker_processor, self.device, self.dtype)
-        self.automatic = AutomaticMaskGenerator(self)
         self._lock = FairLock()
+        # Long jobs (segment-everything, video frames) take the engine one step at a time.
+        self.turns = EngineTurns(self._lock, self.device)
+        self.automatic = AutomaticMaskGenerator(self.encoder, self.visual, self.turns)
         # Requests waiting for the engine, run together (``batches.max_images = 1``: every image on its own).
         self.batches = BatchQueue(self._lock, self._run_batch, max_batch_images)
         self.directory: Path | None = None  # the checkpoint directory, when loaded from one (video tracking reads it)
@@ -167,16 +169,6 @@ class Sam3Engine:
             predictions.append(Prediction(objects, timings))
         return predictions
 
-    def synchronize(self) -> None:
-        """Wait for the device's queued work (a no-op on the CPU)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def turn(self, cancel: threading.Event | None, stage: str) -> AbstractContextManager[None]:
-        """The engine's lock, for one step of a longer job (a video frame): requests take it in arrival order;
-        while waiting, ``Cancelled(stage)`` once ``cancel`` is set."""
-        return self._lock.held(cancel, stage)
-
     def release_memory(self) -> None:
         """Drop cached features and text embeddings and return freed GPU memory (after an out-of-memory error)."""
         self.feature_cache.clear()
@@ -246,7 +238,7 @@ class Sam3Engine:
                         objects[id(job)] += self.visual.objects(job_features, job.work, job.cancel)
                     except Cancelled as stop:
                         job.fail(stop)
-            self.synchronize()
+            self.turns.synchronize()
             prompts_ms = (time.perf_counter() - started) * 1000.0
         for job, job_features, hit in zip(live, features, hits, strict=True):
             if job.done:  # cancelled meanwhile
@@ -264,10 +256,6 @@ class Sam3Engine:
         """ViT, then the detector neck and the tracker neck (+ its mask-decoder projections), per image; the
         images run in batches of ``encoder.chunk``."""
         return self.encoder.encode(images)
-
-    def compute_image_features(self, image: Image.Image) -> ImageFeatures:
-        """One image's features (a crop of segment-everything, a probe)."""
-        return self.compute_features([image])[0]
 
     def token_counts(self, prompts: Sequence[str]) -> list[int]:
         """Tokens of each prompt as the text encoder reads them (it reads at most ``max_text_tokens``)."""

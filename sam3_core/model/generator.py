@@ -8,7 +8,6 @@ Coordinates are pixels of the image, boxes xyxy; a crop's masks cover their crop
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,22 +23,24 @@ from sam3_core.model.automatic import (
     select_masks,
 )
 from sam3_core.model.batching import chunks
-from sam3_core.model.features import ImageFeatures
+from sam3_core.model.features import ImageEncoder, ImageFeatures
 from sam3_core.model.predictions import ObjectPrediction
+from sam3_core.model.turns import EngineTurns
+from sam3_core.model.visual import VisualPrompter
 from sam3_core.model.work import SegmentationWork
-
-if TYPE_CHECKING:
-    from sam3_core.model.engine import Sam3Engine
 
 # Grid points per tracker call: each call takes the engine's lock on its own, so other requests get through.
 POINTS_PER_CALL = 64
 
 
 class AutomaticMaskGenerator:
-    """Segment-everything over a ``Sam3Engine``: its features, its tracker, its lock per step."""
+    """Segment-everything over an engine's parts: its image encoder (a crop's features), its visual prompter (the
+    grid's points) and its turns (the engine's lock, per step). The engine composes it; it knows no engine."""
 
-    def __init__(self, engine: Sam3Engine) -> None:
-        self.engine = engine
+    def __init__(self, encoder: ImageEncoder, prompter: VisualPrompter, turns: EngineTurns) -> None:
+        self.encoder = encoder
+        self.prompter = prompter
+        self.turns = turns
 
     def generate(
         self, features: ImageFeatures, work: SegmentationWork, cancel: threading.Event | None
@@ -65,9 +66,9 @@ class AutomaticMaskGenerator:
                 continue
             check(cancel, "automatic")
             picture = work.image.pixels().crop(crop)  # decoded and cut outside the engine's lock
-            with self.engine.turn(cancel, "automatic"):
+            with self.turns.turn(cancel, "automatic"):
                 check(cancel, "backbone")
-                crop_features = self.engine.compute_image_features(picture)
+                [crop_features] = self.encoder.encode([picture])
             kept += self._crop(crop_features, crop, sides[layer], work, cancel)
             del crop_features
         if len(crops) == 1 or not kept:
@@ -96,10 +97,10 @@ class AutomaticMaskGenerator:
         grid = point_grid(crop_w, crop_h, points_per_side)
         candidates: list[ObjectPrediction] = []
         for chunk in chunks(grid, POINTS_PER_CALL):
-            with self.engine.turn(cancel, "automatic"):
+            with self.turns.turn(cancel, "automatic"):
                 candidates += [
                     mask
-                    for masks in self.engine.visual.track(
+                    for masks in self.prompter.track(
                         features,
                         (crop_h, crop_w),
                         multimask=True,
@@ -110,7 +111,7 @@ class AutomaticMaskGenerator:
                     for mask in masks
                     if mask.score > work.confidence_threshold
                 ]
-                self.engine.synchronize()
+                self.turns.synchronize()
         if candidates and crop is not None:
             for mask in candidates:
                 mask.region = crop

@@ -158,12 +158,12 @@ class VideoTracker:
         for position, frame in enumerate(frames):
             check(cancel, "video frame")
             height, width = frame.pixels.shape[:2]
-            with engine.turn(cancel, "video frame"), torch.inference_mode():
+            with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
                 pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt")
                 # Per-request thresholds live on the (shared) model: set under the lock, for this frame.
                 set_frame_thresholds(model, work.confidence_threshold, work.new_object_threshold, work.max_objects)
                 output = model(inference_session=session, frame=pixels.pixel_values[0], frame_idx=position)
-                engine.synchronize()
+                engine.turns.synchronize()
             with torch.inference_mode():
                 result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
             forget_before(session, position, horizon)

@@ -120,7 +120,7 @@ class VisualVideoTracker:
                         f"frame {work.frame_index} is not one of the sampled frames (the next is {frame.index})",
                     )
                 objects = work.objects(width, height)
-            with engine.turn(cancel, "video frame"), torch.inference_mode():
+            with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
                 pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt").pixel_values
                 pixels = pixels.to(engine.device, engine.dtype)
                 cache_tracker_frame(model, session, position, vit(engine.detector, pixels))
@@ -128,7 +128,7 @@ class VisualVideoTracker:
                     output = self._prompt(session, objects, pixels[0], (height, width))
                 else:
                     output = video_tracker(model)(inference_session=session, frame=pixels[0], frame_idx=position)
-                engine.synchronize()
+                engine.turns.synchronize()
             with torch.inference_mode():
                 masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[[height, width]])[0]
                 scores = output.object_score_logits.float().sigmoid().flatten().cpu()

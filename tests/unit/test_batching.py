@@ -231,7 +231,7 @@ def queued_then_run(engine, calls: list) -> None:
     """Each call in its own thread, queued for the held engine in this order; then the engine is let go and they
     run as one batch."""
     threads = [threading.Thread(target=call) for call in calls]
-    with engine.turn(None, "engine"):
+    with engine.turns.turn(None, "engine"):
         for queued, thread in enumerate(threads, start=1):
             thread.start()
             wait_until(lambda queued=queued: engine.batches.waiting() == queued)

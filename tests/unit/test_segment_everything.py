@@ -90,10 +90,8 @@ def test_crop_layers_run_the_model_on_each_crop_and_return_image_masks(handler, 
     width, height = 100, 80
     image = b64(encode(scene(width, height)))
     seen: list[tuple[int, int]] = []
-    compute = engine.compute_features
-    monkeypatch.setattr(
-        engine, "compute_features", lambda images: seen.extend(i.size for i in images) or compute(images)
-    )
+    vit = engine.encoder.encode  # the ViT, for the image's batch and for each crop
+    monkeypatch.setattr(engine.encoder, "encode", lambda images: seen.extend(i.size for i in images) or vit(images))
     predictions = []  # what the engine answered, to know each mask's crop
     predict = engine.predict
     monkeypatch.setattr(engine, "predict", lambda *a, **kw: predictions.append(predict(*a, **kw)) or predictions[-1])
@@ -143,18 +141,18 @@ def test_a_cancel_stops_crop_layers_before_the_next_crop(handler, image_b64, mon
     engine = handler.engine
     cancel = threading.Event()
     runs = []
-    compute = engine.compute_image_features
+    vit = engine.encoder.encode
 
-    def run_then_cancel(picture):
-        runs.append(picture.size)
-        features = compute(picture)
+    def run_then_cancel(pictures):
+        runs.extend(picture.size for picture in pictures)
+        features = vit(pictures)
         cancel.set()  # set during the first crop's run (the image's features are cached): its grid does not run
         return features
 
     handler(
         {"inputs": {"image": image_b64, "automatic": FEW, "confidence_threshold": 0.0}}
     )  # the image's features cached
-    monkeypatch.setattr(engine, "compute_image_features", run_then_cancel)
+    monkeypatch.setattr(engine.encoder, "encode", run_then_cancel)
     forward = engine.tracker.forward  # the prompt decoder (the ViT's tracker neck is another module)
     monkeypatch.setattr(engine.tracker, "forward", lambda *a, **kw: runs.append("tracker") or forward(*a, **kw))
     payload = {"image": image_b64, "automatic": {**FEW, "crop_n_layers": 1}, "confidence_threshold": 0.0}

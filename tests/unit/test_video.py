@@ -460,7 +460,11 @@ def visual_bad_cases(mp4: str) -> dict:
         "negative box": ({"boxes": [[6, 7, 24, 25]], "box_labels": [0]}, "box_labels[0]", "negative box"),
         "empty points": ({"points": [], "point_labels": []}, "points", "nothing to track"),
         "empty boxes": ({"boxes": [], "box_labels": []}, "boxes", "nothing to track"),
-        "labels too few": ({"points": [[10, 10], [4, 4]], "point_labels": [1]}, "point_labels", "1 labels for 2 points"),
+        "labels too few": (
+            {"points": [[10, 10], [4, 4]], "point_labels": [1]},
+            "point_labels",
+            "1 labels for 2 points",
+        ),
         "text and points": ({"points": [[10, 10]], "point_labels": [1], "text_prompts": ["cat"]}, "points", "not both"),
         "frame_index with text": ({"text_prompts": ["cat"], "frame_index": 0}, "frame_index", "visual prompts"),
         "new_object_threshold": ({**box, "new_object_threshold": 0.5}, "new_object_threshold", "text prompts"),
