@@ -184,9 +184,11 @@ def _set_init_std(config, std: float) -> None:
             _set_init_std(value, std)
 
 
-# The default seed: weights whose detector scores on the test scene spread across the usual thresholds (some
-# prompts find several objects above 0.5, others none), so tests of thresholds and parity are not trivially met.
-DEFAULT_SEED = 16
+# The default seed: weights whose detector finds objects above the default threshold on the test scene for the
+# prompts the tests use, with scores spread below and above it (threshold tests cut between them), and whose
+# tracker scores the tests' clicks and boxes (the seed page's examples included) above it, so parity and contract
+# tests compare objects rather than empty answers.
+DEFAULT_SEED = 20
 
 
 def make_checkpoint(out_dir: str | Path, seed: int = DEFAULT_SEED, full: bool = False) -> Path:

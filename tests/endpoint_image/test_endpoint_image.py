@@ -117,7 +117,9 @@ def test_bad_input_is_a_clear_400_and_the_next_request_works(endpoint, image_b64
     url, _ = endpoint
     bad = requests.post(url, json={"inputs": {"image": "not an image!", "text_prompts": ["cat"]}}, timeout=60)
     assert bad.status_code == 400 and bad.json()["error"].startswith("image")
-    bad = requests.post(url, json={"inputs": {"image": image_b64, "points": [[1, 2]]}}, timeout=60)
+    bad = requests.post(
+        url, json={"inputs": {"image": image_b64, "points": [[1, 2]], "point_labels": [1, 0]}}, timeout=60
+    )
     assert bad.status_code == 400 and "point_labels" in bad.json()["error"]
     good = requests.post(url, json={"inputs": {"image": image_b64, "text_prompts": ["cat"]}}, timeout=60)
     assert good.status_code == 200 and good.json()["success"] is True
@@ -127,6 +129,7 @@ def test_many_images_in_one_request_through_the_toolkit(endpoint, handler, image
     """The toolkit passes a list of inputs through to the handler and its list answer back."""
     url, _ = endpoint
     elements = [{"image": image_b64, "text_prompts": ["cat"]}, {"image": image_b64, "points": [[85, 95]]}]
+    elements[1]["point_labels"] = [1, 1]
     bad = requests.post(url, json={"inputs": elements}, timeout=60)
     assert bad.status_code == 400 and bad.json()["error"].startswith("inputs[1].point_labels")
     elements[1]["point_labels"] = [1]

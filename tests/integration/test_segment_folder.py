@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 import requests
 from pycocotools.coco import COCO
+
+from sam3_core.testing.support import synthetic_image
 
 from helpers import scene
 
@@ -180,11 +183,25 @@ def test_retries_429_and_503_and_images_sent_together(folder, server, tmp_path):
 RESUMABLE = ["--prompts", "cat,dog", "--threshold", "0.3", "--images-per-request", "2"]
 
 
+# The interrupted runs' folder: the test images and as many again of these, so that the run lasts a few seconds
+# (an interruption lands in its middle, however fast the model) and ends with the corrupt image's failure.
+MORE_PICTURES = 12
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(folder, tiny_checkpoint, tmp_path_factory) -> str:
+def long_folder(folder, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("long")
+    shutil.copytree(folder, root, dirs_exist_ok=True)
+    for index in range(MORE_PICTURES):
+        synthetic_image(320, 240, seed=index).save(root / f"more{index:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(long_folder, tiny_checkpoint, tmp_path_factory) -> str:
     """The COCO file of an uninterrupted in-process run: what a resumed run must reproduce."""
     out = tmp_path_factory.mktemp("whole") / "whole.json"
-    run(str(folder), "--out", str(out), "--model", str(tiny_checkpoint), *RESUMABLE)
+    run(str(long_folder), "--out", str(out), "--model", str(tiny_checkpoint), *RESUMABLE)
     return out.read_text()
 
 
@@ -209,14 +226,14 @@ def interrupt(folder: Path, model: Path, out: Path, sig: int, after: int) -> tup
     return process.returncode, stderr, journal.read_text().splitlines()
 
 
-def test_interrupted_run_resumed_gives_the_same_file(folder, tiny_checkpoint, uninterrupted, tmp_path):
+def test_interrupted_run_resumed_gives_the_same_file(long_folder, tiny_checkpoint, uninterrupted, tmp_path):
     cut = tmp_path / "cut.json"
-    status, _, lines = interrupt(folder, tiny_checkpoint, cut, signal.SIGKILL, after=2)
+    status, _, lines = interrupt(long_folder, tiny_checkpoint, cut, signal.SIGKILL, after=2)
     assert status == -signal.SIGKILL, "the run must be interrupted for this test to mean anything"
     assert not cut.exists()
-    assert 2 <= len(lines) < len(SIZES) + 1
+    assert 2 <= len(lines) < len(SIZES) + 1 + MORE_PICTURES
 
-    resumed = run(str(folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
+    resumed = run(str(long_folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
     assert cut.read_text() == uninterrupted
     assert "1 failed" in resumed.stdout
 
@@ -263,15 +280,15 @@ def test_without_weights_it_says_how_to_give_them(folder, tmp_path):
 
 
 def test_first_ctrl_c_finishes_the_image_in_flight_and_asks_for_resume(
-    folder, tiny_checkpoint, uninterrupted, tmp_path
+    long_folder, tiny_checkpoint, uninterrupted, tmp_path
 ):
     cut = tmp_path / "cut.json"
-    status, stderr, lines = interrupt(folder, tiny_checkpoint, cut, signal.SIGINT, after=1)
+    status, stderr, lines = interrupt(long_folder, tiny_checkpoint, cut, signal.SIGINT, after=1)
     assert status == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "--resume" in stderr
     assert not cut.exists()
     assert all(json.loads(line)["path"] for line in lines), "every line journalled whole"
-    assert 1 <= len(lines) < len(SIZES) + 1, "scheduling stopped: not every image was processed"
+    assert 1 <= len(lines) < len(SIZES) + 1 + MORE_PICTURES, "scheduling stopped: not every image was processed"
 
-    run(str(folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
+    run(str(long_folder), "--out", str(cut), "--model", str(tiny_checkpoint), *RESUMABLE, "--resume")
     assert cut.read_text() == uninterrupted
