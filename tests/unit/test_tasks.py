@@ -37,8 +37,10 @@ def test_zero_shot_payload_answers_one_element_per_object(handler, image_b64):
 
 
 def test_segmentation_payload_with_prompts_and_threshold(handler, image_b64):
-    answer = handler({"inputs": image_b64, "parameters": {"threshold": 0.6, "text_prompts": ["dog"], "subtask": None}})
-    main = handler({"inputs": {"image": image_b64, "text_prompts": ["dog"], "confidence_threshold": 0.6}})
+    answer = handler(
+        {"inputs": image_b64, "parameters": {"threshold": 0.6, "text_prompts": ["kitten"], "subtask": None}}
+    )
+    main = handler({"inputs": {"image": image_b64, "text_prompts": ["kitten"], "confidence_threshold": 0.6}})
     assert [set(item) for item in answer] == [{"label", "score", "mask", "box"}] * main["num_objects"]
     assert [item["score"] for item in answer] == main["scores"] and main["num_objects"] > 0
 
