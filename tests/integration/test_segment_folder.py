@@ -215,6 +215,8 @@ def interrupt(folder: Path, model: Path, out: Path, sig: int, after: int) -> tup
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started as a background job (``make test &``) passes SIGINT on ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
