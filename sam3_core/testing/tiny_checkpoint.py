@@ -15,7 +15,8 @@ works with).
 
 The tiny model's input is 224x224 pixels (16x16 patches of 14, position embeddings of 8x8 patches tiled over
 them, as the real model tiles 24x24 over 72x72): every size the code uses is read from the checkpoint's config
-and processor files, and a request costs tens of milliseconds on a CPU instead of seconds at 1008.
+and processor files, and the test suite's requests cost a fraction of what they cost at 1008 (docs/DEVELOPMENT.md
+has the suite's times before and after).
 
 Runs offline in seconds. The weights are random: masks are meaningless, but shapes, code paths and
 coordinate handling are those of the real model. ``--full`` keeps the default (real-size) architecture
@@ -192,17 +193,24 @@ def _set_init_std(config, std: float) -> None:
 DEFAULT_SEED = 38
 
 
+def checkpoint_config(tokenizer: CLIPTokenizer, full: bool) -> Sam3VideoConfig:
+    """The config written: the real architecture (``full``: input 1008, CLIP's vocabulary, of which ``tokenizer``'s
+    byte tokens are the first ids) or the tiny one; either names the Hub's architecture."""
+    if full:
+        config = Sam3VideoConfig()
+        config.detector_config.text_config.vocab_size = CLIP_VOCAB_SIZE
+    else:
+        config = tiny_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    config.architectures = ["Sam3VideoModel"]
+    return config
+
+
 def make_checkpoint(out_dir: str | Path, seed: int = DEFAULT_SEED, full: bool = False) -> Path:
     """Write the checkpoint to ``out_dir`` (created if needed) and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_tokenizer()
-    if full:
-        config = Sam3VideoConfig()
-        config.detector_config.text_config.vocab_size = CLIP_VOCAB_SIZE  # the byte tokens are its first ids
-    else:
-        config = tiny_config(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
-    config.architectures = ["Sam3VideoModel"]
+    config = checkpoint_config(tokenizer, full)
     torch.manual_seed(seed)
     model = Sam3VideoModel(config).eval()
     state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}

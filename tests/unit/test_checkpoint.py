@@ -18,7 +18,14 @@ from sam3_core.model.checkpoint import HUB_DEFAULT, resolve_source
 from sam3_core.model.checkpoint_tensors import IncompleteCheckpoint
 from sam3_core.model.engine import Sam3Engine
 from sam3_core.settings import ModelSettings, Settings
-from sam3_core.testing.tiny_checkpoint import DEFAULT_SEED, TINY_IMAGE_SIZE, make_checkpoint
+from sam3_core.testing.tiny_checkpoint import (
+    CLIP_VOCAB_SIZE,
+    DEFAULT_SEED,
+    TINY_IMAGE_SIZE,
+    checkpoint_config,
+    make_checkpoint,
+    tiny_tokenizer,
+)
 
 from fake_hub import FakeHub
 
@@ -56,6 +63,17 @@ def test_config_and_processor_are_saved_as_the_hubs(tiny_checkpoint):
     assert processor.tokenizer.model_max_length == 32
     assert processor.tokenizer("a cat")["input_ids"][0] == processor.tokenizer.bos_token_id
     assert Sam3TrackerProcessor.from_pretrained(tiny_checkpoint).target_size == TINY_IMAGE_SIZE
+
+
+def test_the_full_size_checkpoint_is_the_real_architecture():
+    """What ``sam3-make-tiny --full`` writes (built here as a config only: the weights are 3.4 GB): the real input,
+    feature maps and CLIP's vocabulary, so its memory figures are the real model's."""
+    config = checkpoint_config(tiny_tokenizer(), full=True)
+    assert config.image_size == 1008 and config.low_res_mask_size == 288
+    assert config.detector_config.text_config.vocab_size == CLIP_VOCAB_SIZE == 49408
+    assert config.architectures == ["Sam3VideoModel"]
+    tiny = checkpoint_config(tiny_tokenizer(), full=False)
+    assert tiny.image_size == TINY_IMAGE_SIZE and tiny.low_res_mask_size == 4 * TINY_IMAGE_SIZE // 14
 
 
 def _edited_copy(tiny_checkpoint, directory, drop: str | None = None, add: str | None = None):
