@@ -34,7 +34,9 @@ def load_service(
     refuse_oversized_images_in_pil(settings.request.limits.max_image_pixels)
     source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(repository, settings.model)
     revision = settings.model.revision
-    LOG.info("SAM3 weights: %s (%s), revision %s", source.location, source.reason, revision or "main (unpinned)")
+    from_hub = not Path(source.location).expanduser().is_dir()
+    pin = f", revision {revision or 'main (unpinned: SAM3_MODEL_REVISION pins it)'}" if from_hub else ""
+    LOG.info("SAM3 weights: %s (%s)%s", source.location, source.reason, pin)
     device, dtype = select_device(settings.model)
     directory = local_directory(source, settings.model.hf_token, revision)
     engine = Sam3Engine.from_directory(
