@@ -83,7 +83,6 @@ class FakeHub:
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
         authorised = bearer in self.tokens
         self._gated_access = self.tokens.get(bearer, False)
-        self._revision = "main"  # the revision this request reads (_at_revision)
         if request.url.host == httpx2.URL(ENDPOINTS_API).host:
             if not authorised:
                 return _json({"error": "Invalid credentials"}, 401)
@@ -106,22 +105,22 @@ class FakeHub:
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", path):
             return self.commit(match["repo"], request.content, authorised)
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)", path):
-            return self._at_revision(match) or self.tree(match["repo"], authorised)
+            return self._refused_revision(match) or self.tree(match["repo"], authorised)
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)/auth-check", path):
             return self._readable(match["repo"], authorised) or _json({})
         elif match := re.fullmatch(r"/api/models/(?P<repo>[^/]+/[^/]+)(/revision/(?P<rev>[^/]+))?", path):
-            return self._at_revision(match) or self.model_info(match["repo"], authorised)
+            return self._refused_revision(match) or self.model_info(match["repo"], _revision(match), authorised)
         elif match := re.fullmatch(r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path):
-            return self._at_revision(match) or self.resolve(match["repo"], match["file"], request.method, authorised)
+            refused = self._refused_revision(match)
+            return refused or self.resolve(match["repo"], _revision(match), match["file"], request.method, authorised)
         raise FakeHubError(f"the fake Hub does not know {request.method} {request.url}")
 
     # ---- the Hub --------------------------------------------------------------------------------------------
-    def _at_revision(self, match: re.Match) -> httpx2.Response | None:
+    def _refused_revision(self, match: re.Match) -> httpx2.Response | None:
         """Record which revision a read asks for; 404 for one the repository does not have (``main``, its tags and
         their commits resolve; a repository being written resolves any)."""
-        repo_id, revision = match["repo"], unquote(match["rev"] or "main")
+        repo_id, revision = match["repo"], _revision(match)
         self.revisions.append((repo_id, revision))
-        self._revision = revision
         repo = self.repos.get(repo_id)
         if (
             repo is None
@@ -192,12 +191,12 @@ class FakeHub:
     def _sha(self, repo_id: str) -> str:
         return hashlib.sha1(repo_id.encode() + str(sorted(self.repos[repo_id]["files"])).encode()).hexdigest()
 
-    def model_info(self, repo_id: str, authorised: bool) -> httpx2.Response:
+    def model_info(self, repo_id: str, revision: str, authorised: bool) -> httpx2.Response:
         refused = self._readable(repo_id, authorised)
         if refused:
             return refused
         siblings = [{"rfilename": name} for name in self.repos[repo_id]["files"]]
-        sha = self.commits(repo_id).get(self._revision, self._revision)  # a branch or tag's commit, or the commit
+        sha = self.commits(repo_id).get(revision, revision)  # a branch or tag's commit, or the commit itself
         return _json({"id": repo_id, "modelId": repo_id, "sha": sha, "siblings": siblings})
 
     def tree(self, repo_id: str, authorised: bool) -> httpx2.Response:
@@ -208,7 +207,7 @@ class FakeHub:
         entries = [{"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)} for name, data in files]
         return httpx2.Response(200, json=entries)
 
-    def resolve(self, repo_id: str, file: str, method: str, authorised: bool) -> httpx2.Response:
+    def resolve(self, repo_id: str, revision: str, file: str, method: str, authorised: bool) -> httpx2.Response:
         refused = self._readable(repo_id, authorised)
         if refused:
             return refused
@@ -216,7 +215,7 @@ class FakeHub:
         if data is None:
             return _json({"error": "Entry not found"}, 404, {"X-Error-Code": "EntryNotFound"})
         headers = {
-            "X-Repo-Commit": self.commits(repo_id).get(self._revision, self._revision),
+            "X-Repo-Commit": self.commits(repo_id).get(revision, revision),
             "ETag": f'"{_git_oid(data)}"',
             "Content-Length": str(len(data)),
         }
@@ -265,6 +264,11 @@ def _check_endpoint_payload(payload: dict) -> None:
         refuse(f"replicas {scaling}")
     if scaling["minReplica"] == 0 and not scaling.get("scaleToZeroTimeout"):
         refuse("minReplica 0 needs scaleToZeroTimeout")
+
+
+def _revision(match: re.Match) -> str:
+    """The revision a matched route reads (``main`` where the route names none)."""
+    return unquote(match["rev"] or "main")
 
 
 def _git_oid(data: bytes) -> str:

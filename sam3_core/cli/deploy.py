@@ -33,7 +33,6 @@ import sys
 from pathlib import Path
 
 from sam3_core.model.checkpoint import HUB_DEFAULT, HUB_FILES, LICENCE_FILES
-from sam3_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout
 # The endpoint repository: the handler, its package, and what the default image must install (requirements.txt
@@ -130,11 +129,10 @@ def connect(args):
             f"error: the token cannot read the gated {HUB_DEFAULT}: accept its licence at "
             f"https://huggingface.co/{HUB_DEFAULT} with this account, then run again"
         )
-    if args.revision:
-        try:
-            api.model_info(HUB_DEFAULT, revision=args.revision)
-        except RevisionNotFoundError:
-            return None, f"error: --revision {args.revision[:64]!r}: {HUB_DEFAULT} has no such commit, branch or tag"
+    try:
+        args.commit = api.model_info(HUB_DEFAULT, revision=args.revision).sha  # what --with-weights copies
+    except RevisionNotFoundError:
+        return None, f"error: --revision {args.revision[:64]!r}: {HUB_DEFAULT} has no such commit, branch or tag"
     return api, None
 
 
@@ -145,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-weights", action="store_true", help="copy facebook/sam3 into the repository")
     parser.add_argument(
         "--revision",
-        default=Settings.from_env().model.revision,
+        default=os.environ.get("SAM3_MODEL_REVISION") or None,
         help="the facebook/sam3 commit or tag to serve (default: SAM3_MODEL_REVISION; unset: main, at every start)",
     )
     parser.add_argument("--vendor", default="aws")
@@ -167,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=os.environ.get("HF_TOKEN"))
     parser.add_argument("--dry-run", action="store_true", help="build and print the plan; no Hub calls")
     args = parser.parse_args(argv)
+    args.commit = None  # the facebook/sam3 commit the revision names (resolved on the Hub, not in a dry run)
     if args.min_replica < 0 or args.max_replica < max(1, args.min_replica):
         parser.error("--min-replica must be >= 0, --max-replica >= 1 and >= --min-replica")
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -190,17 +189,21 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return 2
 
-    files = build_repository(args.build_dir, args.with_weights and not args.dry_run, args.token, args.revision)
+    copy_weights = args.with_weights and not args.dry_run
+    files = build_repository(args.build_dir, copy_weights, args.token, args.commit if copy_weights else None)
     settings = endpoint_settings(args, args.token)
     shown = {**settings, "secrets": {key: "***" for key in settings["secrets"]}}
     print(f"repository {args.repo} ({'public' if args.public_repo else 'private'}) from {args.build_dir}:")
     for path in files:
         print(f"  {path.relative_to(args.build_dir)}  {path.stat().st_size} bytes")
-    revision = args.revision or "main (unpinned: a re-upload on the Hub changes what runs)"
-    print(f"{HUB_DEFAULT} revision: {revision}")
+    asked = args.revision or "main"
+    if copy_weights:
+        print(f"{HUB_DEFAULT} revision: {asked}, commit {args.commit}, copied into the repository")
+    else:
+        print(f"{HUB_DEFAULT} revision: {args.revision or 'main (unpinned: a re-upload on the Hub changes what runs)'}")
     if args.with_weights and args.dry_run:
         patterns = ", ".join(HUB_FILES + LICENCE_FILES)
-        print(f"  + {HUB_DEFAULT} weights and licence ({patterns}), downloaded when not a dry run")
+        print(f"  + {HUB_DEFAULT} weights and licence ({patterns}) at {asked}, downloaded when not a dry run")
     print("inference endpoint:", json.dumps(shown, indent=2))
     if args.dry_run:
         print("dry run: nothing was uploaded or created")

@@ -28,7 +28,7 @@ from sam3_core.settings import Settings
 LOG = logging.getLogger("sam3_core.serve")
 TINY_DIR = Path("checkpoints") / "sam3-tiny"  # in the working directory
 SERVER_MODULES = ["starlette", "uvicorn", "prometheus_client"]  # the 'server' extra
-UI_MODULES = ["gradio", "skimage"]  # the 'ui' extra
+UI_MODULES = ["gradio", "pycocotools"]  # the 'ui' extra (scikit-image, for the example photos, is optional)
 
 BANNER = """
 ============================================================================================

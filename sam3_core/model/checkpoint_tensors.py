@@ -5,8 +5,9 @@ A ``facebook/sam3`` checkpoint is one ``Sam3VideoModel`` state dict (``model.saf
 ``model.safetensors.index.json``): ``detector_model.*`` (the detector, and the ViT both models read),
 ``tracker_model.*`` (the tracker's prompt encoder and mask decoder, and the video tracker's memory) and
 ``tracker_neck.*``. What the detector and the tracker could not load is what ``from_pretrained`` reports (its
-``output_loading_info``); the video tracker's own tensors (its memory attention, memory encoder, object pointers)
-are looked up by name in the files' headers, without building the video model or reading a tensor.
+``output_loading_info``; a tensor of another shape is transformers' own error there); the video tracker's own
+tensors (its memory attention, memory encoder, object pointers) are looked up by name and shape in the files'
+headers, without building the video model or reading a tensor.
 """
 
 from __future__ import annotations
@@ -43,21 +44,21 @@ def weight_files(directory: str | Path) -> list[Path]:
     return [root / "model.safetensors"]
 
 
-def tensor_names(directory: str | Path) -> set[str]:
-    """The names of the tensors the checkpoint holds, read from the files' headers (no tensor is read)."""
-    names: set[str] = set()
+def tensor_shapes(directory: str | Path) -> dict[str, tuple[int, ...]]:
+    """The shape of each tensor the checkpoint holds, by name, read from the files' headers (no tensor is read)."""
+    shapes: dict[str, tuple[int, ...]] = {}
     for path in weight_files(directory):
         with safe_open(str(path), framework="pt") as file:
-            names.update(file.keys())
-    return names
+            shapes.update((name, tuple(file.get_slice(name).get_shape())) for name in file.keys())  # noqa: SIM118
+    return shapes
 
 
-def video_tracker_names(config: Sam3VideoConfig) -> set[str]:
-    """The checkpoint names of the video tracker's tensors (``tracker_model.*``), from a model built on the meta
-    device (no memory)."""
+def video_tracker_shapes(config: Sam3VideoConfig) -> dict[str, tuple[int, ...]]:
+    """The checkpoint names and shapes of the video tracker's tensors (``tracker_model.*``), from a model built on
+    the meta device (no memory)."""
     with torch.device("meta"):
         tracker = new_video_tracker(config)
-    return {VIDEO_TRACKER_PREFIX + name for name in tracker.state_dict()}
+    return {VIDEO_TRACKER_PREFIX + name: tuple(tensor.shape) for name, tensor in tracker.state_dict().items()}
 
 
 def model_names(config: Sam3VideoConfig) -> set[str]:
@@ -79,20 +80,20 @@ def require_complete(
 ) -> None:
     """Raise ``IncompleteCheckpoint`` when the checkpoint in ``directory`` lacks a tensor that a model reads:
     ``loading_info`` holds ``from_pretrained``'s report for each model loaded (``{"detector": info, ...}``),
-    the video tracker's tensors are looked up by name. Tensors no model reads are logged as a warning (named),
+    the video tracker's tensors are looked up by name and shape. Tensors no model reads are logged as a warning (named),
     and named in the error when something is missing too (a renamed tensor shows on both sides)."""
-    present = tensor_names(directory)
+    present = tensor_shapes(directory)
     missing = {part: sorted(info.get("missing_keys", ())) for part, info in loading_info.items()}
-    mismatched = [f"{part}: {_listed(str(key) for key in info.get('mismatched_keys', ()))}"
-                  for part, info in loading_info.items() if info.get("mismatched_keys")]  # fmt: skip
-    missing["video tracker"] = sorted(video_tracker_names(config) - present)
-    unexpected = present - model_names(config)
+    wanted = video_tracker_shapes(config)
+    missing["video tracker"] = sorted(wanted.keys() - present.keys())
+    reshaped = [name for name, shape in wanted.items() if name in present and present[name] != shape]
+    unexpected = present.keys() - model_names(config)
     gaps = [f"{part}: {_listed(names)}" for part, names in missing.items() if names]
-    if gaps or mismatched:
+    if reshaped:
+        gaps.append(f"video tracker, of another shape: {_listed(reshaped)}")
+    if gaps:
         version = transformers.__version__
         message = f"the checkpoint in {directory} lacks tensors transformers {version} reads: " + "; ".join(gaps)
-        if mismatched:
-            message += "; tensors of another shape: " + "; ".join(mismatched)
         if unexpected:
             message += f"; holds tensors no model reads: {_listed(unexpected)}"
         raise IncompleteCheckpoint(message)

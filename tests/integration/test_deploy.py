@@ -142,6 +142,8 @@ def test_a_pinned_revision_is_deployed_and_printed_in_the_plan(tmp_path, tiny_ch
         assert deploy.main([*argv, "--build-dir", str(tmp_path / "a")]) == 0
         assert "facebook/sam3 revision: v1.0" in capsys.readouterr().out
         assert deploy.main([*argv, "--build-dir", str(tmp_path / "b"), "--with-weights", "--name", "sam3-b"]) == 0
+        commit = hub.commits("facebook/sam3")["v1.0"]
+        assert f"facebook/sam3 revision: v1.0, commit {commit}, copied into the repository" in capsys.readouterr().out
         assert deploy.main(["--repo", "me/sam3", "--token", "hf_write_token", "--revision", "v9"]) == 2
     assert "--revision 'v9'" in capsys.readouterr().err
     first, second = hub.endpoints

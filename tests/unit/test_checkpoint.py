@@ -76,14 +76,17 @@ def test_the_full_size_checkpoint_is_the_real_architecture():
     assert tiny.image_size == TINY_IMAGE_SIZE and tiny.low_res_mask_size == 4 * TINY_IMAGE_SIZE // 14
 
 
-def _edited_copy(tiny_checkpoint, directory, drop: str | None = None, add: str | None = None):
-    """A copy of the tiny checkpoint without the tensor ``drop`` or with an extra tensor ``add``."""
+def _edited_copy(tiny_checkpoint, directory, drop: str | None = None, add: str | None = None, shrink: str = ""):
+    """A copy of the tiny checkpoint without the tensor ``drop``, with an extra tensor ``add``, or with the tensor
+    ``shrink`` one row shorter."""
     shutil.copytree(tiny_checkpoint, directory)
     tensors = load_file(directory / "model.safetensors")
     if drop:
         del tensors[drop]
     if add:
         tensors[add] = torch.zeros(3)
+    if shrink:
+        tensors[shrink] = tensors[shrink][1:].clone()
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
     return directory
 
@@ -104,6 +107,15 @@ def test_a_checkpoint_missing_a_tensor_is_refused_at_start_naming_it(tiny_checkp
     message = str(refused.value)
     assert f"{part}: 1 (" in message and tensor.split(".", 1)[1] in message
     assert len(message) < 600
+
+
+def test_a_video_tracker_tensor_of_another_shape_is_refused_at_start(tiny_checkpoint, tmp_path):
+    """The detector's and the tracker's shapes are transformers' to check when it loads them; the video tracker's,
+    built only at the first video request, are checked at start against the files' headers."""
+    tensor = "tracker_model.memory_attention.layer_norm.weight"
+    directory = _edited_copy(tiny_checkpoint, tmp_path / "sam3", shrink=tensor)
+    with pytest.raises(IncompleteCheckpoint, match=rf"video tracker, of another shape: 1 \({tensor}\)"):
+        Sam3Engine.from_directory(directory, torch.device("cpu"), torch.float32)
 
 
 def test_an_extra_tensor_is_named_in_a_warning_and_the_model_loads(tiny_checkpoint, tmp_path, caplog):
