@@ -22,8 +22,6 @@ import transformers
 from safetensors import safe_open
 from transformers import Sam3VideoConfig, Sam3VideoModel
 
-from sam3_core.model.transformers_internals import new_video_tracker
-
 LOG = logging.getLogger("sam3_core")
 INDEX = "model.safetensors.index.json"
 VIDEO_TRACKER_PREFIX = "tracker_model."
@@ -53,20 +51,12 @@ def tensor_shapes(directory: str | Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def video_tracker_shapes(config: Sam3VideoConfig) -> dict[str, tuple[int, ...]]:
-    """The checkpoint names and shapes of the video tracker's tensors (``tracker_model.*``), from a model built on
-    the meta device (no memory)."""
-    with torch.device("meta"):
-        tracker = new_video_tracker(config)
-    return {VIDEO_TRACKER_PREFIX + name: tuple(tensor.shape) for name, tensor in tracker.state_dict().items()}
-
-
-def model_names(config: Sam3VideoConfig) -> set[str]:
-    """The checkpoint names of every tensor of ``Sam3VideoModel`` (the model the checkpoint stores), built on the
-    meta device."""
+def model_shapes(config: Sam3VideoConfig) -> dict[str, tuple[int, ...]]:
+    """The checkpoint names and shapes of every tensor of ``Sam3VideoModel`` (the model the checkpoint stores; its
+    ``tracker_model.*`` are the video tracker's), from a model built on the meta device (no memory)."""
     with torch.device("meta"):
         model = Sam3VideoModel(config)
-    return set(model.state_dict())
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -80,14 +70,15 @@ def require_complete(
 ) -> None:
     """Raise ``IncompleteCheckpoint`` when the checkpoint in ``directory`` lacks a tensor that a model reads:
     ``loading_info`` holds ``from_pretrained``'s report for each model loaded (``{"detector": info, ...}``),
-    the video tracker's tensors are looked up by name and shape. Tensors no model reads are logged as a warning (named),
-    and named in the error when something is missing too (a renamed tensor shows on both sides)."""
+    the video tracker's tensors are looked up by name and shape. Tensors no model reads are logged as a warning
+    (named), and named in the error when something is missing too (a renamed tensor shows on both sides)."""
     present = tensor_shapes(directory)
     missing = {part: sorted(info.get("missing_keys", ())) for part, info in loading_info.items()}
-    wanted = video_tracker_shapes(config)
+    expected = model_shapes(config)
+    wanted = {name: shape for name, shape in expected.items() if name.startswith(VIDEO_TRACKER_PREFIX)}
     missing["video tracker"] = sorted(wanted.keys() - present.keys())
     reshaped = [name for name, shape in wanted.items() if name in present and present[name] != shape]
-    unexpected = present.keys() - model_names(config)
+    unexpected = present.keys() - expected.keys()
     gaps = [f"{part}: {_listed(names)}" for part, names in missing.items() if names]
     if reshaped:
         gaps.append(f"video tracker, of another shape: {_listed(reshaped)}")
