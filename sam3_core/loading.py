@@ -33,12 +33,9 @@ def load_service(
     # Also where the inference toolkit decodes a binary request body, before the handler sees it.
     refuse_oversized_images_in_pil(settings.request.limits.max_image_pixels)
     source = CheckpointSource(model, "chosen by the caller") if model else resolve_source(repository, settings.model)
-    revision = settings.model.revision
-    from_hub = not Path(source.location).expanduser().is_dir()
-    pin = f", revision {revision or 'main (unpinned: SAM3_MODEL_REVISION pins it)'}" if from_hub else ""
-    LOG.info("SAM3 weights: %s (%s)%s", source.location, source.reason, pin)
+    LOG.info("SAM3 weights: %s (%s)", source.location, source.reason)
     device, dtype = select_device(settings.model)
-    directory = local_directory(source, settings.model.hf_token, revision)
+    directory = local_directory(source, settings.model.hf_token, settings.model.revision)
     engine = Sam3Engine.from_directory(
         directory, device, dtype, settings.engine, max_batch_images=settings.request.limits.max_batch_images
     )

@@ -71,7 +71,8 @@ def local_directory(source: CheckpointSource, token: str | None = None, revision
         return candidate
     from huggingface_hub import snapshot_download
 
-    LOG.info("downloading %s at revision %s from the Hugging Face Hub", source.location, revision or "main")
+    pinned = revision or "main (unpinned: SAM3_MODEL_REVISION pins it)"
+    LOG.info("downloading %s at revision %s from the Hugging Face Hub", source.location, pinned)
     directory = Path(snapshot_download(source.location, revision=revision, token=token, allow_patterns=HUB_FILES))
     if not is_sam3_checkpoint(directory):
         raise RuntimeError(f"Hub repository {source.location} is not a SAM3 checkpoint (sam3_video layout)")
