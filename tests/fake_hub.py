@@ -122,11 +122,10 @@ class FakeHub:
         repo_id, revision = match["repo"], _revision(match)
         self.revisions.append((repo_id, revision))
         repo = self.repos.get(repo_id)
-        if (
-            repo is None
-            or "tags" not in repo
-            or revision in self.commits(repo_id).keys() | self.commits(repo_id).values()
-        ):
+        if repo is None or "tags" not in repo:
+            return None
+        commits = self.commits(repo_id)
+        if revision in commits or revision in commits.values():
             return None
         message = f"Invalid rev id: {revision}"
         return _json({"error": message}, 404, {"X-Error-Code": "RevisionNotFound", "X-Error-Message": message})
