@@ -28,6 +28,7 @@ class RequestError(ValueError):
     """Bad input. ``str(error)`` is short and starts with the offending field, e.g. ``"points[2]: not a number"``."""
 
     status_code = 400
+    element: int | None = None  # in a many-images request, the index of the image whose field it is
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")

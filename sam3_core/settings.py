@@ -74,9 +74,10 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
-def env(name: str, parse: Callable[[str], Any], default: Any) -> Any:
-    """A dataclass field read from environment variable ``name`` with ``parse`` (immutable defaults only)."""
-    return field(default=default, metadata={"env": name, "parse": parse})
+def env(name: str, parse: Callable[[str], Any], default: Any, secret: bool = False) -> Any:
+    """A dataclass field read from environment variable ``name`` with ``parse`` (immutable defaults only); a
+    ``secret`` one is left out of the settings' ``repr``."""
+    return field(default=default, repr=not secret, metadata={"env": name, "parse": parse})
 
 
 def _read(cls: type, environ: Mapping[str, str]) -> Any:
@@ -145,7 +146,7 @@ class ModelSettings:
 
     model_id: str | None = env("SAM3_MODEL_ID", _text, None)  # a Hub id or a directory; overrides the repository
     revision: str | None = env("SAM3_MODEL_REVISION", _text, None)  # a Hub commit or tag; unset: main
-    hf_token: str | None = env("HF_TOKEN", _text, None)  # for gated or private Hub weights
+    hf_token: str | None = env("HF_TOKEN", _text, None, secret=True)  # for gated or private Hub weights
     device: str | None = env("SAM3_DEVICE", _text, None)  # e.g. cpu, cuda:1; default cuda when available
     dtype: str | None = env("SAM3_DTYPE", _choice(*DTYPE_NAMES), None)
 
@@ -182,6 +183,16 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class LabelStudioSettings:
+    """The Label Studio whose uploads and local-storage files ``sam3-serve``'s Label Studio backend may read (the
+    variables label-studio-ml-backend reads): its base URL and an API key (a legacy token or a personal access
+    token). The key is sent only to that host and never logged (``repr`` hides it)."""
+
+    url: str | None = env("LABEL_STUDIO_URL", _text, None)  # e.g. http://localhost:8080
+    api_key: str | None = env("LABEL_STUDIO_API_KEY", _text, None, secret=True)
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings, in groups, one per layer that reads them."""
 
@@ -189,6 +200,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    label_studio: LabelStudioSettings = field(default_factory=LabelStudioSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

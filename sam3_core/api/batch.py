@@ -62,7 +62,8 @@ def parse_batch_payload(data: Mapping, settings: RequestSettings) -> list[Segmen
 
 
 def element_error(index: int, error: RequestError) -> RequestError:
-    """``error`` of element ``index``, its field named ``inputs[index].field``, same class."""
+    """``error`` of element ``index``, its field named ``inputs[index].field``, same class, ``element`` set."""
     located = type(error)(f"inputs[{index}].{error.field}", error.problem)
+    located.element = index
     located.__cause__ = error.__cause__
     return located

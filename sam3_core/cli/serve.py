@@ -106,7 +106,9 @@ def serve(
 
     import uvicorn
 
+    from sam3_core.labelstudio.backend import LabelStudioBackend
     from sam3_core.server.http_api import create_app
+    from sam3_core.server.labelstudio_routes import label_studio_routes
     from sam3_core.server.read_deadline import with_read_deadline
 
     model = choose_model(requested_model, settings)
@@ -126,7 +128,10 @@ def serve(
         if server is not None:
             server.should_exit = True
 
-    app = create_app(load, max_body_bytes, max_waiting, ui_path=ui_path, on_load_failure=stop_serving)
+    label_studio = label_studio_routes(LabelStudioBackend(settings), max_body_bytes)
+    app = create_app(
+        load, max_body_bytes, max_waiting, ui_path=ui_path, on_load_failure=stop_serving, extra_routes=[label_studio]
+    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -146,6 +151,7 @@ def serve(
     server = Server(config)
     shown = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     LOG.info("SAM3 endpoint at %s/ (POST JSON, as Inference Endpoints; GET /health, /metrics)", shown)
+    LOG.info("Label Studio ML backend at %s/labelstudio (docs/LABEL_STUDIO.md)", shown)
     if ui_path is not None:
         LOG.info("web UI at %s%s", shown, ui_path)
     else:

@@ -8,21 +8,12 @@ polygon format it is written as RLE, which COCO allows per annotation and pycoco
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-
-def decode_png(png_b64: str) -> np.ndarray:
-    """A response mask (base64 PNG, 0/255) as a ``(H, W)`` bool array."""
-    raw = np.frombuffer(base64.b64decode(png_b64), dtype=np.uint8)
-    mask = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ValueError("mask is not a PNG")
-    return mask > 0
+from sam3_core.masks.encoding import decode_png
 
 
 def annotations_from_response(response: dict[str, Any], category_ids: dict[str, int], fmt: str) -> list[dict]:

@@ -39,6 +39,15 @@ def png_base64(mask_or_changes: np.ndarray, height: int, width: int) -> str:
     return base64.b64encode(png.tobytes()).decode("ascii")
 
 
+def decode_png(png_b64: str) -> np.ndarray:
+    """A response mask (base64 PNG, 0/255) as a ``(H, W)`` bool array: the inverse of ``png_base64``."""
+    raw = np.frombuffer(base64.b64decode(png_b64), dtype=np.uint8)
+    mask = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError("mask is not a PNG")
+    return mask > 0
+
+
 def mask_to_polygon(mask: np.ndarray, epsilon: float) -> list[list[int]]:
     """Outer contour of the mask's largest part as ``[[x, y], ...]`` pixel coordinates; ``[]`` for an empty mask.
 

@@ -14,15 +14,19 @@ import socket
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from sam3_core.errors import PayloadTooLarge, RequestError, brief, quote
 from sam3_core.settings import RequestSettings
 
 
-def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> bytes:
+def fetch_url(
+    url: str, settings: RequestSettings, field: str = "image", headers: Mapping[str, str] | None = None
+) -> bytes:
     """The body at ``url``, at most ``max_image_bytes``, within ``url_timeout_s``. Without an allowlist every URL
-    is refused (no server-side request forgery)."""
+    is refused (no server-side request forgery). ``headers`` go with the request (and with redirects, which stay
+    on the allowed hosts)."""
     if not settings.url_hosts:
         raise RequestError(field, "URLs are not fetched; send the image bytes base64-encoded")
     check_url(url, settings, field)
@@ -30,8 +34,9 @@ def fetch_url(url: str, settings: RequestSettings, field: str = "image") -> byte
     opener = urllib.request.build_opener(
         CheckedRedirects(settings, field), DeadlineHTTPHandler(deadline), DeadlineHTTPSHandler(deadline)
     )
+    request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
-        with opener.open(url, timeout=settings.url_timeout_s) as response:
+        with opener.open(request, timeout=settings.url_timeout_s) as response:
             data = response.read(settings.limits.max_image_bytes + 1)
     except RequestError:
         raise

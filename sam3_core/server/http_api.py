@@ -33,7 +33,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -92,6 +92,11 @@ def query_parameters(query: Any) -> dict[str, Any]:
         else:
             parameters[name] = value
     return parameters
+
+
+Work = Callable[[Any, Any, threading.Event], Any]  # (handler, payload, cancel) -> a JSON-ready answer
+# (host, metrics, guard) -> more routes for the app; guard(endpoint, route) counts and maps errors as for the others.
+RouteFactory = Callable[["HandlerHost", ServerMetrics, Callable[[Callable, str], Callable]], list[Route]]
 
 
 async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
@@ -159,8 +164,9 @@ class HandlerHost:
             return error_response(500, self.load_error)
         return loading_response(time.monotonic() - self.load_started)
 
-    async def call(self, payload: Any, request: Request) -> Response:
-        """The handler's answer to ``payload`` (``request``'s body, already read) as a response."""
+    async def call(self, payload: Any, request: Request, work: Work | None = None) -> Response:
+        """The handler's answer to ``payload`` (``request``'s body, already read) as a response; with ``work``,
+        ``work(handler, payload, cancel)``'s answer (another protocol over the same handler)."""
         if (refusal := self.unavailable()) is not None:
             return refusal
         if not self._slots.acquire(blocking=False):
@@ -168,7 +174,9 @@ class HandlerHost:
         cancel = threading.Event()
         watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
         try:
-            return json_response(await run_in_threadpool(self.handler, payload, cancel=cancel))
+            if work is None:
+                return json_response(await run_in_threadpool(self.handler, payload, cancel=cancel))
+            return json_response(await run_in_threadpool(work, self.handler, payload, cancel))
         except Cancelled:  # the client has gone; the service logged it
             return Response(status_code=CLIENT_GONE)
         except RequestError as exc:
@@ -220,12 +228,14 @@ def create_app(
     max_waiting: int = 64,
     ui_path: str | None = None,
     on_load_failure: Callable[[BaseException], None] | None = None,
+    extra_routes: Sequence[RouteFactory] = (),
 ) -> Starlette:
     """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
     fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
     ``ui_path``: also serve the Gradio web UI (``sam3_core.ui.page``, with its API endpoints ``/predict`` and
     ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
-    Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). Then the server must call
+    Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). ``extra_routes``: more
+    protocols over the same handler (``sam3_core.server.labelstudio_routes``). With a UI the server must call
     ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
     heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
     metrics = ServerMetrics()
@@ -292,6 +302,8 @@ def create_app(
     ]
     if ui_path != "/":
         routes.insert(0, Route("/", guarded(health, "/"), methods=["GET"]))
+    for factory in extra_routes:
+        routes += factory(host, metrics, guarded)
     if ui_path is None:
         app = Starlette(routes=routes, lifespan=lifespan)
         app.state.host, app.state.metrics = host, metrics

@@ -5,7 +5,9 @@ Counted as requests are answered (a few dictionary lookups and counter increment
 - ``sam3_request_seconds{method, route}``: their latency, from arrival to the answer;
 - ``sam3_stage_seconds{stage}``: the service's stages per image request (``wait`` for a place among
   ``SAM3_MAX_ACTIVE``, ``decode``, ``queue`` for the engine, ``backbone``, ``prompts``, ``postprocess``);
-- ``sam3_batch_images``: the images of the engine batch each image request ran in.
+- ``sam3_batch_images``: the images of the engine batch each image request ran in;
+- ``sam3_labelstudio_requests_total{kind, status}``: Label Studio backend requests by kind (``health``,
+  ``setup``, ``preannotation``, ``interactive``, ``webhook``) and status code.
 
 Read when scraped (no cost per request): requests holding a place and waiting for one, jobs waiting for the
 engine, the feature and text caches' hits, misses and bytes, and GPU memory allocated and its peak. Nothing
@@ -66,6 +68,12 @@ class ServerMetrics:
             buckets=BATCH_IMAGES,
             registry=self.registry,
         )
+        self.label_studio = Counter(
+            "sam3_labelstudio_requests",
+            "Label Studio backend requests, by kind and status code",
+            ["kind", "status"],
+            registry=self.registry,
+        )
         self._stage = {key: self.stages.labels(stage) for key, stage in STAGES.items()}
         self._service: Any = None
         self.registry.register(_ScrapeTime(self))
@@ -81,6 +89,9 @@ class ServerMetrics:
     def observe_answer(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def observe_label_studio(self, kind: str, status: int) -> None:
+        self.label_studio.labels(kind, str(status)).inc()
 
     def observe_record(self, record: dict[str, Any]) -> None:
         """A service request record (``sam3_core.service``): its stage times and batch size, when it had them."""
