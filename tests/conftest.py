@@ -21,15 +21,18 @@ from helpers import b64, encode, free_port, running, running_space, scene
 TESTS = Path(__file__).resolve().parent
 IN_PROCESS = TESTS / "unit"
 ENDPOINT_IMAGE = TESTS / "endpoint_image"
+LABEL_STUDIO = TESTS / "labelstudio"
 
 
 def pytest_collection_modifyitems(items):
-    """Mark every test outside ``tests/unit`` slow: its folder says what it costs. The endpoint-image tests run
-    last: their replica starts in the background meanwhile (``endpoint_image/conftest.py``)."""
+    """Mark every test outside ``tests/unit`` slow: its folder says what it costs. The Label Studio tests, then
+    the endpoint-image tests, run last: Label Studio and the replica start in the background meanwhile
+    (``labelstudio/conftest.py``, ``endpoint_image/conftest.py``)."""
     for item in items:
         if not item.path.is_relative_to(IN_PROCESS):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.path.is_relative_to(ENDPOINT_IMAGE))
+    last = (LABEL_STUDIO, ENDPOINT_IMAGE)
+    items.sort(key=lambda item: next((1 + k for k, folder in enumerate(last) if item.path.is_relative_to(folder)), 0))
 
 
 @pytest.fixture(scope="session")

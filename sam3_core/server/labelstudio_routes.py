@@ -3,7 +3,9 @@
 - ``GET /labelstudio/health`` (and ``GET /labelstudio``): ``{"status": "UP", ...}`` at once, while the model
   loads too (Label Studio gives it 1 s); 500 once loading has failed;
 - ``POST /labelstudio/setup``: checks the labeling config and extra params, answers the model version at once
-  (Label Studio gives it 3 s; no model work, no waiting for a running request);
+  (Label Studio gives it 3 s; no model work, no waiting for a running request). A refusal is a ``303`` to
+  ``/labelstudio/refused/<the-reason-in-words>``, which answers 400: Label Studio shows only the failed URL of an
+  error ("400 Client Error: Bad Request for url: ..."), so the reason travels in the URL it shows;
 - ``POST /labelstudio/predict``: pre-annotation of tasks, or an interactive prediction
   (``sam3_core.labelstudio.backend``); like every model route, 503 while the model loads;
 - ``POST /labelstudio/webhook``: annotation events; this backend does not train, so they are acknowledged.
@@ -13,6 +15,7 @@ Each answer is counted in ``sam3_labelstudio_requests_total{kind, status}``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,13 +23,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sam3_core.errors import RequestError
 from sam3_core.labelstudio.backend import LabelStudioBackend
 from sam3_core.labelstudio.prompts import describe_context
-from sam3_core.server.http_api import HandlerHost, RouteFactory, json_response, parse_json, read_body
+from sam3_core.server.http_api import (
+    HandlerHost,
+    RouteFactory,
+    error_response,
+    json_response,
+    parse_json,
+    read_body,
+)
 from sam3_core.server.metrics import ServerMetrics
 
 PREFIX = "/labelstudio"
 WEBHOOK_BODY_BYTES = 16 * 1024 * 1024  # an event carries a whole annotation; it is read and dropped
+REASON_CHARS = 200
+
+
+def reason_path(message: str) -> str:
+    """The path of a refusal whose last segment is ``message`` in words joined by hyphens (URL-safe as is)."""
+    words = re.sub(r"[^A-Za-z0-9_.]+", "-", message).strip("-")[:REASON_CHARS]
+    return f"{PREFIX}/refused/{words}"
 
 
 def label_studio_routes(backend: LabelStudioBackend, max_body_bytes: int) -> RouteFactory:
@@ -38,7 +56,8 @@ def label_studio_routes(backend: LabelStudioBackend, max_body_bytes: int) -> Rou
 
             async def wrapper(request: Request) -> Response:
                 response = await guarded(request)
-                metrics.observe_label_studio(getattr(request.state, "kind", kind), response.status_code)
+                status = getattr(request.state, "status", response.status_code)
+                metrics.observe_label_studio(getattr(request.state, "kind", kind), status)
                 return response
 
             return wrapper
@@ -51,7 +70,17 @@ def label_studio_routes(backend: LabelStudioBackend, max_body_bytes: int) -> Rou
             return json_response({**answer, "model_loaded": loaded})
 
         async def setup(request: Request) -> Response:
-            return json_response(backend.setup(await parse_json(request, max_body_bytes)))
+            try:
+                return json_response(backend.setup(await parse_json(request, max_body_bytes)))
+            except RequestError as error:
+                request.state.status = error.status_code
+                response = error_response(error.status_code, str(error))
+                response.status_code = 303
+                response.headers["Location"] = reason_path(str(error))
+                return response
+
+        async def refused(request: Request) -> Response:
+            return error_response(400, request.path_params["reason"].replace("-", " "))
 
         async def predict(request: Request) -> Response:
             body = await parse_json(request, max_body_bytes)
@@ -71,6 +100,7 @@ def label_studio_routes(backend: LabelStudioBackend, max_body_bytes: int) -> Rou
             Route(PREFIX, counted(health, "", "health"), methods=["GET"]),
             Route(PREFIX + "/health", counted(health, "/health", "health"), methods=["GET"]),
             Route(PREFIX + "/setup", counted(setup, "/setup", "setup"), methods=["POST"]),
+            Route(PREFIX + "/refused/{reason}", guard(refused, PREFIX + "/refused"), methods=["GET"]),
             Route(PREFIX + "/predict", counted(predict, "/predict", "preannotation"), methods=["POST"]),
             Route(PREFIX + "/webhook", counted(webhook, "/webhook", "webhook"), methods=["POST"]),
         ]

@@ -1,0 +1,146 @@
+"""A real Label Studio, installed from the package registry and started as soon as the tests are collected.
+
+Label Studio is installed (``label-studio``, the version ``LABEL_STUDIO_PIN`` names, with its own
+``label-studio-sdk``) into a virtual environment of its own under ``~/.cache/sam3-label-studio`` (its
+dependencies pin numpy and OpenCV releases other than the project's), then started on loopback with sqlite in a
+temporary data directory, an admin user and a legacy API token. Installing and the first start (database
+migrations) take minutes on a fresh machine: a background thread does both while the rest of the suite runs, and
+these tests run late (``tests/conftest.py``). Where the package cannot be installed, the tests skip with one line.
+
+Label Studio refuses ML backends on loopback addresses by default; it is started with ``ML_BLOCK_LOCAL_IP=false``
+and ``SSRF_PROTECTION_ENABLED=false``, as a user running both on one machine must (docs/LABEL_STUDIO.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from sam3_core.testing.support import free_port, wait_until_healthy
+
+HERE = Path(__file__).resolve().parent
+LABEL_STUDIO_PIN = "label-studio==1.23.2"
+CACHE = Path(os.environ.get("SAM3_LABEL_STUDIO_CACHE", Path.home() / ".cache" / "sam3-label-studio"))
+TOKEN = "0123456789abcdef0123456789abcdef01234567"  # the admin's legacy API token
+INSTALL_TIMEOUT_S = 1200
+START_TIMEOUT_S = 900
+
+_work: Path | None = None
+_starting: Future | None = None
+_children: list[subprocess.Popen] = []
+_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+class RunningLabelStudio(NamedTuple):
+    url: str
+    bin_dir: Path  # its environment's executables (python, label-studio)
+    token: str  # the admin's legacy API token
+
+
+class NotInstallable(RuntimeError):
+    """The registry did not give a working Label Studio."""
+
+
+def _start(command: list[str], log: Path, **options) -> subprocess.Popen:
+    with _lock:
+        if _stopping.is_set():
+            raise RuntimeError("the session ended before Label Studio started")
+        with open(log, "w") as output:
+            child = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, **options
+            )
+        _children.append(child)
+        return child
+
+
+def installed_label_studio(log: Path) -> Path:
+    """The environment's ``bin`` folder, installing ``LABEL_STUDIO_PIN`` first unless it is cached."""
+    environment = CACHE / LABEL_STUDIO_PIN.replace("==", "-")
+    done = environment / ".installed"
+    if not done.exists():
+        shutil.rmtree(environment, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True, timeout=300)
+        pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        installer = _start([*pip, LABEL_STUDIO_PIN], log)
+        try:
+            status = installer.wait(timeout=INSTALL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise NotInstallable(f"pip install {LABEL_STUDIO_PIN} took over {INSTALL_TIMEOUT_S} s") from None
+        if status != 0:
+            lines = [line for line in log.read_text().splitlines() if line.strip() and "WARNING" not in line]
+            raise NotInstallable(f"pip install {LABEL_STUDIO_PIN} failed: {(lines or ['?'])[-1][:160]}")
+        done.touch()
+    return environment / "bin"
+
+
+def start_label_studio(work: Path) -> RunningLabelStudio:
+    """Install (or find) Label Studio and start it."""
+    bin_dir = installed_label_studio(work / "install.log")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ML_BLOCK_LOCAL_IP": "false",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "LABEL_STUDIO_BASE_DATA_DIR": str(work / "data"),
+        "DJANGO_DB": "sqlite",
+    }
+    command = [str(bin_dir / "label-studio"), "start", "--no-browser", "--data-dir", str(work / "data")]
+    command += ["--port", str(port), "--internal-host", "127.0.0.1", "--username", "admin@example.com"]
+    command += ["--password", "sam3-tests-only", "--user-token", TOKEN, "--enable-legacy-api-token"]
+    server = _start(command, work / "server.log", env=env, cwd=work)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, server, START_TIMEOUT_S, output=lambda: (work / "server.log").read_text())
+    return RunningLabelStudio(url, bin_dir, TOKEN)
+
+
+def _run_into(future: Future, work: Path) -> None:
+    try:
+        future.set_result(start_label_studio(work))
+    except BaseException as error:  # noqa: BLE001 - raised where the fixture reads the result
+        future.set_exception(error)
+
+
+def pytest_collection_finish(session):
+    global _work, _starting
+    if session.config.option.collectonly or not any(item.path.is_relative_to(HERE) for item in session.items):
+        return
+    _work = Path(tempfile.mkdtemp(prefix="sam3-label-studio-"))
+    _starting = Future()
+    threading.Thread(target=_run_into, args=(_starting, _work), daemon=True).start()
+
+
+def pytest_sessionfinish(session):
+    with _lock:
+        _stopping.set()
+        for child in _children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+    for child in _children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    if _work is not None:
+        shutil.rmtree(_work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def label_studio() -> RunningLabelStudio:
+    """The running Label Studio."""
+    assert _starting is not None
+    try:
+        return _starting.result()
+    except NotInstallable as reason:
+        pytest.skip(f"Label Studio is not installable here: {reason}")

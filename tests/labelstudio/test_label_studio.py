@@ -1,0 +1,181 @@
+"""The real Label Studio (``conftest.py``) connected to ``sam3-serve`` on the tiny checkpoint, driven with
+Label Studio's own SDK (``drive_label_studio.py``, in Label Studio's environment): the uploaded image is read
+back from Label Studio with its API key; pre-annotation and interactive predictions land in Label Studio; brush
+masks decoded by Label Studio's own decoder match the main API's masks for the same prompts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from helpers import b64, decode_mask, encode, free_port, iou, running, scene
+
+DRIVER = Path(__file__).resolve().parent / "drive_label_studio.py"
+WIDTH, HEIGHT = 320, 240
+THRESHOLD = 0.4  # the project's extra param
+LABELS = '<Label value="kitten"/><Label value="P" alias="person"/>'  # "P" prompts for "person"
+SMART = (
+    '<KeyPointLabels name="click" toName="image" smart="true"><Label value="kitten"/></KeyPointLabels>'
+    '<RectangleLabels name="box" toName="image" smart="true"><Label value="kitten"/></RectangleLabels>'
+    '<TextArea name="prompt" toName="image" editable="true" maxSubmissions="1"/>'
+)
+IMAGE = '<Image name="image" value="$image"/>'
+BRUSH = f'<View>{IMAGE}<BrushLabels name="mask" toName="image">{LABELS}</BrushLabels>{SMART}</View>'
+POLYGON = f'<View>{IMAGE}<PolygonLabels name="outline" toName="image">{LABELS}</PolygonLabels></View>'
+TEXT_ONLY = (
+    '<View><Text name="text" value="$text"/><Choices name="mood" toName="text"><Choice value="ok"/></Choices></View>'
+)
+
+
+def region(kind: str, value: dict, **extra) -> dict:
+    name = {"keypointlabels": "click", "rectanglelabels": "box", "textarea": "prompt"}[kind]
+    size = {"original_width": WIDTH, "original_height": HEIGHT, "image_rotation": 0}
+    return {"id": kind[:6], "from_name": name, "to_name": "image", "type": kind, "value": value, **size, **extra}
+
+
+CLICK = region("keypointlabels", {"x": 50.0, "y": 50.0, "width": 0.6, "keypointlabels": ["kitten"]}, is_positive=True)
+BOX = region("rectanglelabels", {"x": 25.0, "y": 25.0, "width": 50.0, "height": 50.0, "rectanglelabels": ["kitten"]})
+TEXT = region("textarea", {"text": ["kitten"]})
+
+
+@pytest.fixture(scope="module")
+def driven(label_studio, tiny_checkpoint, tmp_path_factory):
+    """What Label Studio stored and answered, and the backend's main API URL (the server is still running)."""
+    url, bin_dir, token = label_studio
+    work = tmp_path_factory.mktemp("label-studio-run")
+    (work / "scene.png").write_bytes(encode(scene(WIDTH, HEIGHT)))
+    port = free_port()
+    command = [sys.executable, "-m", "sam3_core.cli.serve", "--model", str(tiny_checkpoint), "--port", str(port)]
+    env = {"LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": token}
+    with running(command, env, port) as (backend, _):
+        plan = {
+            "label_studio": url,
+            "token": token,
+            "backend": backend + "/labelstudio",
+            "image": str(work / "scene.png"),
+            "extra_params": json.dumps({"confidence_threshold": THRESHOLD}),  # as typed into the form
+            "projects": [
+                {
+                    "name": "brush",
+                    "config": BRUSH,
+                    "interactive": [{"result": [CLICK]}, {"result": [BOX]}, {"result": [TEXT]}],
+                },
+                {"name": "polygon", "config": POLYGON, "interactive": []},
+                {"name": "text", "config": TEXT_ONLY, "refused": True},
+            ],
+        }
+        (work / "plan.json").write_text(json.dumps(plan))
+        done = subprocess.run(
+            [str(bin_dir / "python"), str(DRIVER), str(work / "plan.json"), str(work)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        yield json.loads(done.stdout), backend
+
+
+def main_api(backend: str, **fields) -> dict:
+    image = b64(encode(scene(WIDTH, HEIGHT)))
+    answer = requests.post(backend, json={"inputs": {"image": image, **fields}}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def masks_match(regions: list[dict], response: dict, labels: list[str]) -> None:
+    """Label Studio's decoded masks are the main API's, object for object, with the project's labels."""
+    assert len(regions) == response["num_objects"] > 0
+    for region_found, png, label in zip(regions, response["masks"], labels, strict=True):
+        assert region_found["type"] == "brushlabels" and region_found["value"]["brushlabels"] == [label]
+        assert (region_found["original_width"], region_found["original_height"]) == (WIDTH, HEIGHT)
+        assert iou(np.load(region_found["value"]["mask_file"]), decode_mask(png)) >= 0.99
+
+
+def test_label_studio_connects_and_reads_its_own_upload(driven):
+    answers, _ = driven
+    assert answers["brush"]["backend_state"] == "CO"  # Label Studio's MLBackendState.CONNECTED
+    assert answers["brush"]["image_url"].startswith("/data/upload/")  # read back with the API key
+
+
+def test_pre_annotation_is_every_label_as_a_concept(driven):
+    answers, backend = driven
+    [stored] = answers["brush"]["stored"]
+    assert stored["model_version"] == "sam3"
+    reference = main_api(backend, text_prompts=["kitten", "person"], confidence_threshold=THRESHOLD)
+    labels = [{"kitten": "kitten", "person": "P"}[found_by] for found_by in reference["labels"]]
+    assert {"kitten", "P"} <= set(labels), "the tiny checkpoint finds both concepts in the scene"
+    masks_match(stored["result"], reference, labels)
+    assert stored["score"] == pytest.approx(np.mean(reference["scores"]), abs=1e-3)
+
+
+def test_a_smart_click_and_a_smart_box_give_the_main_apis_mask(driven):
+    answers, backend = driven
+    click, box, _ = answers["brush"]["interactive"]
+    assert click["errors"] is None and box["errors"] is None
+    point = main_api(backend, points=[[WIDTH / 2, HEIGHT / 2]], point_labels=[1], confidence_threshold=0)
+    masks_match(click["result"], point, ["kitten"])
+    quarter = main_api(backend, boxes=[[WIDTH / 4, HEIGHT / 4, WIDTH * 3 / 4, HEIGHT * 3 / 4]], confidence_threshold=0)
+    masks_match(box["result"], quarter, ["kitten"])
+
+
+def test_typed_text_finds_every_instance_with_its_label(driven):
+    answers, backend = driven
+    text = answers["brush"]["interactive"][2]
+    reference = main_api(backend, text_prompts=["kitten"], confidence_threshold=THRESHOLD)
+    masks_match(text["result"], reference, ["kitten"] * reference["num_objects"])
+
+
+def test_polygon_projects_get_polygons_in_percent(driven):
+    answers, backend = driven
+    [stored] = answers["polygon"]["stored"]
+    reference = main_api(backend, text_prompts=["kitten", "person"], confidence_threshold=THRESHOLD, vectorize=True)
+    outlines = [polygon for polygon in reference["polygons"] if len(polygon) >= 3]
+    assert len(stored["result"]) == len(outlines) > 0
+    for found, outline in zip(stored["result"], outlines, strict=True):
+        assert found["type"] == "polygonlabels" and found["value"]["polygonlabels"][0] in ("kitten", "P")
+        points = np.array(found["value"]["points"])
+        expected = (np.array(outline) + 0.5) / [WIDTH, HEIGHT] * 100
+        assert np.allclose(points, expected, atol=1e-3)
+
+
+def test_a_config_with_nothing_to_fill_is_refused_at_connection(driven):
+    answers, _ = driven
+    refusal = answers["text"]["refused"] or ""
+    assert "400 Client Error" in refusal and "refused/schema-has-no-Image-tag" in refusal  # the reason, as shown
+
+
+def test_brush_rle_decodes_with_label_studios_own_decoder(label_studio, tmp_path):
+    """Masks that exercise every run-length field size, runs split over 65,536 values, empty and full masks."""
+    from sam3_core.masks.brush_rle import encode_mask
+
+    bin_dir = label_studio.bin_dir
+    rng = np.random.default_rng(7)
+    stripes = np.zeros((300, 400), bool)
+    stripes[:, ::7] = True
+    long_runs = np.zeros((500, 300), bool)
+    long_runs[200:] = True
+    masks = [rng.random((37, 53)) > 0.5, stripes, long_runs, np.zeros((9, 11), bool), np.ones((1, 1), bool)]
+    cases = [{"shape": mask.shape, "rle": encode_mask(mask)} for mask in masks]
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    script = (
+        "import json, sys, numpy as np\n"
+        "from label_studio_sdk.converter.brush import decode_rle\n"
+        "cases = json.load(open(sys.argv[1]))\n"
+        "masks = [(decode_rle(c['rle']).reshape(*c['shape'], 4) > 0).all(-1) for c in cases]\n"
+        "print(json.dumps([mask.astype(int).tolist() for mask in masks]))\n"
+    )
+    done = subprocess.run(
+        [str(bin_dir / "python"), "-c", script, str(tmp_path / "cases.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for mask, decoded in zip(masks, json.loads(done.stdout), strict=True):
+        assert np.array_equal(np.array(decoded, bool), mask)
