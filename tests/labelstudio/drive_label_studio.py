@@ -11,7 +11,8 @@ interactive prediction for each context (Label Studio's own ``interactive-annota
 retrieve predictions for the task (the Data Manager action) and read the stored predictions back. Every brush
 result is decoded with Label Studio's own decoder (``label_studio_sdk.converter.brush.decode_rle``) into
 ``OUT_DIR/<project>-<source>-<n>.npy``. A ``refused`` project only tries to connect the backend and reports
-what Label Studio said. Prints one JSON object with what Label Studio stored and answered.
+what Label Studio said. Then a personal access token is created. Prints one JSON object with what Label Studio
+stored and answered, and the token.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     out = Path(sys.argv[2])
     client = LabelStudio(base_url=plan["label_studio"], api_key=plan["token"])
     answers = {project["name"]: run_project(client, plan, project, out) for project in plan["projects"]}
+    answers["personal_access_token"] = client.tokens.create().token  # a JWT refresh token, as the UI creates
     print(json.dumps(answers))
 
 

@@ -179,3 +179,23 @@ def test_brush_rle_decodes_with_label_studios_own_decoder(label_studio, tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     for mask, decoded in zip(masks, json.loads(done.stdout), strict=True):
         assert np.array_equal(np.array(decoded, bool), mask)
+
+
+def test_both_kinds_of_api_key_read_label_studios_files_and_a_wrong_one_is_not_echoed(driven, label_studio):
+    """The backend's image reader in process against the running Label Studio: its legacy token, a personal access
+    token (exchanged for an access token at /api/token/refresh/), and a key Label Studio refuses."""
+    from sam3_core.errors import RequestError
+    from sam3_core.labelstudio.files import TaskImages
+    from sam3_core.settings import LabelStudioSettings, RequestSettings
+
+    answers, _ = driven
+    upload = answers["brush"]["image_url"]
+    expected = encode(scene(WIDTH, HEIGHT))
+    for key in (label_studio.token, answers["personal_access_token"]):
+        images = TaskImages(LabelStudioSettings(label_studio.url, key), RequestSettings())
+        assert images.read(upload, "image") == expected
+        assert images.read(label_studio.url + upload, "image") == expected  # the absolute URL on that host too
+    wrong = "ffffffffffffffffffffffffffffffffffffffff"
+    with pytest.raises(RequestError, match="could not be fetched") as refused:
+        TaskImages(LabelStudioSettings(label_studio.url, wrong), RequestSettings()).read(upload, "image")
+    assert wrong not in str(refused.value)
