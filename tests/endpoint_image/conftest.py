@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -28,6 +23,7 @@ import torch
 
 from sam3_core.testing.tiny_checkpoint import make_checkpoint
 
+from background import BackgroundStart
 from helpers import wait_until_healthy
 
 HERE = Path(__file__).resolve().parent
@@ -36,14 +32,8 @@ TOOLKIT = ROOT.parent / "shared" / "vendor" / "huggingface-inference-toolkit"
 TOKEN = "hf_replica_token_value"
 START_TIMEOUT_S = 1500
 
-_work: Path | None = None
-_starting: Future | None = None
-# What the background start has running, each in a process group of its own, ended with the session: the build,
-# then the replica's server. Once the session ends, nothing new starts.
-_children: list[subprocess.Popen] = []
-_servers: list = []
-_lock = threading.Lock()
-_stopping = threading.Event()
+# The build, then the replica's server, ended with the session.
+BACKGROUND = BackgroundStart("sam3-endpoint-image-")
 
 
 def deploy_dry_run(build: Path) -> dict:
@@ -87,24 +77,16 @@ def port_outside_the_ephemeral_range() -> int:
     raise RuntimeError(f"no free loopback port below {low}")
 
 
-def _start(command: list[str], log: Path) -> subprocess.Popen:
-    with _lock:
-        if _stopping.is_set():
-            raise RuntimeError("the session ended before the replica started")
-        with open(log, "w") as output:
-            child = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        _children.append(child)
-        return child
-
-
 def start_endpoint(work: Path, checkpoint: Path):
     """Build (or find) the replica and start the deploy.py repository on it, serving ``checkpoint`` as
     ``facebook/sam3``: (url, server, seconds until healthy)."""
     from scripts.endpoint_image_replica import ReplicaServer, build
 
     plan = deploy_dry_run(work / "repository")
-    builder = _start(
-        [sys.executable, "-m", "scripts.endpoint_image_replica", "--toolkit", str(TOOLKIT), "build"], work / "build.log"
+    builder = BACKGROUND.process(
+        [sys.executable, "-m", "scripts.endpoint_image_replica", "--toolkit", str(TOOLKIT), "build"],
+        work / "build.log",
+        cwd=ROOT,
     )
     if builder.wait() != 0:
         raise RuntimeError(f"the replica's build failed:\n{(work / 'build.log').read_text()[-4000:]}")
@@ -112,63 +94,35 @@ def start_endpoint(work: Path, checkpoint: Path):
     env = {**plan["env"], **plan["secrets"]}
     env |= {"HF_HUB_CACHE": str(hub_cache_with(checkpoint, work / "hub")), "HF_HUB_OFFLINE": "1"}
     port = port_outside_the_ephemeral_range()
-    with _lock:
-        if _stopping.is_set():
-            raise RuntimeError("the session ended before the replica started")
-        server = ReplicaServer(replica, work / "repository", port, env, work / "server.log")
-        _servers.append(server)
+    server = BACKGROUND.adopt(lambda: ReplicaServer(replica, work / "repository", port, env, work / "server.log"))
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, server.process, START_TIMEOUT_S, output=server.log)
     return url, server, time.monotonic() - server.started
 
 
-def _run_into(future: Future, work: Path, checkpoint: Path) -> None:
-    try:
-        future.set_result(start_endpoint(work, checkpoint))
-    except BaseException as error:  # noqa: BLE001 - raised where the fixture reads the result
-        future.set_exception(error)
-
-
 def pytest_collection_finish(session):
-    global _work, _starting
     if session.config.option.collectonly:
         return
     if TOOLKIT.is_dir() and any(item.path.is_relative_to(HERE) for item in session.items):
-        _work = Path(tempfile.mkdtemp(prefix="sam3-endpoint-image-"))
+        work = BACKGROUND.open_work()
         # Made here, not in the thread: torch's random generator is global, and the session's own tiny checkpoint
         # (the in-process reference's weights) is made meanwhile from the same seed.
         with torch.random.fork_rng(devices=[]):  # the tests' random state stays as it was
-            checkpoint = make_checkpoint(_work / "sam3-tiny")
-        _starting = Future()
-        # A daemon thread: a session that ends early (a failure under -x) stops the build and does not wait for it.
-        threading.Thread(target=_run_into, args=(_starting, _work, checkpoint), daemon=True).start()
+            checkpoint = make_checkpoint(work / "sam3-tiny")
+        BACKGROUND.begin(lambda: start_endpoint(work, checkpoint))
 
 
 def pytest_sessionfinish(session):
-    with _lock:
-        _stopping.set()
-        for child in _children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for server in _servers:
-            server.stop()
-    for child in _children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    if _work is not None:
-        shutil.rmtree(_work, ignore_errors=True)
+    BACKGROUND.finish()
 
 
 @pytest.fixture(scope="session")
 def endpoint(tiny_checkpoint):
     """The replica serving the deploy.py repository on a loopback port: (url, server log reader)."""
-    if _starting is None:
+    if not BACKGROUND.begun:
         pytest.skip("the replica was not started (../shared/vendor/huggingface-inference-toolkit is absent)")
-    url, server, healthy_after_s = _starting.result()  # the start's own steps are bounded
-    served = _work / "sam3-tiny"
+    url, server, healthy_after_s = BACKGROUND.result()  # the start's own steps are bounded
+    served = BACKGROUND.work / "sam3-tiny"
     same = filecmp.cmp(served / "model.safetensors", tiny_checkpoint / "model.safetensors", shallow=False)
     assert same, "the replica serves the weights the in-process reference runs"
     figures = server.cold_start(healthy_after_s)

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from sam3_core.testing.support import free_port, wait_until_healthy
+
+from background import BackgroundStart
 
 HERE = Path(__file__).resolve().parent
 LABEL_STUDIO_PIN = "label-studio==1.23.2"
@@ -35,11 +33,7 @@ TOKEN = "0123456789abcdef0123456789abcdef01234567"  # the admin's legacy API tok
 INSTALL_TIMEOUT_S = 1200
 START_TIMEOUT_S = 900
 
-_work: Path | None = None
-_starting: Future | None = None
-_children: list[subprocess.Popen] = []
-_lock = threading.Lock()
-_stopping = threading.Event()
+BACKGROUND = BackgroundStart("sam3-label-studio-")
 
 
 class RunningLabelStudio(NamedTuple):
@@ -52,18 +46,6 @@ class NotInstallable(RuntimeError):
     """The registry did not give a working Label Studio."""
 
 
-def _start(command: list[str], log: Path, **options) -> subprocess.Popen:
-    with _lock:
-        if _stopping.is_set():
-            raise RuntimeError("the session ended before Label Studio started")
-        with open(log, "w") as output:
-            child = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, **options
-            )
-        _children.append(child)
-        return child
-
-
 def installed_label_studio(log: Path) -> Path:
     """The environment's ``bin`` folder, installing ``LABEL_STUDIO_PIN`` first unless it is cached."""
     environment = CACHE / LABEL_STUDIO_PIN.replace("==", "-")
@@ -72,7 +54,7 @@ def installed_label_studio(log: Path) -> Path:
         shutil.rmtree(environment, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True, timeout=300)
         pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        installer = _start([*pip, LABEL_STUDIO_PIN], log)
+        installer = BACKGROUND.process([*pip, LABEL_STUDIO_PIN], log)
         try:
             status = installer.wait(timeout=INSTALL_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -98,49 +80,27 @@ def start_label_studio(work: Path) -> RunningLabelStudio:
     command = [str(bin_dir / "label-studio"), "start", "--no-browser", "--data-dir", str(work / "data")]
     command += ["--port", str(port), "--internal-host", "127.0.0.1", "--username", "admin@example.com"]
     command += ["--password", "sam3-tests-only", "--user-token", TOKEN, "--enable-legacy-api-token"]
-    server = _start(command, work / "server.log", env=env, cwd=work)
+    server = BACKGROUND.process(command, work / "server.log", env=env, cwd=work)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, server, START_TIMEOUT_S, output=lambda: (work / "server.log").read_text())
     return RunningLabelStudio(url, bin_dir, TOKEN)
 
 
-def _run_into(future: Future, work: Path) -> None:
-    try:
-        future.set_result(start_label_studio(work))
-    except BaseException as error:  # noqa: BLE001 - raised where the fixture reads the result
-        future.set_exception(error)
-
-
 def pytest_collection_finish(session):
-    global _work, _starting
     if session.config.option.collectonly or not any(item.path.is_relative_to(HERE) for item in session.items):
         return
-    _work = Path(tempfile.mkdtemp(prefix="sam3-label-studio-"))
-    _starting = Future()
-    threading.Thread(target=_run_into, args=(_starting, _work), daemon=True).start()
+    work = BACKGROUND.open_work()
+    BACKGROUND.begin(lambda: start_label_studio(work))
 
 
 def pytest_sessionfinish(session):
-    with _lock:
-        _stopping.set()
-        for child in _children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-    for child in _children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    if _work is not None:
-        shutil.rmtree(_work, ignore_errors=True)
+    BACKGROUND.finish()
 
 
 @pytest.fixture(scope="session")
 def label_studio() -> RunningLabelStudio:
     """The running Label Studio."""
-    assert _starting is not None
     try:
-        return _starting.result()
+        return BACKGROUND.result()
     except NotInstallable as reason:
         pytest.skip(f"Label Studio is not installable here: {reason}")
