@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium import WAIT_MS, browser_page, choose_file, in_viewport, screenshot_folder
 from PIL import Image
+
+from chromium import WAIT_MS, browser_page, choose_file, in_viewport, screenshot_folder
 
 PHOTO_SIZE = (4000, 3000)
 STAGE = "#stage .sam3-ui"

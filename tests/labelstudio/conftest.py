@@ -40,6 +40,8 @@ class RunningLabelStudio(NamedTuple):
     url: str
     bin_dir: Path  # its environment's executables (python, label-studio)
     token: str  # the admin's legacy API token
+    email: str = "admin@example.com"  # the admin's login
+    password: str = "sam3-tests-only"
 
 
 class NotInstallable(RuntimeError):
@@ -78,12 +80,12 @@ def start_label_studio(work: Path) -> RunningLabelStudio:
         "DJANGO_DB": "sqlite",
     }
     command = [str(bin_dir / "label-studio"), "start", "--no-browser", "--data-dir", str(work / "data")]
-    command += ["--port", str(port), "--internal-host", "127.0.0.1", "--username", "admin@example.com"]
-    command += ["--password", "sam3-tests-only", "--user-token", TOKEN, "--enable-legacy-api-token"]
+    admin = RunningLabelStudio(f"http://127.0.0.1:{port}", bin_dir, TOKEN)
+    command += ["--port", str(port), "--internal-host", "127.0.0.1", "--username", admin.email]
+    command += ["--password", admin.password, "--user-token", TOKEN, "--enable-legacy-api-token"]
     server = BACKGROUND.process(command, work / "server.log", env=env, cwd=work)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, server, START_TIMEOUT_S, output=lambda: (work / "server.log").read_text())
-    return RunningLabelStudio(url, bin_dir, TOKEN)
+    wait_until_healthy(admin.url, server, START_TIMEOUT_S, output=lambda: (work / "server.log").read_text())
+    return admin
 
 
 def pytest_collection_finish(session):

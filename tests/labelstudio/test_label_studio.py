@@ -47,7 +47,7 @@ TEXT = region("textarea", {"text": ["kitten"]})
 @pytest.fixture(scope="module")
 def driven(label_studio, tiny_checkpoint, tmp_path_factory):
     """What Label Studio stored and answered, and the backend's main API URL (the server is still running)."""
-    url, bin_dir, token = label_studio
+    url, bin_dir, token = label_studio.url, label_studio.bin_dir, label_studio.token
     work = tmp_path_factory.mktemp("label-studio-run")
     (work / "scene.png").write_bytes(encode(scene(WIDTH, HEIGHT)))
     port = free_port()
@@ -199,3 +199,30 @@ def test_both_kinds_of_api_key_read_label_studios_files_and_a_wrong_one_is_not_e
     with pytest.raises(RequestError, match="could not be fetched") as refused:
         TaskImages(LabelStudioSettings(label_studio.url, wrong), RequestSettings()).read(upload, "image")
     assert wrong not in str(refused.value)
+
+
+def test_the_editor_shows_the_sam3_prediction(driven, label_studio, tmp_path_factory):
+    """Label Studio's own editor in Chromium: the task's SAM3 prediction with its regions and labels, and the
+    project's model page showing the backend connected (screenshots for docs/LABEL_STUDIO.md)."""
+    from chromium import WAIT_MS, browser_page, screenshot_folder
+
+    answers, _ = driven
+    brush = answers["brush"]
+    folder = screenshot_folder(tmp_path_factory)
+    errors: list[str] = []
+    with browser_page(label_studio.url + "/user/login/", errors) as page:
+        page.fill('input[name="email"]', label_studio.email)
+        page.fill('input[name="password"]', label_studio.password)
+        page.click('button[type="submit"]')
+        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+        page.goto(f"{label_studio.url}/projects/{brush['project']}/data?task={brush['task']}")
+        score = f"{100 * brush['stored'][0]['score']:.2f}%"  # the prediction's tab: model version and score
+        page.get_by_text(score).wait_for(timeout=WAIT_MS)
+        regions = page.locator(".lsf-region-item, .lsf-outliner-item")
+        regions.first.wait_for(timeout=WAIT_MS)
+        page.screenshot(path=folder / "label-studio-prediction.png")
+        assert page.get_by_text("sam3", exact=True).count() >= 1
+        assert page.locator(".lsf-outliner-item", has_text="kitten").count() >= 1
+        page.goto(f"{label_studio.url}/projects/{brush['project']}/settings/ml")
+        page.get_by_text("Connected").first.wait_for(timeout=WAIT_MS)
+        page.screenshot(path=folder / "label-studio-model-connected.png")

@@ -1,4 +1,4 @@
-"""What the browser tests share (tests/browser/test_ui.py, test_ui_video.py): Debian's Chromium driven by Playwright
+"""What the browser tests share (tests/browser, tests/labelstudio): Debian's Chromium driven by Playwright
 at 1280x800, a page that records its script errors, and the folder screenshots go to."""
 
 from __future__ import annotations
