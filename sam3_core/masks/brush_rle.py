@@ -31,13 +31,13 @@ def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pack_bits(codes: np.ndarray, widths: np.ndarray) -> bytes:
-    """The codes' low ``widths`` bits each, most significant first, one after another, zero-padded to bytes."""
+    """The codes' low ``widths`` bits each (at most 32), most significant first, one after another, zero-padded to
+    whole bytes."""
     if codes.size == 0:
         return b""
-    owner = np.repeat(np.arange(codes.size), widths)
-    offsets = np.arange(owner.size) - np.repeat(np.cumsum(widths) - widths, widths)
-    bits = (codes[owner] >> (widths[owner] - 1 - offsets)) & 1
-    return np.packbits(bits.astype(np.uint8)).tobytes()
+    bits = np.unpackbits(codes.astype(">u4").view(np.uint8).reshape(-1, 4), axis=1)  # (n, 32), high bit first
+    kept = np.arange(32) >= (32 - widths)[:, None]
+    return np.packbits(bits[kept]).tobytes()
 
 
 def encode_mask(mask: np.ndarray) -> list[int]:

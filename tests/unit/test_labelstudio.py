@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sam3_core.errors import RequestError
 from sam3_core.labelstudio.backend import LabelStudioBackend
@@ -212,3 +213,32 @@ def test_extra_params_are_checked_as_the_main_api_checks_them_and_kept_per_proje
 def test_a_pinned_revision_names_the_model_version():
     pinned = dataclasses.replace(Settings().model, revision="v1.0")
     assert LabelStudioBackend(dataclasses.replace(Settings(), model=pinned)).model_version == "sam3@v1.0"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"label_config": config()}, "tasks"),
+        ({"tasks": [], "label_config": config()}, "tasks"),
+        ({"tasks": "1", "label_config": config()}, "tasks"),
+        ({"tasks": [task()]}, "label_config"),
+        ({"tasks": [task()], "label_config": config(), "params": [1]}, "params"),
+        ([task()], "body"),
+    ],
+)
+def test_a_foreign_predict_body_is_refused_naming_the_field(handler, backend, body, field):
+    with pytest.raises(RequestError) as refused:
+        backend.predict(body, answer_with(handler))
+    assert refused.value.field == field
+
+
+def test_clicks_on_one_image_encode_it_once(handler, backend):
+    mirrored = scene(WIDTH, HEIGHT).transpose(Image.Transpose.FLIP_LEFT_RIGHT)  # a picture no other test sends
+    picture = "data:image/png;base64," + b64(encode(mirrored))
+    cache = handler.engine.feature_cache
+    misses = cache.misses
+    for x in (20, 50, 80):
+        click = {"result": [region("keypointlabels", {"x": x, "y": 50, "keypointlabels": ["kitten"]})]}
+        body = {"tasks": [task(image=picture)], "label_config": config(), "params": {"context": click}}
+        assert backend.predict(body, answer_with(handler))["results"][0]["result"]
+    assert cache.misses == misses + 1  # the first click ran the ViT; the others read its features

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Pre-annotation throughput of the Label Studio backend against the main API on the same images, in one run.
+
+    python -m scripts.labelstudio_bench --size tiny|full [--tasks 16] [--per-request 1,16] [--image 640x480]
+        [--labels kitten,person] [--json F]
+
+One service, loaded as the endpoint loads it, in this process. ``--tasks`` synthetic JPEG images (each its own, so
+every image runs the ViT) are pre-annotated with every label of a brush project as a concept prompt:
+- main API: ``{"inputs": [{"image": ..., "text_prompts": labels}, ...]}``, ``--per-request`` images per call;
+- Label Studio: ``/predict`` bodies of ``--per-request`` tasks (images as ``data:`` URIs, so no Label Studio
+  server is involved), through ``LabelStudioBackend.predict``: the same model work, plus each mask as brush RLE.
+Each answer is serialised to JSON as the server would send it. The feature and text caches are emptied before
+each contender, which run one after the other at each size. Prints tasks/s, the ratio, and peak RSS growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import time
+from pathlib import Path
+
+from sam3_core.testing.support import memory_mb, reset_peak_memory, synthetic_image
+from scripts.benchmark import machine, parse_size
+from scripts.measuring import checkpoint
+
+
+def jpeg_b64(width: int, height: int, seed: int) -> str:
+    buffer = io.BytesIO()
+    synthetic_image(width, height, seed=seed).save(buffer, format="JPEG", quality=90)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def brush_config(labels: list[str]) -> str:
+    choices = "".join(f'<Label value="{label}"/>' for label in labels)
+    output = f'<BrushLabels name="mask" toName="image">{choices}</BrushLabels>'
+    return f'<View><Image name="image" value="$image"/>{output}</View>'
+
+
+def run(contender, images: list[str], per_request: int, service) -> dict:
+    service.engine.release_memory()
+    reset_peak_memory()
+    before = memory_mb("VmRSS")
+    started = time.perf_counter()
+    objects = 0
+    for start in range(0, len(images), per_request):
+        answer = contender(images[start : start + per_request])
+        objects += answer[1]
+        json.dumps(answer[0])
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 2),
+        "tasks_per_s": round(len(images) / seconds, 4),
+        "objects": objects,
+        "peak_rss_growth_mb": round(memory_mb("VmHWM") - before, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--tasks", type=int, default=16)
+    parser.add_argument("--per-request", default="1,16")
+    parser.add_argument("--image", type=parse_size, default=(640, 480))
+    parser.add_argument("--labels", default="kitten,person")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+
+    from sam3_core.labelstudio.backend import LabelStudioBackend
+    from sam3_core.loading import load_service
+    from sam3_core.settings import ModelSettings, Settings
+
+    labels = args.labels.split(",")
+    settings = Settings(model=ModelSettings(device="cpu"))
+    service = load_service(settings, model=str(checkpoint(args.size)))
+    backend = LabelStudioBackend(settings)
+    images = [jpeg_b64(*args.image, seed=seed) for seed in range(args.tasks)]
+    config = brush_config(labels)
+
+    def main_api(batch: list[str]) -> tuple[object, int]:
+        answers = service({"inputs": [{"image": image, "text_prompts": labels} for image in batch]})
+        return answers, sum(answer["num_objects"] for answer in answers)
+
+    def label_studio(batch: list[str]) -> tuple[object, int]:
+        tasks = [{"id": k, "data": {"image": "data:image/jpeg;base64," + image}} for k, image in enumerate(batch)]
+        answer = backend.predict({"tasks": tasks, "label_config": config}, service)
+        return answer, sum(len(prediction["result"]) for prediction in answer["results"])
+
+    rows = []
+    for per_request in (int(size) for size in args.per_request.split(",")):
+        row = {"per_request": per_request, "tasks": args.tasks}
+        row["main_api"] = run(main_api, images, per_request, service)
+        row["label_studio"] = run(label_studio, images, per_request, service)
+        rows.append(row)
+        main_figures, ls_figures = row["main_api"], row["label_studio"]
+        print(
+            f"{args.size} {args.image[0]}x{args.image[1]}, {args.tasks} tasks, {per_request} per request, "
+            f"{len(labels)} labels: main API {main_figures['tasks_per_s']:.3f} tasks/s ({main_figures['objects']} "
+            f"objects, +{main_figures['peak_rss_growth_mb']:.0f} MB) | Label Studio {ls_figures['tasks_per_s']:.3f} "
+            f"tasks/s ({ls_figures['objects']} regions, +{ls_figures['peak_rss_growth_mb']:.0f} MB) = "
+            f"{ls_figures['tasks_per_s'] / main_figures['tasks_per_s']:.2f}x",
+            flush=True,
+        )
+    report = {"size": args.size, "image": list(args.image), "labels": labels, "machine": machine(), "rows": rows}
+    print(f"machine: {report['machine']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
