@@ -136,17 +136,16 @@ class LabelStudioBackend:
         if config.output_kind == "polygonlabels":
             fields["vectorize"] = True
         step = self.settings.request.limits.max_batch_images
-        outcomes: list[dict[str, Any] | RequestError] = []
-        for start in range(0, len(tasks), step):
-            outcomes += self._answer_tasks(tasks[start : start + step], start, config, fields, answer)
-        if interactive and isinstance(outcomes[0], RequestError):
-            raise outcomes[0]
-        results = [
-            {"error": str(done), "task": _task_id(task)}
-            if isinstance(done, RequestError)
-            else prediction(config, done, prompts.label_of, self.model_version)
-            for task, done in zip(tasks, outcomes, strict=True)
-        ]
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(tasks), step):  # each batch's masks become results before the next batch runs
+            chunk = tasks[start : start + step]
+            for task, done in zip(chunk, self._answer_tasks(chunk, start, config, fields, answer), strict=True):
+                if isinstance(done, RequestError):
+                    if interactive:
+                        raise done
+                    results.append({"error": str(done), "task": _task_id(task)})
+                else:
+                    results.append(prediction(config, done, prompts.label_of, self.model_version))
         return {"results": results, "model_version": self.model_version}
 
     def _image(self, task: object, index: int, config: LabelingConfig) -> bytes | str | RequestError:

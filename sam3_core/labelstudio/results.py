@@ -1,7 +1,8 @@
 """A main-API response as one Label Studio prediction, in the result type of the project's output control.
 
 - ``brushlabels``: the mask as Label Studio's brush RLE (``value.format`` ``"rle"``, ``value.rle``;
-  ``sam3_core.masks.brush_rle``);
+  ``sam3_core.masks.brush_rle``), held as ``bytes`` (a byte per value, not a Python int list) until the server
+  writes it as JSON's list of numbers;
 - ``polygonlabels``: the outer contour of the mask's largest part (the main API's ``vectorize``), its vertices
   at pixel centres, in percent of the image (``value.points`` ``[[x, y], ...]``, ``closed``);
 - ``rectanglelabels``: the mask's box in percent (``value.x``, ``y``, ``width``, ``height``, ``rotation`` 0).

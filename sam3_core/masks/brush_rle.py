@@ -40,9 +40,9 @@ def _pack_bits(codes: np.ndarray, widths: np.ndarray) -> bytes:
     return np.packbits(bits[kept]).tobytes()
 
 
-def encode_mask(mask: np.ndarray) -> list[int]:
-    """The brush RLE of a 2-D mask (``height x width``, nonzero inside), as the list of bytes Label Studio's JSON
-    carries."""
+def encode_mask(mask: np.ndarray) -> bytes:
+    """The brush RLE of a 2-D mask (``height x width``, nonzero inside); Label Studio's JSON carries it as the list
+    of these byte values."""
     lengths, values = mask_runs(mask)
     lengths = lengths * CHANNELS
     pieces = (lengths + LONGEST_RUN - 1) // LONGEST_RUN  # a run longer than one chunk holds is split
@@ -62,4 +62,4 @@ def encode_mask(mask: np.ndarray) -> list[int]:
     header_codes = np.array([value for value, _ in header_fields], np.int64)
     header_widths = np.array([width for _, width in header_fields], np.int64)
     chunk_widths = 1 + 2 + field_bits + WORD_BITS
-    return list(_pack_bits(np.concatenate((header_codes, codes)), np.concatenate((header_widths, chunk_widths))))
+    return _pack_bits(np.concatenate((header_codes, codes)), np.concatenate((header_widths, chunk_widths)))

@@ -45,6 +45,7 @@ from starlette.routing import Route
 from sam3_core.api.request import QUERY_LIST_FIELDS, parse_query_value
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
+from sam3_core.server.json_answer import encode_json
 from sam3_core.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from sam3_core.server.metrics import ServerMetrics
 
@@ -63,8 +64,7 @@ STILL_LOADING_S = 10.0
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
-    body = json.dumps(content, allow_nan=False, separators=(",", ":"))
-    return Response(body, status_code=status_code, media_type="application/json")
+    return Response(encode_json(content), status_code=status_code, media_type="application/json")
 
 
 def error_response(status_code: int, message: str) -> Response:

@@ -161,7 +161,7 @@ def test_brush_rle_decodes_with_label_studios_own_decoder(label_studio, tmp_path
     long_runs = np.zeros((500, 300), bool)
     long_runs[200:] = True
     masks = [rng.random((37, 53)) > 0.5, stripes, long_runs, np.zeros((9, 11), bool), np.ones((1, 1), bool)]
-    cases = [{"shape": mask.shape, "rle": encode_mask(mask)} for mask in masks]
+    cases = [{"shape": mask.shape, "rle": list(encode_mask(mask))} for mask in masks]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     script = (
         "import json, sys, numpy as np\n"
