@@ -107,7 +107,11 @@ class LabelStudioBackend:
         """Check the project's config and extra params; keep the params for the project."""
         if not isinstance(body, Mapping):
             raise RequestError("body", "expected a JSON object")
-        labeling_config(body.get("schema"), "schema")
+        concepts = preannotation_prompts(labeling_config(body.get("schema"), "schema"), "schema").fields["text_prompts"]
+        limit = self.settings.request.limits.max_text_prompts
+        if len(concepts) > limit:
+            problem = f"has {len(concepts)} labels to prompt for, at most {limit} (SAM3_MAX_TEXT_PROMPTS)"
+            raise RequestError("schema", problem)
         options = parse_extra_params(body.get("extra_params"), self.settings)
         with self._lock:
             self._projects[str(body.get("project"))] = options
@@ -180,10 +184,14 @@ class LabelStudioBackend:
                 if error.element is None:  # the whole batch (too many images, say): every task of it
                     outcome.update({k: error for k in waiting})
                     break
-                bad = waiting.pop(error.element)
                 field = error.field.split(".", 1)[-1]  # inputs[i].image -> image
-                field = f"data.{config.image_key}" if field == "image" else field
-                outcome[bad] = type(error)(f"{_where(tasks[bad], first + bad)}.{field}", error.problem)
+                if field != "image":  # the prompts, which every task of the call shares: all fail alike
+                    outcome.update(
+                        {k: type(error)(f"{_where(tasks[k], first + k)}.{field}", error.problem) for k in waiting}
+                    )
+                    break
+                bad = waiting.pop(error.element)
+                outcome[bad] = type(error)(f"{_where(tasks[bad], first + bad)}.data.{config.image_key}", error.problem)
                 continue  # found before any model work: the others go again without it
             outcome.update(zip(waiting, responses, strict=True))
             break

@@ -42,13 +42,14 @@ class TaskPrompts:
         return self.concept_labels.get(found_by) or self.visual_label or found_by
 
 
-def preannotation_prompts(config: LabelingConfig) -> TaskPrompts:
-    """Every label of the output control as a concept prompt (one prompt per distinct text)."""
+def preannotation_prompts(config: LabelingConfig, field: str = "label_config") -> TaskPrompts:
+    """Every label of the output control as a concept prompt (one prompt per distinct text); ``RequestError``
+    naming ``field`` (the config's) when it has none."""
     concept_labels: dict[str, str] = {}
     for label in config.labels:
         concept_labels.setdefault(label.prompt, label.value)
     if not concept_labels:
-        raise RequestError("label_config", f"<{config.output_kind}> control has no <Label>: nothing to prompt for")
+        raise RequestError(field, f"<{config.output_kind}> control has no <Label>: nothing to prompt for")
     return TaskPrompts({"text_prompts": list(concept_labels)}, concept_labels)
 
 

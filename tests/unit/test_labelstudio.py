@@ -242,3 +242,16 @@ def test_clicks_on_one_image_encode_it_once(handler, backend):
         body = {"tasks": [task(image=picture)], "label_config": config(), "params": {"context": click}}
         assert backend.predict(body, answer_with(handler))["results"][0]["result"]
     assert cache.misses == misses + 1  # the first click ran the ViT; the others read its features
+
+
+def test_what_every_task_shares_fails_once_for_all_and_too_many_labels_are_refused_at_setup(handler, backend):
+    limited = LabelStudioBackend(Settings(request=RequestSettings(limits=Limits(max_text_prompts=2))))
+    with pytest.raises(RequestError, match=r"schema: has 3 labels to prompt for, at most 2 \(SAM3_MAX_TEXT_PROMPTS\)"):
+        limited.setup({"project": "1.1", "schema": config()})
+    no_labels = '<View><Image name="i" value="$i"/><BrushLabels name="b" toName="i"/></View>'
+    with pytest.raises(RequestError, match="schema: <brushlabels> control has no <Label>"):
+        backend.setup({"project": "1.1", "schema": no_labels})
+    wordy = config().replace('hint="car"', 'hint="' + " ".join(["car"] * 40) + '"')  # over the model's 32 tokens
+    results = backend.predict({"tasks": [task(1), task(2)], "label_config": wordy}, answer_with(handler))["results"]
+    expected = [f"tasks[{k}] (task {k + 1}).text_prompts[2]: is " for k in (0, 1)]
+    assert [result["error"][: len(expected[0])] for result in results] == expected
