@@ -2,7 +2,7 @@
 """Pre-annotation throughput of the Label Studio backend against the main API on the same images, in one run.
 
     python -m scripts.labelstudio_bench --size tiny|full [--tasks 16] [--per-request 1,16] [--image 640x480]
-        [--labels kitten,person] [--threshold 0.5] [--json F]
+        [--labels kitten,person] [--threshold 0.5] [--clicks 10] [--json F]
 
 One service, loaded as the endpoint loads it, in this process. ``--tasks`` synthetic JPEG images (each its own, so
 every image runs the ViT) are pre-annotated with every label of a brush project as a concept prompt:
@@ -11,8 +11,12 @@ every image runs the ViT) are pre-annotated with every label of a brush project 
   server is involved), through ``LabelStudioBackend.predict``: the same model work, plus each mask as brush RLE.
 Both use ``--threshold`` (Label Studio: the project's extra param, set by ``/setup``); random weights score about
 0.25, so the full-size checkpoint finds nothing at the default 0.5. Each answer is serialised to JSON as the
-server would send it. The feature and text caches are emptied before
-each contender, which run one after the other at each size. Prints tasks/s, the ratio, and peak RSS growth.
+server would send it. The feature and text caches are emptied before each contender, which run one after the
+other at each size. Prints tasks/s, the ratio, and peak RSS growth.
+
+Then ``--clicks`` clicks on one image whose features are cached (what a user of the editor's smart keypoint
+does), each through the main API (``points``, threshold 0) and as Label Studio's interactive ``/predict`` (a
+``keypointlabels`` context): the median milliseconds of each, the image's first click not counted.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import base64
 import io
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -61,6 +66,28 @@ def run(contender, images: list[str], per_request: int, service) -> dict:
     }
 
 
+def clicks(service, backend, config: str, image: str, size: tuple[int, int], count: int) -> dict:
+    """Median ms of ``count`` clicks on ``image`` (features cached by a first click) through each path."""
+    width, height = size
+    task = {"id": 1, "data": {"image": "data:image/jpeg;base64," + image}}
+    service({"inputs": {"image": image, "points": [[width / 2, height / 2]]}})  # the ViT, once
+    timings: dict[str, list[float]] = {"main_api_ms": [], "label_studio_ms": []}
+    for k in range(count):
+        x, y = (k + 1) / (count + 1), 0.5
+        started = time.perf_counter()
+        encode_json(
+            service({"inputs": {"image": image, "points": [[x * width, y * height]], "confidence_threshold": 0}})
+        )
+        timings["main_api_ms"].append((time.perf_counter() - started) * 1000)
+        value = {"x": 100 * x, "y": 100 * y, "keypointlabels": ["kitten"]}
+        click = {"type": "keypointlabels", "value": value, "original_width": width, "original_height": height}
+        body = {"tasks": [task], "label_config": config, "params": {"context": {"result": [click]}}}
+        started = time.perf_counter()
+        encode_json(backend.predict(body, service))
+        timings["label_studio_ms"].append((time.perf_counter() - started) * 1000)
+    return {name: round(statistics.median(values), 1) for name, values in timings.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
@@ -69,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=parse_size, default=(640, 480))
     parser.add_argument("--labels", default="kitten,person")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
@@ -95,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return answer, sum(len(prediction["result"]) for prediction in answer["results"])
 
     rows = []
-    for per_request in (int(size) for size in args.per_request.split(",")):
+    for per_request in (int(size) for size in args.per_request.split(",") if size and args.tasks):
         row = {"per_request": per_request, "tasks": args.tasks}
         row["main_api"] = run(main_api, images, per_request, service)
         row["label_studio"] = run(label_studio, images, per_request, service)
@@ -110,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     report = {"size": args.size, "image": list(args.image), "labels": labels, "threshold": args.threshold}
+    if args.clicks:
+        report["clicks"] = clicks(service, backend, config, jpeg_b64(*args.image, seed=10_000), args.image, args.clicks)
+        main_ms, ls_ms = report["clicks"]["main_api_ms"], report["clicks"]["label_studio_ms"]
+        print(
+            f"{args.size}: a click on a cached image: main API {main_ms:.1f} ms, Label Studio {ls_ms:.1f} ms (median)"
+        )
     report |= {"machine": machine(), "rows": rows}
     print(f"machine: {report['machine']}")
     if args.json:
