@@ -91,6 +91,7 @@ def clicks(service, backend, config: str, image: str, size: tuple[int, int], cou
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--model", help="a checkpoint directory instead of --size's generated one")
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--per-request", default="1,16")
     parser.add_argument("--image", type=parse_size, default=(640, 480))
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     labels = args.labels.split(",")
     settings = Settings(model=ModelSettings(device="cpu"))
-    service = load_service(settings, model=str(checkpoint(args.size)))
+    service = load_service(settings, model=args.model or str(checkpoint(args.size)))
     backend = LabelStudioBackend(settings)
     images = [jpeg_b64(*args.image, seed=seed) for seed in range(args.tasks)]
     config = brush_config(labels)
