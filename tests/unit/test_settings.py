@@ -86,3 +86,9 @@ def test_the_api_reference_table_lists_every_variable():
     first_cells = [row.split("|")[1] for row in table.splitlines() if row.startswith("| `")]
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z0-9_]+)`", cell)}
     assert documented == set(variables())
+
+
+def test_secrets_stay_out_of_the_settings_repr():
+    settings = Settings.from_env({"HF_TOKEN": "hf_secret_value", "LABEL_STUDIO_API_KEY": "ls-secret-value"})
+    assert settings.model.hf_token == "hf_secret_value" and settings.label_studio.api_key == "ls-secret-value"
+    assert "secret" not in repr(settings)
