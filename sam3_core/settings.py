@@ -175,6 +175,8 @@ class ServerSettings:
     # Seconds a connection has to deliver a whole request (headers and body) once it is ready for one.
     read_timeout_s: float = env("SAM3_READ_TIMEOUT_S", _positive_float, 30.0)
     max_connections: int = env("SAM3_MAX_CONNECTIONS", _positive_int, 128)  # open at once; requests beyond: 503
+    # Every route but /health answers 401 without it (sam3_core.server.access); unset: open to whoever reaches it.
+    api_token: str | None = env("SAM3_API_TOKEN", _text, None, secret=True)
     # The endpoint repository (the container sets /repository, where Inference Endpoints mounts it).
     model_dir: str | None = env("HF_MODEL_DIR", _text, None)
     # Where ``sam3-app`` listens: a Space sets these two (to 0.0.0.0 and 7860).

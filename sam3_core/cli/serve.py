@@ -18,6 +18,7 @@ query strings (which may carry whole prompts).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -91,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings, args.model, args.host, args.port, "/ui" if args.ui else None, **limits)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (what the server binds) is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(
     settings: Settings,
     requested_model: str | None,
@@ -130,7 +139,13 @@ def serve(
 
     label_studio = label_studio_routes(LabelStudioBackend(settings), max_body_bytes)
     app = create_app(
-        load, max_body_bytes, max_waiting, ui_path=ui_path, on_load_failure=stop_serving, extra_routes=[label_studio]
+        load,
+        max_body_bytes,
+        max_waiting,
+        ui_path=ui_path,
+        on_load_failure=stop_serving,
+        extra_routes=[label_studio],
+        api_token=settings.server.api_token,
     )
     config = uvicorn.Config(
         app,
@@ -152,6 +167,12 @@ def serve(
     shown = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     LOG.info("SAM3 endpoint at %s/ (POST JSON, as Inference Endpoints; GET /health, /metrics)", shown)
     LOG.info("Label Studio ML backend at %s/labelstudio (docs/LABEL_STUDIO.md)", shown)
+    if settings.server.api_token:
+        LOG.info("every route but /health needs the API token (SAM3_API_TOKEN)")
+    elif not is_loopback(host):
+        LOG.warning(
+            "OPEN TO ANYONE WHO REACHES %s: no SAM3_API_TOKEN is set and the server listens beyond loopback", shown
+        )
     if ui_path is not None:
         LOG.info("web UI at %s%s", shown, ui_path)
     else:

@@ -45,6 +45,7 @@ from starlette.routing import Route
 from sam3_core.api.request import QUERY_LIST_FIELDS, parse_query_value
 from sam3_core.cancel import Cancelled
 from sam3_core.errors import InternalError, PayloadTooLarge, RequestError, ServiceUnavailable, quote
+from sam3_core.server.access import CHALLENGE, REFUSAL, AccessToken
 from sam3_core.server.json_answer import encode_json
 from sam3_core.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from sam3_core.server.metrics import ServerMetrics
@@ -229,23 +230,33 @@ def create_app(
     ui_path: str | None = None,
     on_load_failure: Callable[[BaseException], None] | None = None,
     extra_routes: Sequence[RouteFactory] = (),
+    api_token: str | None = None,
 ) -> Starlette:
     """The ASGI app. ``load`` builds the handler (called once, in a background thread, at start-up); when it
     fails, ``/health`` answers 500 and ``on_load_failure`` is called (``sam3-serve`` then exits non-zero).
     ``ui_path``: also serve the Gradio web UI (``sam3_core.ui.page``, with its API endpoints ``/predict`` and
     ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
     Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). ``extra_routes``: more
-    protocols over the same handler (``sam3_core.server.labelstudio_routes``). With a UI the server must call
+    protocols over the same handler (``sam3_core.server.labelstudio_routes``). ``api_token``
+    (``SAM3_API_TOKEN``): every route but ``GET /health`` answers 401 unless the request presents it
+    (``sam3_core.server.access``), before its body is read; the web UI asks for it at a login form (any user
+    name, the token as password). With a UI the server must call
     ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
     heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
     metrics = ServerMetrics()
     host = HandlerHost(load, max_waiting, on_load_failure, on_loaded=metrics.attach)
+    access = AccessToken(api_token) if api_token else None
 
     def guarded(endpoint: Callable, route: str) -> Callable:
         async def wrapper(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                response = await endpoint(request)
+                if access is not None and route != "/health" and not access.admits(request.headers):
+                    LOG.warning("%s %s: refused (401), missing or wrong API token", request.method, request.url.path)
+                    response = error_response(401, REFUSAL)
+                    response.headers["WWW-Authenticate"] = CHALLENGE
+                else:
+                    response = await endpoint(request)
             except RequestError as exc:
                 response = error_response(exc.status_code, str(exc))
             except ClientDisconnect:
@@ -298,7 +309,7 @@ def create_app(
         Route("/predict", guarded(predict, "/predict"), methods=["POST"]),
         Route("/api/sam2_compatible", guarded(sam2_compatible, "/api/sam2_compatible"), methods=["POST"]),
         Route("/api/predict", guarded(gradio_predict, "/api/predict"), methods=["POST"]),
-        Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/metrics", guarded(metrics_page, "/metrics"), methods=["GET"]),
     ]
     if ui_path != "/":
         routes.insert(0, Route("/", guarded(health, "/"), methods=["GET"]))
@@ -317,6 +328,7 @@ def create_app(
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host, app.state.metrics = host, metrics
     page = build_ui(host.call_sync, host.model_info)
-    app = gr.mount_gradio_app(app, page, path=ui_path)  # after the routes: they come first
+    login = access.gradio_login if access is not None else None
+    app = gr.mount_gradio_app(app, page, path=ui_path, auth=login)  # after the routes: they come first
     app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this
     return app
