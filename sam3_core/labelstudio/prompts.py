@@ -17,11 +17,11 @@ Label Studio gives regions in percent of the image (``x``, ``y``, ``width``, ``h
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sam3_core.api.values import parse_number
 from sam3_core.errors import RequestError
 from sam3_core.labelstudio.config import LabelingConfig
 
@@ -53,15 +53,8 @@ def preannotation_prompts(config: LabelingConfig, field: str = "label_config") -
     return TaskPrompts({"text_prompts": list(concept_labels)}, concept_labels)
 
 
-def _number(region: Mapping, name: str, where: str) -> float:
-    value = region.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RequestError(f"{where}.{name}", "expected a number")
-    return float(value)
-
-
 def _percent(region: Mapping, name: str, where: str) -> float:
-    value = _number(region, name, where)
+    value = parse_number(region.get(name), f"{where}.{name}")
     if not -PERCENT_SLACK <= value <= 100 + PERCENT_SLACK:
         raise RequestError(f"{where}.{name}", f"is {value:g}, outside 0-100 (percent of the image)")
     return min(max(value, 0.0), 100.0)

@@ -105,6 +105,7 @@ def test_smart_regions_become_pixels_and_labels():
     [
         (region("keypointlabels", {"x": 101, "y": 5}), "params.context.result[0].value.x"),
         (region("keypointlabels", {"x": "5", "y": 5}), "params.context.result[0].value.x"),
+        (region("keypointlabels", {"x": 10**400, "y": 5}), "params.context.result[0].value.x"),
         (region("rectanglelabels", {"x": 60, "y": 5, "width": 50, "height": 5}), "params.context.result[0].value"),
         ({"type": "keypointlabels", "value": {"x": 1, "y": 1}}, "params.context.result[0].original_width"),
         (region("textarea", {"text": [3]}), "params.context.result[0].value.text"),
