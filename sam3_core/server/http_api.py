@@ -100,6 +100,11 @@ Work = Callable[[Any, Any, threading.Event], Any]  # (handler, payload, cancel) 
 RouteFactory = Callable[["HandlerHost", ServerMetrics, Callable[[Callable, str], Callable]], list[Route]]
 
 
+def _handler_answer(handler: Any, payload: Any, cancel: threading.Event) -> Any:
+    """The default ``Work``: the handler's own answer."""
+    return handler(payload, cancel=cancel)
+
+
 async def cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
     """Set ``cancel`` when the client disconnects (call once the body has been read: what comes next is the
     disconnect, or the end of the response)."""
@@ -175,9 +180,7 @@ class HandlerHost:
         cancel = threading.Event()
         watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
         try:
-            if work is None:
-                return json_response(await run_in_threadpool(self.handler, payload, cancel=cancel))
-            return json_response(await run_in_threadpool(work, self.handler, payload, cancel))
+            return json_response(await run_in_threadpool(work or _handler_answer, self.handler, payload, cancel))
         except Cancelled:  # the client has gone; the service logged it
             return Response(status_code=CLIENT_GONE)
         except RequestError as exc:
