@@ -22,23 +22,15 @@ does), each through the main API (``points``, threshold 0) and as Label Studio's
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import statistics
 import time
 from pathlib import Path
 
 from sam3_core.server.json_answer import encode_json
-from sam3_core.testing.support import memory_mb, reset_peak_memory, synthetic_image
-from scripts.benchmark import machine, parse_size
-from scripts.measuring import checkpoint
-
-
-def jpeg_b64(width: int, height: int, seed: int) -> str:
-    buffer = io.BytesIO()
-    synthetic_image(width, height, seed=seed).save(buffer, format="JPEG", quality=90)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+from sam3_core.testing.support import memory_mb, reset_peak_memory
+from scripts.benchmark import parse_size
+from scripts.measuring import checkpoint, jpeg_b64, machine
 
 
 def brush_config(labels: list[str]) -> str:
@@ -109,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(model=ModelSettings(device="cpu"))
     service = load_service(settings, model=args.model or str(checkpoint(args.size)))
     backend = LabelStudioBackend(settings)
-    images = [jpeg_b64(*args.image, seed=seed) for seed in range(args.tasks)]
+    images = [jpeg_b64(args.image, seed=seed) for seed in range(args.tasks)]
     config = brush_config(labels)
     backend.setup({"project": "bench", "schema": config, "extra_params": {"confidence_threshold": args.threshold}})
     options = {"text_prompts": labels, "confidence_threshold": args.threshold}
@@ -140,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     report = {"size": args.size, "image": list(args.image), "labels": labels, "threshold": args.threshold}
     if args.clicks:
-        report["clicks"] = clicks(service, backend, config, jpeg_b64(*args.image, seed=10_000), args.image, args.clicks)
+        report["clicks"] = clicks(service, backend, config, jpeg_b64(args.image, seed=10_000), args.image, args.clicks)
         main_ms, ls_ms = report["clicks"]["main_api_ms"], report["clicks"]["label_studio_ms"]
         print(
             f"{args.size}: a click on a cached image: main API {main_ms:.1f} ms, Label Studio {ls_ms:.1f} ms (median)"
