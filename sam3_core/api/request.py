@@ -24,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from sam3_core.api import schema
+from sam3_core.api.restated import RESTATED, check_restated
 from sam3_core.api.tasks import SEGMENTATION, task_fields
 from sam3_core.api.values import check_points_inside, clip_box, parse_number, unknown_name
 from sam3_core.api.vocabulary import OTHER_NAMES, MainFields, main_fields
@@ -280,9 +281,13 @@ def _parse_fields(fields: Mapping, settings: RequestSettings, automatic_allowed:
 
 def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_allowed: bool) -> SegmentRequest:
     fields = named.fields
-    unknown = sorted(key if isinstance(key, str) else f"<{type(key).__name__}>" for key in fields if key not in FIELDS)
+    unknown = sorted(
+        key if isinstance(key, str) else f"<{type(key).__name__}>"
+        for key in fields
+        if key not in FIELDS and key not in RESTATED
+    )
     if unknown:
-        raise unknown_name(unknown[0], FIELDS, "unknown field", also=OTHER_NAMES)
+        raise unknown_name(unknown[0], FIELDS, "unknown field", also=(*OTHER_NAMES, *RESTATED))
     checked = schema.parse_sent(CLIENT_FIELDS, fields, settings.limits)
     text_prompts, points, boxes = checked.pop("text_prompts"), checked.pop("points"), checked.pop("boxes")
     point_labels, box_labels = checked.pop("point_labels"), checked.pop("box_labels")
@@ -301,7 +306,7 @@ def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_a
     width, height = image.size
     check_points_inside(points, width, height)
     clipped = tuple(clip_box(box, index, width, height) for index, box in enumerate(boxes))
-    return SegmentRequest(
+    request = SegmentRequest(
         image=image,
         text_prompts=text_prompts,
         points=tuple((x, y) for x, y in points),
@@ -313,6 +318,8 @@ def _parse_main_fields(named: MainFields, settings: RequestSettings, automatic_a
         visual_groups=_processor_objects(named, points, point_labels, clipped, bool(text_prompts)),
         **checked,
     )
+    check_restated(fields, request.prompt_types, {"points": bool(points), "boxes": bool(boxes)})
+    return request
 
 
 def _processor_objects(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sam3_core.api.request import CLIENT_FIELDS, group_visual_objects, payload_parts
+from sam3_core.api.restated import RESTATED, check_restated
 from sam3_core.api.values import parse_number, unknown_name
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
@@ -87,7 +88,7 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
     for key in fields:
         if key in NOT_FOR_VIDEO:
             raise RequestError(key, NOT_FOR_VIDEO[key])
-        if key not in VIDEO_FIELDS:
+        if key not in VIDEO_FIELDS and key not in RESTATED:
             raise unknown_name(key, VIDEO_FIELDS, "unknown field for a video request")
     value = {key: fields.get(key) for key in VIDEO_FIELDS}
     check_video_value(value["video"])
@@ -136,6 +137,8 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
         points, boxes = shared("points"), shared("boxes")
         point_labels, box_labels = shared("point_labels"), shared("box_labels")
         work = _visual_work(value, (points, point_labels, boxes, box_labels), sampling, confidence, max_objects)
+    given = {"points": bool(value["points"]), "boxes": bool(value["boxes"])}
+    check_restated(fields, ["text"] if prompts else ["visual"], given)
     return VideoRequest(
         video=value["video"],
         work=work,

@@ -77,6 +77,24 @@ SAME = {
         {"inputs": {"image": B64, "prompt": "cat", "input_boxes": [[[1, 2, 30, 40]]]}},
         {"inputs": {"image": B64, "text_prompts": ["cat"], "boxes": [[1, 2, 30, 40]], "box_labels": [1]}},
     ),
+    "restating fields that agree with the request": (
+        {
+            "inputs": {"image": B64, "text_prompts": ["cat"], "points": [[3, 4]], "prompt_types": ["visual", "text"]},
+            "parameters": {"sam_version": "3.0", "return_masks": True, "return_scores": True, "return_boxes": True},
+        },
+        {"inputs": {"image": B64, "text_prompts": ["cat"], "points": [[3, 4]]}},
+    ),
+    "a prompt's type beside the prompt": (
+        {
+            "inputs": {
+                "image": B64,
+                "boxes": [[1, 2, 30, 40]],
+                "prompt_type": "boxes",
+                "polygon_format": "pixel_coordinates",
+            }
+        },
+        {"inputs": {"image": B64, "boxes": [[1, 2, 30, 40]]}},
+    ),
     "Gradio's keys beside the simple API": (
         {"data": [B64, "cat", 0.4], "fn_index": 0, "session_hash": "abc", "event_data": None},
         {"data": [B64, "cat", 0.4]},
@@ -168,6 +186,46 @@ REFUSED = {
         {"inputs": {"image": B64, "input_points": [[[[1, 1], [2, 2]]]], "input_labels": [[[1]]]}},
         "input_labels[0][0]",
         "1 labels for 2 points",
+    ),
+    "a prompt type the request contradicts": (
+        {"inputs": {"image": B64, "text_prompts": ["cat"], "prompt_type": "points"}},
+        "prompt_type",
+        "says 'points', but the request's prompts are ['text']",
+    ),
+    "points asked for, only a box given": (
+        {"inputs": {"image": B64, "boxes": [[1, 2, 30, 40]], "prompt_type": "point"}},
+        "prompt_type",
+        "says 'point'",
+    ),
+    "the answer's prompt types contradicted": (
+        {"inputs": {"image": B64, "text_prompts": ["cat"], "prompt_types": ["text", "visual"]}},
+        "prompt_types",
+        "the request's prompts are ['text']",
+    ),
+    "an unknown prompt type": (
+        {"inputs": {"image": B64, "prompt": "cat", "prompt_type": "mask"}},
+        "prompt_type",
+        "one of",
+    ),
+    "masks asked not to be returned": (
+        {"inputs": {"image": B64, "prompt": "cat", "return_masks": False}},
+        "return_masks",
+        "every answer carries the masks",
+    ),
+    "another SAM version": (
+        {"inputs": {"image": B64, "prompt": "cat", "sam_version": "2.1"}},
+        "sam_version",
+        "SAM 3.0",
+    ),
+    "polygons in another convention": (
+        {"inputs": {"image": B64, "prompt": "cat", "polygon_format": "normalized"}},
+        "polygon_format",
+        "pixels only",
+    ),
+    "an unknown field still refused": (
+        {"inputs": {"image": B64, "prompt": "cat", "return_mask": True}},
+        "return_mask",
+        "did you mean 'return_masks'",
     ),
     "an empty prompt under another name": ({"inputs": {"image": B64, "prompts": ["a", " "]}}, "prompts[1]", "empty"),
 }

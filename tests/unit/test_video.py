@@ -277,6 +277,7 @@ def bad_cases(clip: bytes, tmp_path: Path) -> dict:
         "points with text": ({"video": mp4, "points": [[1, 2]]}, None, "points", "not both"),
         "image and video": ({"video": mp4, "image": mp4}, None, "image", "not both"),
         "unknown field": ({"video": mp4, "max_frame": 3}, None, "max_frame", "did you mean 'max_frames'"),
+        "prompt type contradicted": ({"video": mp4, "prompt_types": ["visual"]}, None, "prompt_types", "['text']"),
         "fps and stride": ({"video": mp4, "fps": 2, "frame_stride": 2}, None, "fps", "not both"),
         "fps of a frame list": ({"video": [b64(encode(scene(64, 48)))], "fps": 2}, None, "fps", "time base"),
         "stride zero": ({"video": mp4, "frame_stride": 0}, None, "frame_stride", "outside"),
@@ -307,7 +308,11 @@ def test_bad_videos_get_a_short_error_naming_the_field_and_the_next_request_work
         if name.startswith("too "):
             assert isinstance(refused, PayloadTooLarge), name
     # The handler still serves videos and images.
-    video = handler({"inputs": {"video": clip_b64, "text_prompts": ["cat"], "max_frames": 1, "max_objects": 1}})
+    restating = {"prompt_type": "text", "return_masks": True}  # agrees with the request: honoured
+    video = handler(
+        {"inputs": {"video": clip_b64, "text_prompts": ["cat"], "max_frames": 1, "max_objects": 1}}
+        | {"parameters": restating}
+    )
     assert video["video"]["num_frames"] == 1
     assert handler({"inputs": {"image": image_b64, "text_prompts": ["cat"]}})["success"] is True
 
