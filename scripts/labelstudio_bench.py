@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
 
-    from sam3_core.labelstudio.backend import LabelStudioBackend
+    from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
     from sam3_core.loading import load_service
     from sam3_core.settings import ModelSettings, Settings
 

@@ -115,9 +115,9 @@ def serve(
 
     import uvicorn
 
-    from sam3_core.labelstudio.backend import LabelStudioBackend
+    from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
+    from sam3_core.adapters.labelstudio.routes import label_studio_routes
     from sam3_core.server.http_api import create_app
-    from sam3_core.server.labelstudio_routes import label_studio_routes
     from sam3_core.server.read_deadline import with_read_deadline
 
     model = choose_model(requested_model, settings)

@@ -240,7 +240,7 @@ def create_app(
     ``ui_path``: also serve the Gradio web UI (``sam3_core.ui.page``, with its API endpoints ``/predict`` and
     ``/sam2_compatible``) there: ``"/ui"`` (``sam3-serve --ui``; ``/ui`` redirects to ``/ui/``) or ``"/"`` (the
     Space, ``sam3-app``: the page replaces ``GET /``, health is ``GET /health``). ``extra_routes``: more
-    protocols over the same handler (``sam3_core.server.labelstudio_routes``). ``api_token``
+    protocols over the same handler (``sam3_core.adapters.labelstudio.routes``). ``api_token``
     (``SAM3_API_TOKEN``): every route but ``GET /health`` answers 401 unless the request presents it
     (``sam3_core.server.access``), before its body is read; the web UI asks for it at a login form (any user
     name, the token as password). With a UI the server must call

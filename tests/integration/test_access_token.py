@@ -15,10 +15,10 @@ import pytest
 import requests
 from huggingface_hub import InferenceClient
 
-from sam3_core.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.routes import label_studio_routes
 from sam3_core.server.access import AccessToken
 from sam3_core.server.http_api import create_app
-from sam3_core.server.labelstudio_routes import label_studio_routes
 from sam3_core.settings import Settings
 from sam3_core.testing.support import serve_in_thread
 

@@ -10,9 +10,9 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from sam3_core.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.routes import label_studio_routes
 from sam3_core.server.http_api import create_app
-from sam3_core.server.labelstudio_routes import label_studio_routes
 from sam3_core.settings import Settings
 from sam3_core.testing.support import serve_in_thread
 

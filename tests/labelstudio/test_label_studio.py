@@ -184,8 +184,8 @@ def test_brush_rle_decodes_with_label_studios_own_decoder(label_studio, tmp_path
 def test_both_kinds_of_api_key_read_label_studios_files_and_a_wrong_one_is_not_echoed(driven, label_studio):
     """The backend's image reader in process against the running Label Studio: its legacy token, a personal access
     token (exchanged for an access token at /api/token/refresh/), and a key Label Studio refuses."""
+    from sam3_core.adapters.labelstudio.files import TaskImages
     from sam3_core.errors import RequestError
-    from sam3_core.labelstudio.files import TaskImages
     from sam3_core.settings import LabelStudioSettings, RequestSettings
 
     answers, _ = driven

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.config import parse_labeling_config
+from sam3_core.adapters.labelstudio.prompts import interactive_prompts
 from sam3_core.errors import RequestError
-from sam3_core.labelstudio.backend import LabelStudioBackend
-from sam3_core.labelstudio.config import parse_labeling_config
-from sam3_core.labelstudio.prompts import interactive_prompts
 from sam3_core.settings import Limits, RequestSettings, Settings
 
 from helpers import b64, decode_mask, encode, scene

@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sam3_core.adapters.labelstudio.config import LabelingConfig, parse_labeling_config
+from sam3_core.adapters.labelstudio.files import TaskImages
+from sam3_core.adapters.labelstudio.prompts import describe_context, interactive_prompts, preannotation_prompts
+from sam3_core.adapters.labelstudio.results import prediction
 from sam3_core.api.request import CLIENT_FIELDS
 from sam3_core.errors import RequestError, brief, quote
-from sam3_core.labelstudio.config import LabelingConfig, parse_labeling_config
-from sam3_core.labelstudio.files import TaskImages
-from sam3_core.labelstudio.prompts import describe_context, interactive_prompts, preannotation_prompts
-from sam3_core.labelstudio.results import prediction
 from sam3_core.settings import Settings
 
 EXTRA_PARAMS = ("confidence_threshold", "max_objects", "simplify_epsilon")  # main-API options a project may set

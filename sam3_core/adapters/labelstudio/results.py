@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sam3_core.labelstudio.config import LabelingConfig
+from sam3_core.adapters.labelstudio.config import LabelingConfig
 from sam3_core.masks.brush_rle import encode_mask
 from sam3_core.masks.encoding import decode_png
 

@@ -1,7 +1,7 @@
 """What a Label Studio task asks of SAM3: the main API's prompt fields, and the label each object found gets.
 
 - Pre-annotation (no context): every label of the output control is a concept prompt (its ``alias``, ``hint`` or
-  ``value``, ``sam3_core.labelstudio.config``); each instance found is labelled with that label's value.
+  ``value``, ``sam3_core.adapters.labelstudio.config``); each instance found is labelled with that label's value.
 - Interactive (``params.context.result`` holds what the user did with a smart tool): a ``keypointlabels`` click
   is a point (positive unless ``is_positive`` is false), a ``rectanglelabels`` box is a box, ``textarea`` text
   is a concept prompt. They are sent as the main API reads them: points and boxes alone are one visual object
@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sam3_core.adapters.labelstudio.config import LabelingConfig
 from sam3_core.api.values import parse_number
 from sam3_core.errors import RequestError
-from sam3_core.labelstudio.config import LabelingConfig
 
 PERCENT_SLACK = 0.5  # how far past 0-100 a region may reach (rounding in the editor) before it is refused
 

@@ -7,7 +7,7 @@
   ``/labelstudio/refused/<the-reason-in-words>``, which answers 400: Label Studio shows only the failed URL of an
   error ("400 Client Error: Bad Request for url: ..."), so the reason travels in the URL it shows;
 - ``POST /labelstudio/predict``: pre-annotation of tasks, or an interactive prediction
-  (``sam3_core.labelstudio.backend``); like every model route, 503 while the model loads;
+  (``sam3_core.adapters.labelstudio.backend``); like every model route, 503 while the model loads;
 - ``POST /labelstudio/webhook``: annotation events; this backend does not train, so they are acknowledged.
 
 Each answer is counted in ``sam3_labelstudio_requests_total{kind, status}``.
@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
+from sam3_core.adapters.labelstudio.prompts import describe_context
 from sam3_core.errors import RequestError
-from sam3_core.labelstudio.backend import LabelStudioBackend
-from sam3_core.labelstudio.prompts import describe_context
 from sam3_core.server.http_api import (
     HandlerHost,
     RouteFactory,
