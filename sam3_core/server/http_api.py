@@ -243,9 +243,10 @@ def create_app(
     protocols over the same handler (``sam3_core.adapters.labelstudio.routes``). ``api_token``
     (``SAM3_API_TOKEN``): every route but ``GET /health`` answers 401 unless the request presents it
     (``sam3_core.server.access``), before its body is read; the web UI asks for it at a login form (any user
-    name, the token as password). With a UI the server must call
-    ``app.state.end_streams()`` when it begins to shut down (``sam3-serve`` does): an open page's session
-    heartbeat is a response that never ends by itself, and uvicorn waits for every response."""
+    name, the token as password), or takes it from ``<ui>/token#token=<token>`` (``static/token_login.html``).
+    With a UI the server must call ``app.state.end_streams()`` when it begins to shut down (``sam3-serve``
+    does): an open page's session heartbeat is a response that never ends by itself, and uvicorn waits for
+    every response."""
     metrics = ServerMetrics()
     host = HandlerHost(load, max_waiting, on_load_failure, on_loaded=metrics.attach)
     access = AccessToken(api_token) if api_token else None
@@ -325,8 +326,15 @@ def create_app(
     import gradio as gr
     from fastapi import FastAPI
 
-    from sam3_core.ui.page import build_ui
+    from sam3_core.ui.page import build_ui, static_text
 
+    if access is not None:  # <ui>/token#token=...: the token from the URL fragment, posted to the login form
+        login_page = static_text("token_login.html")
+
+        async def token_page(request: Request) -> Response:
+            return Response(login_page, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+        routes.append(Route(ui_path.rstrip("/") + "/token", token_page, methods=["GET"]))
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host, app.state.metrics = host, metrics

@@ -22,6 +22,7 @@ from sam3_core.server.http_api import create_app
 from sam3_core.settings import Settings
 from sam3_core.testing.support import serve_in_thread
 
+from chromium import WAIT_MS, browser_page
 from helpers import b64, encode, scene
 
 TOKEN = "s3cr3t-token-for-the-tests-0123456789"
@@ -144,3 +145,22 @@ def test_the_web_ui_asks_for_the_token_at_its_login(handler):
         assert session.get(url + "/ui/config", timeout=30).status_code == 200
     finally:
         server.should_exit = True
+
+
+def test_the_web_ui_takes_the_token_from_the_url_fragment(handler):
+    """``/ui/token#token=...`` in the real browser: a wrong token is refused on the page, the right one signs in
+    and opens the UI; the token leaves the address bar and never reaches the server's log."""
+    url, server = serve_in_thread(create_app(lambda: handler, ui_path="/ui", api_token=TOKEN))
+    errors: list[str] = []
+    try:
+        with browser_page(f"{url}/ui/token#token={WRONG}", errors) as page:
+            page.wait_for_function("document.body.innerText.includes('refused this token')", timeout=WAIT_MS)
+            assert "#" not in page.url
+            page.goto("about:blank")  # else the next address differs by its fragment only: no new page load
+            page.goto(f"{url}/ui/token#token={urllib.parse.quote(TOKEN)}", wait_until="domcontentloaded")
+            page.wait_for_url(f"{url}/ui/", timeout=WAIT_MS, wait_until="commit")
+            status = page.evaluate("fetch('config').then((answer) => answer.status)")
+            assert status == 200, status  # the page's API answers: signed in
+    finally:
+        server.should_exit = True
+    assert not errors, errors
