@@ -115,8 +115,7 @@ def serve(
 
     import uvicorn
 
-    from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
-    from sam3_core.adapters.labelstudio.routes import label_studio_routes
+    from sam3_core.adapters.registry import WHERE, tool_routes
     from sam3_core.server.http_api import create_app
     from sam3_core.server.read_deadline import with_read_deadline
 
@@ -137,14 +136,13 @@ def serve(
         if server is not None:
             server.should_exit = True
 
-    label_studio = label_studio_routes(LabelStudioBackend(settings), max_body_bytes)
     app = create_app(
         load,
         max_body_bytes,
         max_waiting,
         ui_path=ui_path,
         on_load_failure=stop_serving,
-        extra_routes=[label_studio],
+        extra_routes=tool_routes(settings, max_body_bytes),
         api_token=settings.server.api_token,
     )
     config = uvicorn.Config(
@@ -166,7 +164,8 @@ def serve(
     server = Server(config)
     shown = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     LOG.info("SAM3 endpoint at %s/ (POST JSON, as Inference Endpoints; GET /health, /metrics)", shown)
-    LOG.info("Label Studio ML backend at %s/labelstudio (docs/LABEL_STUDIO.md)", shown)
+    for tool, path in WHERE.items():
+        LOG.info("%s: %s%s (docs/API.md, Other tools)", tool, shown, path.rstrip("/"))
     if settings.server.api_token:
         LOG.info("every route but /health needs the API token (SAM3_API_TOKEN)")
     elif not is_loopback(host):

@@ -48,16 +48,30 @@ def decode_png(png_b64: str) -> np.ndarray:
     return mask > 0
 
 
-def mask_to_polygon(mask: np.ndarray, epsilon: float) -> list[list[int]]:
+def outer_contours(mask: np.ndarray) -> list[np.ndarray]:
+    """The outer contour of each part of ``mask`` (``(H, W)``, nonzero = on), as OpenCV's ``(n, 1, 2)`` arrays of
+    pixel centres ``[x, y]`` (``RETR_EXTERNAL``, ``CHAIN_APPROX_SIMPLE``); holes are not contours."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8, copy=False), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return list(contours)
+
+
+def simplify(contour: np.ndarray, epsilon: float, relative: bool = False) -> list[list[int]]:
+    """``contour`` as ``[[x, y], ...]``, simplified with Douglas-Peucker when ``epsilon`` > 0: a tolerance in
+    pixels, or with ``relative`` a fraction of the contour's length (X-AnyLabeling's ``epsilon_factor``)."""
+    if epsilon > 0:
+        tolerance = epsilon * cv2.arcLength(contour, True) if relative else epsilon
+        contour = cv2.approxPolyDP(contour, tolerance, True)
+    return contour.reshape(-1, 2).tolist()
+
+
+def mask_to_polygon(mask: np.ndarray, epsilon: float, relative: bool = False) -> list[list[int]]:
     """Outer contour of the mask's largest part as ``[[x, y], ...]`` pixel coordinates; ``[]`` for an empty mask.
 
-    Holes and smaller parts are not represented. ``epsilon`` > 0 simplifies with Douglas-Peucker (pixels).
+    Holes and smaller parts are not represented. ``epsilon`` > 0 simplifies (``simplify``).
     Vertices are the centres of boundary pixels, so ``cv2.fillPoly`` of the polygon redraws the filled part.
     """
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours = outer_contours(mask)
     if not contours:
         return []
     largest = max(contours, key=lambda contour: (cv2.contourArea(contour), len(contour)))
-    if epsilon > 0:
-        largest = cv2.approxPolyDP(largest, epsilon, True)
-    return largest.reshape(-1, 2).tolist()
+    return simplify(largest, epsilon, relative)
