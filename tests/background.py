@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -96,3 +97,31 @@ class BackgroundStart:
                 child.wait()
         if self.work is not None:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+class NotInstallable(RuntimeError):
+    """The registry did not give a working environment."""
+
+
+def installed_environment(
+    background: BackgroundStart, folder: Path, installs: list[list[str]], log: Path, timeout_s: float
+) -> Path:
+    """``folder/bin`` of a virtual environment made there with ``pip install`` of each of ``installs`` (argument
+    lists) in turn, unless an earlier session finished making it. ``NotInstallable`` with pip's last line when
+    an install fails or takes over ``timeout_s``."""
+    done = folder / ".installed"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+        pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        for arguments in installs:
+            installer = background.process([*pip, *arguments], log)
+            try:
+                status = installer.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                raise NotInstallable(f"pip install {' '.join(arguments)[:80]} took over {timeout_s} s") from None
+            if status != 0:
+                lines = [line for line in log.read_text().splitlines() if line.strip() and "WARNING" not in line]
+                raise NotInstallable(f"pip install {' '.join(arguments)[:80]} failed: {(lines or ['?'])[-1][:160]}")
+        done.touch()
+    return folder / "bin"

@@ -22,16 +22,18 @@ TESTS = Path(__file__).resolve().parent
 IN_PROCESS = TESTS / "unit"
 ENDPOINT_IMAGE = TESTS / "endpoint_image"
 LABEL_STUDIO = TESTS / "labelstudio"
+TOOL_CLIENTS = TESTS / "clients"
 
 
 def pytest_collection_modifyitems(items):
-    """Mark every test outside ``tests/unit`` slow: its folder says what it costs. The Label Studio tests, then
-    the endpoint-image tests, run last: Label Studio and the replica start in the background meanwhile
-    (``labelstudio/conftest.py``, ``endpoint_image/conftest.py``)."""
+    """Mark every test outside ``tests/unit`` slow: its folder says what it costs. The other tools' clients, the
+    Label Studio tests, then the endpoint-image tests, run last: their environments, Label Studio and the replica
+    start in the background meanwhile (``clients/conftest.py``, ``labelstudio/conftest.py``,
+    ``endpoint_image/conftest.py``)."""
     for item in items:
         if not item.path.is_relative_to(IN_PROCESS):
             item.add_marker(pytest.mark.slow)
-    last = (LABEL_STUDIO, ENDPOINT_IMAGE)
+    last = (TOOL_CLIENTS, LABEL_STUDIO, ENDPOINT_IMAGE)
     items.sort(key=lambda item: next((1 + k for k, folder in enumerate(last) if item.path.is_relative_to(folder)), 0))
 
 

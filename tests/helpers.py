@@ -25,7 +25,16 @@ from PIL import Image
 from sam3_core.testing.support import free_port, synthetic_image, wait_until_healthy
 
 __all__ = ["free_port", "wait_until_healthy", "scene", "png_claiming", "encode", "b64", "decode_mask", "iou"]
-__all__ += ["fill_polygon", "SEED_EXAMPLES", "seed_payload", "running", "running_space", "same_answer", "wait_until"]
+__all__ += [
+    "fill_polygon",
+    "polygon_coverage",
+    "SEED_EXAMPLES",
+    "seed_payload",
+    "running",
+    "running_space",
+    "same_answer",
+    "wait_until",
+]
 
 SEED_DATA = Path(__file__).resolve().parent / "data" / "seed_examples.json"
 # The seed page's request examples: (route, the json= argument's source text), in page order.
@@ -102,6 +111,20 @@ def fill_polygon(polygon: list, shape: tuple[int, int]) -> np.ndarray:
     if polygon:
         cv2.fillPoly(canvas, [np.asarray(polygon, dtype=np.int32).reshape(-1, 1, 2)], 255)
     return canvas > 0
+
+
+def polygon_coverage(mask: np.ndarray) -> np.ndarray:
+    """What polygons of ``mask``'s outlines can cover: its holes filled (background not reached from the border,
+    found by flood fill) and its parts one pixel thick dropped (an outline through pixel centres encloses no area
+    there). The random-weight checkpoints' masks are speckled, so polygons are compared with this."""
+    height, width = mask.shape
+    outside = np.pad((~mask).astype(np.uint8), 1, constant_values=1)
+    cv2.floodFill(outside, np.zeros((height + 4, width + 4), np.uint8), (0, 0), 2)
+    filled = outside[1:-1, 1:-1] != 2
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)
+    thick = (stats[:, cv2.CC_STAT_WIDTH] > 1) & (stats[:, cv2.CC_STAT_HEIGHT] > 1)
+    thick[0] = False  # the background
+    return thick[parts]
 
 
 def seed_payload(source: str, image_b64: str) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -15,13 +15,25 @@ from starlette.responses import Response
 
 from sam3_core.server.http_api import HandlerHost, json_response, parse_json
 
-LOG = logging.getLogger("sam3.adapters")
+LOG = logging.getLogger("sam3_core.adapters")
 Answer = Callable[[dict], Any]  # a main-API payload -> the handler's answer
+KEPT_HEADERS = ("retry-after", "www-authenticate")
 Translate = Callable[[Any, Answer], Any]  # (the tool's request body, answer) -> the tool's answer
 
 
+def explained(tool: str, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable:
+    """``endpoint`` (a guarded one: its 401s are logged already) whose refusals are logged as one line and
+    answered with the reason as ``message`` too."""
+
+    async def wrapper(request: Request) -> Response:
+        return with_reason(tool, request, await endpoint(request))
+
+    return wrapper
+
+
 def with_reason(tool: str, request: Request, response: Response) -> Response:
-    """``response``, and when it is a refusal, logged as one line and answered with ``message`` too."""
+    """``response``, and when it is a refusal, logged (but a 401, which the guard logs) and answered with
+    ``message`` too."""
     if response.status_code < 400 or not response.body:
         return response
     try:
@@ -31,13 +43,14 @@ def with_reason(tool: str, request: Request, response: Response) -> Response:
     reason = body.get("error") if isinstance(body, dict) else None
     if not isinstance(reason, str):
         return response
-    LOG.warning("%s %s %s: %d %s", tool, request.method, request.url.path, response.status_code, reason)
+    if response.status_code != 401:
+        LOG.warning("%s %s %s: %d %s", tool, request.method, request.url.path, response.status_code, reason)
     answer = json_response({**body, "message": reason}, response.status_code)
-    answer.headers.update({k: v for k, v in response.headers.items() if k.lower() in ("retry-after",)})
+    answer.headers.update({k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS})
     return answer
 
 
-def translated(host: HandlerHost, tool: str, translate: Translate, max_body_bytes: int) -> Callable:
+def translated(host: HandlerHost, translate: Translate, max_body_bytes: int) -> Callable:
     """An endpoint that reads a JSON body and answers ``translate(body, answer)``, ``answer`` being the handler
     (cancelled when the client goes away)."""
 
@@ -47,6 +60,6 @@ def translated(host: HandlerHost, tool: str, translate: Translate, max_body_byte
         def work(handler: Any, payload: Any, cancel: Any) -> Any:
             return translate(payload, lambda main: handler(main, cancel=cancel))
 
-        return with_reason(tool, request, await host.call(body, request, work))
+        return await host.call(body, request, work)
 
     return endpoint

@@ -64,14 +64,14 @@ def simplify(contour: np.ndarray, epsilon: float, relative: bool = False) -> lis
     return contour.reshape(-1, 2).tolist()
 
 
-def mask_to_polygon(mask: np.ndarray, epsilon: float, relative: bool = False) -> list[list[int]]:
+def mask_to_polygon(mask: np.ndarray, epsilon: float) -> list[list[int]]:
     """Outer contour of the mask's largest part as ``[[x, y], ...]`` pixel coordinates; ``[]`` for an empty mask.
 
-    Holes and smaller parts are not represented. ``epsilon`` > 0 simplifies (``simplify``).
+    Holes and smaller parts are not represented. ``epsilon`` > 0 simplifies (``simplify``, pixels).
     Vertices are the centres of boundary pixels, so ``cv2.fillPoly`` of the polygon redraws the filled part.
     """
     contours = outer_contours(mask)
     if not contours:
         return []
     largest = max(contours, key=lambda contour: (cv2.contourArea(contour), len(contour)))
-    return simplify(largest, epsilon, relative)
+    return simplify(largest, epsilon)

@@ -14,9 +14,6 @@ and ``SSRF_PROTECTION_ENABLED=false``, as a user running both on one machine mus
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +21,7 @@ import pytest
 
 from sam3_core.testing.support import free_port, wait_until_healthy
 
-from background import BackgroundStart
+from background import BackgroundStart, NotInstallable, installed_environment
 
 HERE = Path(__file__).resolve().parent
 LABEL_STUDIO_PIN = "label-studio==1.23.2"
@@ -44,28 +41,10 @@ class RunningLabelStudio(NamedTuple):
     password: str = "sam3-tests-only"
 
 
-class NotInstallable(RuntimeError):
-    """The registry did not give a working Label Studio."""
-
-
 def installed_label_studio(log: Path) -> Path:
     """The environment's ``bin`` folder, installing ``LABEL_STUDIO_PIN`` first unless it is cached."""
-    environment = CACHE / LABEL_STUDIO_PIN.replace("==", "-")
-    done = environment / ".installed"
-    if not done.exists():
-        shutil.rmtree(environment, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True, timeout=300)
-        pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        installer = BACKGROUND.process([*pip, LABEL_STUDIO_PIN], log)
-        try:
-            status = installer.wait(timeout=INSTALL_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise NotInstallable(f"pip install {LABEL_STUDIO_PIN} took over {INSTALL_TIMEOUT_S} s") from None
-        if status != 0:
-            lines = [line for line in log.read_text().splitlines() if line.strip() and "WARNING" not in line]
-            raise NotInstallable(f"pip install {LABEL_STUDIO_PIN} failed: {(lines or ['?'])[-1][:160]}")
-        done.touch()
-    return environment / "bin"
+    folder = CACHE / LABEL_STUDIO_PIN.replace("==", "-")
+    return installed_environment(BACKGROUND, folder, [[LABEL_STUDIO_PIN]], log, INSTALL_TIMEOUT_S)
 
 
 def start_label_studio(work: Path) -> RunningLabelStudio:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from starlette.routing import Route
 
-from sam3_core.adapters.http_routes import translated
+from sam3_core.adapters.http_routes import explained, translated
 from sam3_core.adapters.roboflow.segment import concept_segment, embed_image, visual_segment
 from sam3_core.server.http_api import HandlerHost, RouteFactory
 from sam3_core.server.metrics import ServerMetrics
@@ -29,8 +29,8 @@ def roboflow_routes(limits: Limits, max_body_bytes: int) -> RouteFactory:
         }
         made = []
         for path, translate in routes.items():
-            endpoint = translated(host, TOOL, translate, max_body_bytes)
-            made.append(Route(path, guard(endpoint, path), methods=["POST"]))
+            endpoint = translated(host, translate, max_body_bytes)
+            made.append(Route(path, explained(TOOL, guard(endpoint, path)), methods=["POST"]))
         return made
 
     return factory

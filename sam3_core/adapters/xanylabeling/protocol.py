@@ -12,9 +12,10 @@ The protocol is the one the ``x-anylabeling-cvhub`` client speaks
   y2], "label": 1 | 0}`` in image pixels, read as the main API's points and boxes (SAM2's objects, labelled
   ``AUTOLABEL_OBJECT`` for the user to name); ``{"type": "auto_grid"}`` segments everything. ``conf_threshold``
   keeps concept instances (clicks and boxes always return their mask); ``epsilon_factor`` simplifies each
-  polygon by that fraction of its contour's length. The answer is ``{"data": {"shapes": [...]}}``, each shape
+  polygon by that fraction of its contour's length (the client's mask fineness). The answer is
+  ``{"data": {"shapes": [...]}}``, each shape
   ``{"label", "shape_type", "points" (pixels), "score", "group_id"}``: a closed polygon (its first vertex
-  repeated last) or a rectangle's four corners.
+  repeated last) per part of the object's mask, or its box's four corners (the "rectangles" task).
 
 The client turns an error answer into an empty result and shows only its status, so the routes log every
 refusal with its reason.
@@ -28,7 +29,7 @@ from typing import Any
 
 from sam3_core.api.values import parse_number
 from sam3_core.errors import RequestError
-from sam3_core.masks.encoding import decode_png, mask_to_polygon
+from sam3_core.masks.encoding import decode_png, outer_contours, simplify
 
 Answer = Callable[[dict], Any]  # a main-API payload -> the handler's answer
 MODEL_ID = "segment_anything_3"
@@ -148,7 +149,9 @@ def main_request(body: object) -> tuple[dict, str, float]:
 
 
 def shapes(response: Mapping, task: str, epsilon_factor: float) -> list[dict]:
-    """The main API's answer as X-AnyLabeling shapes (pixels), one per object, ``group_id`` its rank + 1."""
+    """The main API's answer as X-AnyLabeling shapes (pixels), ``group_id`` the object's rank + 1: its box's four
+    corners, or a closed polygon (first vertex repeated last) per part of its mask, holes not represented (parts
+    less than a pixel thick, which no polygon covers, are left out)."""
     found = []
     for index, (mask, box, score, label) in enumerate(
         zip(response["masks"], response["boxes"], response["scores"], response["labels"], strict=True)
@@ -156,13 +159,12 @@ def shapes(response: Mapping, task: str, epsilon_factor: float) -> list[dict]:
         shape = {"label": VISUAL_LABEL if label == "visual" else label, "score": score, "group_id": index + 1}
         if task == RECTANGLE:
             x1, y1, x2, y2 = box
-            shape.update(shape_type=RECTANGLE, points=[[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
-        else:
-            polygon = mask_to_polygon(decode_png(mask), epsilon_factor, relative=True)
-            if len(polygon) < 3:
-                continue  # an empty mask, or a sliver X-AnyLabeling cannot draw as a polygon
-            shape.update(shape_type=POLYGON, points=[*polygon, polygon[0]])
-        found.append(shape)
+            found.append({**shape, "shape_type": RECTANGLE, "points": [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]})
+            continue
+        for contour in outer_contours(decode_png(mask)):
+            polygon = simplify(contour, epsilon_factor, relative=True)
+            if len(polygon) >= 3:
+                found.append({**shape, "shape_type": POLYGON, "points": [*polygon, polygon[0]]})
     return found
 
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sam3_core.adapters.http_routes import translated
+from sam3_core.adapters.http_routes import explained, translated
 from sam3_core.adapters.xanylabeling.protocol import model_list, predict
 from sam3_core.server.http_api import HandlerHost, RouteFactory, json_response
 from sam3_core.server.metrics import ServerMetrics
@@ -27,10 +27,10 @@ def x_anylabeling_routes(display_name: str, max_body_bytes: int) -> RouteFactory
         async def list_models(request: Request) -> Response:
             return json_response(models)
 
-        predict_endpoint = translated(host, TOOL, predict, max_body_bytes)
+        predict_endpoint = translated(host, predict, max_body_bytes)
         return [
-            Route("/v1/models", guard(list_models, "/v1/models"), methods=["GET"]),
-            Route("/v1/predict", guard(predict_endpoint, "/v1/predict"), methods=["POST"]),
+            Route("/v1/models", explained(TOOL, guard(list_models, "/v1/models")), methods=["GET"]),
+            Route("/v1/predict", explained(TOOL, guard(predict_endpoint, "/v1/predict")), methods=["POST"]),
         ]
 
     return factory
