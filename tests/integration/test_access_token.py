@@ -1,7 +1,8 @@
 """``SAM3_API_TOKEN`` over real HTTP (the app in a uvicorn thread around the real handler): every route but
 ``/health`` refuses a request without the token or with a wrong one (401, before its body is read, counted in
 ``/metrics``, one log line that holds no token), and admits it in each form clients send it. The real
-``InferenceClient`` sends it as ``token=``; Label Studio as basic authentication."""
+``InferenceClient`` sends it as ``token=``; Label Studio as basic authentication. (X-AnyLabeling's, Roboflow's
+and CVAT's clients send it through their own code in tests/clients.)"""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import pytest
 import requests
 from huggingface_hub import InferenceClient
 
-from sam3_core.adapters.labelstudio.backend import LabelStudioBackend
-from sam3_core.adapters.labelstudio.routes import label_studio_routes
+from sam3_core.adapters.registry import tool_routes
 from sam3_core.server.access import AccessToken
 from sam3_core.server.http_api import create_app
 from sam3_core.settings import Settings
@@ -39,6 +39,11 @@ ROUTES = [
     ("POST", "/labelstudio/setup"),
     ("POST", "/labelstudio/predict"),
     ("POST", "/labelstudio/webhook"),
+    ("GET", "/v1/models"),
+    ("POST", "/v1/predict"),
+    ("POST", "/sam3/concept_segment"),
+    ("POST", "/sam3/visual_segment"),
+    ("POST", "/sam3/embed_image"),
 ]
 
 
@@ -48,8 +53,8 @@ def basic(user: str, password: str) -> str:
 
 @pytest.fixture(scope="module")
 def guarded_url(handler):
-    routes = label_studio_routes(LabelStudioBackend(Settings()), 10 * 1024 * 1024)
-    url, server = serve_in_thread(create_app(lambda: handler, extra_routes=[routes], api_token=TOKEN))
+    routes = tool_routes(Settings(), 10 * 1024 * 1024)
+    url, server = serve_in_thread(create_app(lambda: handler, extra_routes=routes, api_token=TOKEN))
     yield url
     server.should_exit = True
 

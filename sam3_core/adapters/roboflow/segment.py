@@ -25,6 +25,7 @@ request go through the handler as one many-images request, ``SAM3_MAX_BATCH_IMAG
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -166,17 +167,12 @@ def group_prompts(prompts: Sequence[ConceptPrompt]) -> list[list[int]]:
     return groups
 
 
-def _located(error: RequestError, where: str) -> RequestError:
-    """A main-API element's error named for the Roboflow field it came from (``where``)."""
-    field = error.field.split(".", 1)[1] if error.field.startswith("inputs[") else error.field
-    moved = type(error)(where if field.startswith(("text_prompts", "boxes", "box_labels")) else field, error.problem)
-    moved.__cause__ = error.__cause__
-    return moved
+Rename = Callable[[str], str]  # a main-API element's field -> the Roboflow field it came from
 
 
-def _run(elements: list[dict], where: list[str], answer: Answer, limits: Limits) -> list[dict]:
-    """The main API's answers to ``elements``, ``SAM3_MAX_BATCH_IMAGES`` per call; an element's error names
-    ``where[element]``."""
+def _run(elements: list[dict], renames: list[Rename], answer: Answer, limits: Limits) -> list[dict]:
+    """The main API's answers to ``elements``, ``SAM3_MAX_BATCH_IMAGES`` per call; an element's error names the
+    Roboflow field (``renames[element]``; the image is the request's own ``image``)."""
     answers: list[dict] = []
     for start in range(0, len(elements), limits.max_batch_images):
         try:
@@ -184,8 +180,29 @@ def _run(elements: list[dict], where: list[str], answer: Answer, limits: Limits)
         except RequestError as error:
             if error.element is None:
                 raise
-            raise _located(error, where[start + error.element]) from None
+            field = error.field.split(".", 1)[1]  # without the element's "inputs[i]."
+            named = field if field.startswith("image") else renames[start + error.element](field)
+            moved = type(error)(named, error.problem)
+            moved.__cause__ = error.__cause__
+            raise moved from None
     return answers
+
+
+def _concept_field(prompts: list[int]) -> Rename:
+    """The field of an element that holds ``prompts`` (their texts in order, the first one's boxes)."""
+
+    def rename(field: str) -> str:
+        text = re.match(r"text_prompts\[(\d+)\](.*)", field)
+        if text:
+            return f"prompts[{prompts[int(text[1])]}].text{text[2]}"
+        return f"prompts[{prompts[0]}].{field}"
+
+    return rename
+
+
+def _visual_field(index: int) -> Rename:
+    """The field of visual prompt ``index``'s element (its box is the element's ``boxes[0]``)."""
+    return lambda field: f"prompts[{index}]." + re.sub(r"^boxes\[0\]", "box", field)
 
 
 def concept_segment(body: object, answer: Answer, limits: Limits) -> dict:
@@ -205,9 +222,9 @@ def concept_segment(body: object, answer: Answer, limits: Limits) -> dict:
         if first.boxes:
             element.update(boxes=first.boxes, box_labels=first.labels)
         elements.append(element)
-    where = [f"prompts[{group[0]}]" for group in groups]
+    renames = [_concept_field(group) for group in groups]
     found: list[tuple[int, str, float]] = []  # (prompt index, mask PNG, score) in the model's order
-    for group, response in zip(groups, _run(elements, where, answer, limits), strict=True):
+    for group, response in zip(groups, _run(elements, renames, answer, limits), strict=True):
         by_text = {prompts[k].text: k for k in group}
         for mask, score, label in zip(response["masks"], response["scores"], response["labels"], strict=True):
             index = by_text[label]
@@ -267,10 +284,9 @@ def visual_segment(body: object, answer: Answer, limits: Limits) -> dict:
     prompts = visual_prompts(body.get("prompts"))
     if not prompts:
         raise RequestError("prompts", "send at least one prompt with points or a box")
-    fields = [f"prompts[{k}]" for k in range(len(prompts))]
-    elements = [visual_element(prompt, field, image, multimask) for prompt, field in zip(prompts, fields, strict=True)]
+    elements = [visual_element(prompt, f"prompts[{k}]", image, multimask) for k, prompt in enumerate(prompts)]
     predictions = []
-    for response in _run(elements, fields, answer, limits):
+    for response in _run(elements, [_visual_field(k) for k in range(len(prompts))], answer, limits):
         if response["masks"]:  # with multimask_output, SAM's three candidates come best first
             mask, score = encode_mask(response["masks"][0], form), response["scores"][0]
         else:  # nothing scored above zero: an empty mask
