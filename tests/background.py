@@ -57,6 +57,14 @@ class BackgroundStart:
         assert self._future is not None, "begin() was not called"
         return self._future.result()
 
+    def begin_when_collected(self, session: Any, folder: Path, start: Callable[[Path], Any]) -> None:
+        """From ``pytest_collection_finish``: ``start(work folder)`` begun when the session runs tests of
+        ``folder``."""
+        if session.config.option.collectonly or not any(item.path.is_relative_to(folder) for item in session.items):
+            return
+        work = self.open_work()
+        self.begin(lambda: start(work))
+
     def process(self, command: list[str], log: Path, **options: Any) -> subprocess.Popen:
         """``command`` started with its output in ``log``, ended with the session."""
         with self._lock:

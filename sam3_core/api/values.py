@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sam3_core.errors import QUOTE_CHARS, RequestError, quote
 from sam3_core.model.work import Box, Point
@@ -111,6 +111,20 @@ def parse_number(
     if not low <= number <= high:
         raise RequestError(field, f"{number:g} is outside [{low:g}, {high:g}]")
     return number
+
+
+def parse_object(value: object, field: str) -> Mapping:
+    """``value`` when it is a JSON object."""
+    if not isinstance(value, Mapping):
+        raise RequestError(field, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def parse_list(value: object, field: str) -> list:
+    """``value`` when it is a JSON list."""
+    if not isinstance(value, list):
+        raise RequestError(field, f"expected a list, got {type(value).__name__}")
+    return value
 
 
 def parse_boolean(value: object, field: str) -> bool:

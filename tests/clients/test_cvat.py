@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import TOKEN, run_driver
 from helpers import b64, decode_mask, iou
+from tool_clients import TOKEN, run_driver
 
 FUNCTION_FILE = Path(__file__).resolve().parents[2] / "sam3_core" / "adapters" / "cvat" / "sam3_cvat.py"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from conftest import TOKEN, run_driver
 from helpers import b64, decode_mask, fill_polygon, iou
+from tool_clients import TOKEN, run_driver
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import TOKEN, run_driver
 from helpers import b64, decode_mask, fill_polygon, iou, polygon_coverage
+from tool_clients import TOKEN, run_driver
 
 KNOWN_WIDGETS = {  # the client's supported_remote_widgets (x-anylabeling-cvhub 4.2.1)
     "button_send", "button_add_point", "button_add_rect", "add_pos_rect", "add_neg_rect", "button_run_rect",

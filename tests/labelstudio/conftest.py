@@ -68,10 +68,7 @@ def start_label_studio(work: Path) -> RunningLabelStudio:
 
 
 def pytest_collection_finish(session):
-    if session.config.option.collectonly or not any(item.path.is_relative_to(HERE) for item in session.items):
-        return
-    work = BACKGROUND.open_work()
-    BACKGROUND.begin(lambda: start_label_studio(work))
+    BACKGROUND.begin_when_collected(session, HERE, start_label_studio)
 
 
 def pytest_sessionfinish(session):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3_core.api.values import parse_number, parse_text_prompts
+from sam3_core.api.values import parse_list, parse_number, parse_object, parse_text_prompts
 from sam3_core.errors import RequestError
 from sam3_core.masks import rle
 from sam3_core.masks.encoding import decode_png, outer_contours, simplify
@@ -45,21 +45,9 @@ FORMATS = {"polygon": "polygon", "json": "polygon", "rle": "rle"}
 VISUAL_TEXT = "visual"  # the concept of a prompt made of exemplar boxes alone
 
 
-def _object(value: object, field: str) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise RequestError(field, f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: object, field: str) -> list:
-    if not isinstance(value, list):
-        raise RequestError(field, f"expected a list, got {type(value).__name__}")
-    return value
-
-
 def image_field(body: Mapping) -> str:
     """The main API's ``image`` from Roboflow's ``{"type": "base64" | "url", "value": ...}``."""
-    image = _object(body.get("image"), "image")
+    image = parse_object(body.get("image"), "image")
     kind, value = image.get("type", "base64"), image.get("value")
     if kind not in ("base64", "url"):
         raise RequestError("image.type", "expected 'base64' or 'url' (numpy arrays are not accepted)")
@@ -96,7 +84,7 @@ def _strictly_below(threshold: float) -> float:
 
 def _xyxy(box: object, field: str, centred: bool) -> list[float]:
     """A pixel xyxy box from ``{x, y, width, height}`` (top-left or, ``centred``, centre) or ``{x0, y0, x1, y1}``."""
-    box = _object(box, field)
+    box = parse_object(box, field)
     if "x0" in box:
         return [parse_number(box.get(key), f"{field}.{key}") for key in ("x0", "y0", "x1", "y1")]
     x, y, width, height = (parse_number(box.get(key), f"{field}.{key}") for key in ("x", "y", "width", "height"))
@@ -113,18 +101,18 @@ class ConceptPrompt:
 
     def __init__(self, value: object, index: int, default_threshold: float, limits: Limits) -> None:
         field = f"prompts[{index}]"
-        prompt = _object(value, field)
+        prompt = parse_object(value, field)
         text, boxes = prompt.get("text"), prompt.get("boxes")
         if prompt.get("type") not in (None, "text", "visual"):
             raise RequestError(f"{field}.type", "expected 'text' or 'visual'")
         if prompt.get("type") == "visual" and not boxes:
             raise RequestError(f"{field}.boxes", "a 'visual' prompt needs at least one box")
-        self.boxes = [_xyxy(box, f"{field}.boxes[{k}]", False) for k, box in enumerate(_list(boxes or [], field))]
+        self.boxes = [_xyxy(box, f"{field}.boxes[{k}]", False) for k, box in enumerate(parse_list(boxes or [], field))]
         labels = prompt.get("box_labels")
         if labels is None:
             self.labels = [1] * len(self.boxes)
         else:
-            labels = _list(labels, f"{field}.box_labels")
+            labels = parse_list(labels, f"{field}.box_labels")
             if len(labels) != len(self.boxes):
                 raise RequestError(f"{field}.box_labels", f"{len(labels)} labels for {len(self.boxes)} boxes")
             self.labels = [
@@ -146,7 +134,7 @@ class ConceptPrompt:
 
 def concept_prompts(body: Mapping, limits: Limits) -> list[ConceptPrompt]:
     """The request's prompts, checked (1 to 16 of them)."""
-    prompts = _list(body.get("prompts"), "prompts")
+    prompts = parse_list(body.get("prompts"), "prompts")
     if not 1 <= len(prompts) <= MAX_PROMPTS:
         raise RequestError("prompts", f"has {len(prompts)} prompts; send 1 to {MAX_PROMPTS}")
     default = _threshold(body.get("output_prob_thresh"), "output_prob_thresh", 0.5)
@@ -208,7 +196,7 @@ def _visual_field(index: int) -> Rename:
 def concept_segment(body: object, answer: Answer, limits: Limits) -> dict:
     """``/sam3/concept_segment``'s answer to ``body``."""
     started = time.perf_counter()
-    body = _object(body, "body")
+    body = parse_object(body, "body")
     image, form = image_field(body), mask_format(body, "polygon")
     nms = body.get("nms_iou_threshold")
     nms = None if nms is None else parse_number(nms, "nms_iou_threshold", 0.0, 1.0)
@@ -252,17 +240,17 @@ def visual_prompts(value: object) -> list[Mapping]:
     if value is None:
         return []
     if isinstance(value, Mapping) and "prompts" in value:
-        return _list(value["prompts"], "prompts.prompts")
-    return _list(value, "prompts") if isinstance(value, list) else [_object(value, "prompts")]
+        return parse_list(value["prompts"], "prompts.prompts")
+    return parse_list(value, "prompts") if isinstance(value, list) else [parse_object(value, "prompts")]
 
 
 def visual_element(prompt: object, field: str, image: str, multimask: bool) -> dict:
     """One visual prompt as a main-API element: its points and centre-anchored box make one object."""
-    prompt = _object(prompt, field)
+    prompt = parse_object(prompt, field)
     element: dict[str, Any] = {"image": image, "multimask_output": multimask, "confidence_threshold": 0.0}
-    points = _list(prompt.get("points") or [], f"{field}.points")
+    points = parse_list(prompt.get("points") or [], f"{field}.points")
     for k, point in enumerate(points):
-        point = _object(point, f"{field}.points[{k}]")
+        point = parse_object(point, f"{field}.points[{k}]")
         xy = [parse_number(point.get(key), f"{field}.points[{k}].{key}") for key in ("x", "y")]
         element.setdefault("points", []).append(xy)
         element.setdefault("point_labels", []).append(1 if point.get("positive", True) else 0)
@@ -276,7 +264,7 @@ def visual_element(prompt: object, field: str, image: str, multimask: bool) -> d
 def visual_segment(body: object, answer: Answer, limits: Limits) -> dict:
     """``/sam3/visual_segment``'s answer: one prediction per prompt, in order."""
     started = time.perf_counter()
-    body = _object(body, "body")
+    body = parse_object(body, "body")
     image, form = image_field(body), mask_format(body, "json")
     multimask = body.get("multimask_output", True)
     if not isinstance(multimask, bool):
@@ -300,7 +288,7 @@ def embed_image(body: object, answer: Answer) -> dict:
     """``/sam3/embed_image``: the image's features computed (one click at its centre: the feature cache keeps
     them for the next prompts on it); ``image_id`` as given, else a digest of the image's base64."""
     started = time.perf_counter()
-    body = _object(body, "body")
+    body = parse_object(body, "body")
     image = image_field(body)
     image_id = body.get("image_id")
     if image_id is not None and not isinstance(image_id, str):

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sam3_core.api.values import parse_number
+from sam3_core.api.values import parse_list, parse_number, parse_object
 from sam3_core.errors import RequestError
 from sam3_core.masks.encoding import decode_png, outer_contours, simplify
 
@@ -80,12 +80,6 @@ def model_list(display_name: str) -> dict:
     return {"success": True, "data": {MODEL_ID: model}}
 
 
-def _object(value: object, field: str) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise RequestError(field, f"expected an object, got {type(value).__name__}")
-    return value
-
-
 def concepts(text: object) -> list[str]:
     """``params.text_prompt`` split at commas (and full stops) into concepts, blanks dropped."""
     if not isinstance(text, str):
@@ -96,12 +90,11 @@ def concepts(text: object) -> list[str]:
 def read_marks(value: object) -> dict[str, Any]:
     """``params.marks`` as main-API fields: ``points``/``point_labels``, ``boxes``/``box_labels``, or
     ``automatic``."""
-    if not isinstance(value, list):
-        raise RequestError("params.marks", f"expected a list, got {type(value).__name__}")
+    parse_list(value, "params.marks")
     fields: dict[str, Any] = {}
     for index, mark in enumerate(value):
         field = f"params.marks[{index}]"
-        mark = _object(mark, field)
+        mark = parse_object(mark, field)
         kind = mark.get("type")
         if kind == "auto_grid":
             fields["automatic"] = True
@@ -123,10 +116,10 @@ def read_marks(value: object) -> dict[str, Any]:
 
 def main_request(body: object) -> tuple[dict, str, float]:
     """``(main-API inputs, shape type, epsilon_factor)`` of a ``/v1/predict`` body."""
-    body = _object(body, "body")
+    body = parse_object(body, "body")
     if body.get("model", MODEL_ID) != MODEL_ID:
         raise RequestError("model", f"this server offers '{MODEL_ID}' (GET /v1/models)")
-    params = _object(body.get("params") or {}, "params")
+    params = parse_object(body.get("params") or {}, "params")
     inputs: dict[str, Any] = {"image": body.get("image")}
     if params.get("marks"):
         inputs.update(read_marks(params["marks"]))
