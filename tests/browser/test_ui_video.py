@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 import pytest
 import requests
-from clips import disc_frames, disc_response, write_clip
 from PIL import Image
 
 from sam3_core.masks import rle
 from sam3_core.ui.page import build_ui
 
 from chromium import VIEWPORT, WAIT_MS, browser_page, choose_file, in_viewport, screenshot_folder
+from clips import disc_frames, disc_response, write_clip
 from helpers import free_port
 
 PLAYER = "#player .sam3-video"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clips import clip_frames, write_clip
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from sam3_core.masks import rle
 from sam3_core.masks.ytvis import annotations_from_video_response, build_ytvis, rle_area, video_entry
 
+from clips import clip_frames, write_clip
 from helpers import scene
 
 COMMAND = [sys.executable, "-m", "sam3_core.cli.segment_folder"]

@@ -1,7 +1,8 @@
 """Connections and abandoned work over real HTTP: a ``sam3-serve`` subprocess on loopback (the custom container's
 command) with a short read timeout and a small connection cap, driven by raw sockets; its log is read back.
 
-- A client that goes away: work not yet started never reaches the model, running work stops at the next stage.
+- A client that goes away: work not yet started never reaches the model, running work stops at the next stage
+  (a video: at the next frame).
 - A request whose headers or body never finish: 408 and closed within bounds.
 - Connections beyond the cap: 503.
 - The log: one quiet line for a client that goes away mid-body, no prompts beyond their 12-character prefix.
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from clips import disc_frames, write_clip
 from helpers import b64, encode, free_port, scene, wait_until_healthy
 
 READ_TIMEOUT_S = 3
@@ -147,6 +149,21 @@ def test_running_work_stops_when_its_client_goes(served):
     [record] = served.wait_for_records(mark, 1)
     assert record["outcome"] == "cancelled" and record["status"] == 499, record
     assert "Traceback" not in served.log_since(mark)
+    next_request_works(served)
+
+
+def test_a_video_stops_at_the_next_frame_when_its_client_times_out(served, tmp_path):
+    """A one-shot video of 120 frames (tens of seconds of tracking here) whose client gives up after 3 s, as
+    ``requests`` does with ``timeout=``: the work stops at the next frame, logged as cancelled, not "ok"."""
+    video = write_clip(tmp_path / "long.mp4", disc_frames(120, (320, 240)))
+    body = {"inputs": {"video": b64(video), "text_prompts": ["disc"], "max_objects": 10}}
+    mark = served.log_mark()
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(served.url + "/", json=body, timeout=3)
+    [record] = served.wait_for_records(mark, 1)
+    assert record["outcome"] == "cancelled" and record["cancelled_before"] == "video frame", record
+    assert time.monotonic() - started < 10 and record["total_ms"] < 8000, record
     next_request_works(served)
 
 

@@ -8,7 +8,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-from clips import disc, disc_frames, disc_response, write_clip
 from PIL import Image
 
 from sam3_core.errors import RequestError
@@ -16,6 +15,8 @@ from sam3_core.masks import rle
 from sam3_core.media.video_io import Sampling
 from sam3_core.settings import RequestSettings
 from sam3_core.ui.video import DISPLAY_MAX_SIDE, display_counts, open_clip, player_view
+
+from clips import disc, disc_frames, disc_response, write_clip
 
 SETTINGS = RequestSettings()
 

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 import requests
 import torch
-from clips import clip_frames, write_clip
 from safetensors.torch import load_file, save_file
 from transformers import (
     Sam3Processor,
@@ -45,6 +44,7 @@ from sam3_core.model.video_visual import VisualVideoTracker, VisualVideoWork
 from sam3_core.service import SegmentationService
 from sam3_core.settings import Limits, ModelSettings, RequestSettings, Settings
 
+from clips import clip_frames, write_clip
 from helpers import b64, encode, iou, scene
 
 PROMPTS = ["red square", "blue disc"]
