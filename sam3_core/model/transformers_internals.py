@@ -15,6 +15,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import Sam3TrackerVideoInferenceSession
+from transformers.models.sam3_video import modeling_sam3_video
 
 __all__ = [
     "SHARED_TRACKER_MODULES",
@@ -35,6 +36,7 @@ __all__ = [
     "text_token_limit",
     "tracker_image_embeddings",
     "tracker_neck",
+    "use_video_postprocessing",
     "video_tracker",
     "vit",
     "vit_maps",
@@ -150,6 +152,14 @@ def fit_video_model(
     for name in SHARED_TRACKER_MODULES:
         setattr(video_tracker_model, name, getattr(image_tracker, name))
     model.tracker_model = video_tracker_model
+
+
+def use_video_postprocessing(kernel: object) -> None:
+    """Give transformers' SAM3 video code ``kernel`` (``model.video_postprocess.CvUtils``) where it would load
+    the Hub kernel ``kernels-community/cv-utils``: its module's ``cv_utils_kernel``, read by ``nms_masks`` and
+    ``fill_holes_in_mask_scores`` (through ``_get_connected_components_with_padding``) for ``generic_nms`` and
+    ``cc_2d``. Set before the first video, the Hub is never asked; process-wide, as transformers' own is."""
+    modeling_sam3_video.cv_utils_kernel = kernel
 
 
 def video_tracker(model: Sam3VideoModel) -> torch.nn.Module:

@@ -24,6 +24,7 @@ IMPORTED = [
     ("transformers.models.sam3.modeling_sam3", "Sam3VisionEncoderOutput"),
     ("transformers.models.sam2_video.video_processing_sam2_video", "Sam2VideoVideoProcessor"),
     ("transformers.models.sam3_tracker_video.modeling_sam3_tracker_video", "Sam3TrackerVideoInferenceSession"),
+    ("transformers.models.sam3_video", "modeling_sam3_video"),
     ("transformers", "Sam3VideoModel"),
     ("transformers", "Sam3VideoConfig"),
     ("transformers", "Sam3VideoProcessor"),
@@ -96,6 +97,21 @@ def test_only_the_internals_module_imports_transformers_submodules():
                 found.setdefault(path.name, set()).update((node.module, alias.name) for alias in node.names)
     assert set(found) <= {"transformers_internals.py"}, f"transformers internals imported elsewhere: {found}"
     assert found["transformers_internals.py"] <= set(IMPORTED)
+
+
+def test_the_video_models_postprocessing_asks_its_kernel_for_what_cvutils_provides():
+    """``use_video_postprocessing`` replaces the module's ``cv_utils_kernel``; its callers still call the two
+    methods ``CvUtils`` provides, with the arguments it takes."""
+    from transformers.models.sam3_video import modeling_sam3_video as video
+
+    assert hasattr(video, "cv_utils_kernel")
+    nms, components = (
+        inspect.getsource(video.nms_masks),
+        inspect.getsource(video._get_connected_components_with_padding),
+    )
+    assert "cv_utils_kernel.generic_nms(ious, probs, iou_threshold, use_iou_matrix=True)" in nms
+    assert "cv_utils_kernel.cc_2d(" in components and "get_counts=True" in components
+    assert "_get_connected_components_with_padding" in inspect.getsource(video.fill_holes_in_mask_scores)
 
 
 def test_video_tracker_can_be_built_without_a_vision_encoder():
