@@ -25,6 +25,8 @@ import torch
 from sam3_core.api.batch import batch_size, element_error, is_batch_payload, parse_batch_payload
 from sam3_core.api.request import SegmentRequest, check_token_lengths, parse_payload
 from sam3_core.api.response import build_response
+from sam3_core.api.session_request import is_session_payload, parse_session_payload
+from sam3_core.api.session_response import answer_session
 from sam3_core.api.video_request import is_video_payload, parse_video_payload
 from sam3_core.api.video_response import answer_video
 from sam3_core.cancel import Cancelled, FairSlots, check
@@ -32,6 +34,7 @@ from sam3_core.errors import InternalError, RequestError, ServiceUnavailable
 from sam3_core.model.engine import Sam3Engine
 from sam3_core.model.video import VideoTracker
 from sam3_core.settings import RequestSettings
+from sam3_core.video_sessions import SessionStore
 
 LOG = logging.getLogger("sam3_core")
 REQUEST_LOG = logging.getLogger("sam3_core.requests")
@@ -67,6 +70,7 @@ class SegmentationService:
         self.observers: list[Callable[[dict[str, Any]], None]] = []
         self._video_tracker: VideoTracker | None = None
         self._video_lock = threading.Lock()
+        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
 
     @property
     def video_tracker(self) -> VideoTracker:
@@ -89,6 +93,8 @@ class SegmentationService:
             with self.active.held(cancel, "decode", places=places):
                 record["wait_ms"] = _ms_since(started)
                 check(cancel, "decode")
+                if is_session_payload(data):
+                    return self._session(data, cancel, record)
                 if is_video_payload(data):
                     return self._video(data, cancel, record)
                 if is_batch_payload(data):
@@ -108,6 +114,9 @@ class SegmentationService:
             raise
         except RequestError as error:
             record.update(outcome="bad_request", status=error.status_code, error=str(error)[:200])
+            raise
+        except ServiceUnavailable as error:  # e.g. every video session in use
+            record.update(outcome="unavailable", status=503, error=str(error)[:200])
             raise
         except torch.OutOfMemoryError:
             self.engine.release_memory()
@@ -153,6 +162,18 @@ class SegmentationService:
             cache_hits=sum(bool(prediction.timings.get("cache_hit")) for prediction in predictions),
         )
         return responses
+
+    def _session(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> dict[str, Any]:
+        """A video session request (``sam3_core.api.session_response``); faults are mapped by ``__call__``."""
+        request = parse_session_payload(data, self.settings)
+        record.update(video=True, session=request.kind, text_prompts=len(request.texts))
+        record["prompt_prefixes"] = [prompt[:PROMPT_PREFIX] for prompt in request.texts[:3]]
+        check_token_lengths(self.engine.token_counts(request.texts), self.engine.max_text_tokens)
+        response = answer_session(self.sessions, self.video_tracker, request, self.settings, cancel)
+        record.update(outcome="ok", status=200, objects=response.get("num_objects"))
+        if "video" in response:
+            record["frames"] = response["video"]["num_frames"]
+        return response
 
     def _video(self, data: Any, cancel: threading.Event | None, record: dict[str, Any]) -> dict[str, Any]:
         """A video request (``sam3_core.api.video_response``); faults are mapped by ``__call__``."""

@@ -18,7 +18,7 @@ from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
 from sam3_core.model.video import VideoWork
 from sam3_core.model.video_visual import VisualVideoWork
-from sam3_core.settings import RequestSettings
+from sam3_core.settings import Limits, RequestSettings
 
 # The fields a video request shares with an image request are checked by the image request's declaration
 # (``CLIENT_FIELDS``: the same check, default and bounds); the video's own are checked here.
@@ -79,6 +79,24 @@ def is_video_payload(data: object) -> bool:
     )
 
 
+def parse_sampling(fields: Mapping, limits: Limits) -> Sampling:
+    """Which frames of a video are read: ``frame_stride`` or ``fps`` (not both), at most ``max_frames``."""
+
+    def optional(name: str, low: float, high: float, integer: bool = False) -> float | None:
+        given = fields.get(name)
+        return None if given is None else parse_number(given, name, low, high, integer=integer)
+
+    stride, fps = optional("frame_stride", 1, 10_000, integer=True), optional("fps", 0.001, 1000)
+    if stride is not None and fps is not None:
+        raise RequestError("fps", "give fps or frame_stride, not both")
+    max_frames = optional("max_frames", 1, limits.max_video_frames, integer=True)
+    return Sampling(
+        frame_stride=1 if stride is None else int(stride),
+        fps=fps,
+        max_frames=None if max_frames is None else int(max_frames),
+    )
+
+
 def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoRequest:
     """Validate a video request (``is_video_payload``); raise ``RequestError`` naming the bad field."""
     inputs, parameters = payload_parts(data)
@@ -111,16 +129,8 @@ def parse_video_payload(data: Mapping, settings: RequestSettings) -> VideoReques
         given = value[name]
         return None if given is None else parse_number(given, name, low, high, integer=integer)
 
-    stride, fps = optional("frame_stride", 1, 10_000, integer=True), optional("fps", 0.001, 1000)
-    if stride is not None and fps is not None:
-        raise RequestError("fps", "give fps or frame_stride, not both")
-    max_frames = optional("max_frames", 1, limits.max_video_frames, integer=True)
+    sampling = parse_sampling(value, limits)
     max_objects, confidence = shared("max_objects"), shared("confidence_threshold")
-    sampling = Sampling(
-        frame_stride=1 if stride is None else int(stride),
-        fps=fps,
-        max_frames=None if max_frames is None else int(max_frames),
-    )
     if prompts:
         for name in ("point_labels", "box_labels", "frame_index"):
             if value[name] is not None:

@@ -31,24 +31,71 @@ from sam3_core.api.video_request import VideoRequest
 from sam3_core.masks import rle
 from sam3_core.masks.encoding import mask_to_polygon
 from sam3_core.media.video_io import open_video
-from sam3_core.model.video import VideoTracker
+from sam3_core.model.video import FrameObjects, VideoTracker
 from sam3_core.model.video_visual import VisualVideoTracker, VisualVideoWork
 from sam3_core.settings import RequestSettings
 
 
-def _frame_entry(
-    mask: np.ndarray, box: list[float], frame_index: int, score: float, request: VideoRequest
+def frame_entry(
+    mask: np.ndarray, box: list[float], frame_index: int, score: float, vectorize: bool, epsilon: float
 ) -> dict[str, Any]:
-    """One object on one frame: ``mask`` is ``(height, width)`` bool, ``box`` pixel xyxy (x2/y2 exclusive)."""
+    """One object on one frame: ``mask`` is ``(height, width)`` bool, ``box`` pixel xyxy (x2/y2 exclusive); with
+    ``vectorize``, its polygon simplified by ``epsilon`` pixels."""
     entry: dict[str, Any] = {
         "frame_index": frame_index,
         "score": round(score, 4),
         "box": [round(v, 2) for v in box],
         "rle": rle.encode(mask),
     }
-    if request.vectorize:
-        entry["polygon"] = mask_to_polygon(mask.view(np.uint8), request.simplify_epsilon)
+    if vectorize:
+        entry["polygon"] = mask_to_polygon(mask.view(np.uint8), epsilon)
     return entry
+
+
+class TrackedObjects:
+    """The response's ``objects`` gathered frame by frame (each frame's masks encoded as it comes, no pixels kept),
+    and the ``(index, timestamp)`` of the frames seen, in order."""
+
+    def __init__(self, vectorize: bool, epsilon: float) -> None:
+        self.vectorize, self.epsilon = vectorize, epsilon
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.frames: list[tuple[int, float | None]] = []
+
+    def add(self, result: FrameObjects) -> None:
+        frame = result.frame
+        self.frames.append((frame.index, frame.timestamp))
+        masks, boxes = result.masks.numpy(), result.boxes.tolist()
+        for row, object_id in enumerate(result.object_ids):
+            score = result.scores[row]
+            found = self.by_id.get(object_id)
+            if found is None:
+                found = self.by_id[object_id] = {
+                    "object_id": object_id,
+                    "label": result.labels[row],
+                    "score": round(score, 4),
+                    "frames": [],
+                }
+            found["score"] = max(found["score"], round(score, 4))
+            entry = frame_entry(masks[row], boxes[row], frame.index, score, self.vectorize, self.epsilon)
+            found["frames"].append(entry)
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        return [self.by_id[object_id] for object_id in sorted(self.by_id)]
+
+
+def video_description(
+    frames: list[tuple[int, float | None]], width: int, height: int, fps: float | None
+) -> dict[str, Any]:
+    """The response's ``video``: the frames' count, ``(source index, timestamp)`` and the video's size and fps."""
+    return {
+        "num_frames": len(frames),
+        "fps": None if fps is None else round(fps, 4),
+        "width": width,
+        "height": height,
+        "frame_indices": [index for index, _ in frames],
+        "timestamps": None if fps is None else [round(stamp, 4) for _, stamp in frames],
+    }
 
 
 def answer_video(
@@ -56,9 +103,7 @@ def answer_video(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Track ``request`` through its video; returns the response and its timings (ms, and ``frames``)."""
     started = time.perf_counter()
-    objects: dict[int, dict[str, Any]] = {}
-    frame_indices: list[int] = []
-    timestamps: list[float | None] = []
+    tracked = TrackedObjects(request.vectorize, request.simplify_epsilon)
     encode_s = 0.0
     with open_video(request.video, request.sampling, settings) as source:
         work = request.work
@@ -69,39 +114,18 @@ def answer_video(
             results = tracker.track(work, source.frames(), cancel)
         for result in results:
             began = time.perf_counter()
-            frame = result.frame
-            frame_indices.append(frame.index)
-            timestamps.append(None if frame.timestamp is None else round(frame.timestamp, 4))
-            masks, boxes = result.masks.numpy(), result.boxes.tolist()
-            for row, object_id in enumerate(result.object_ids):
-                score = result.scores[row]
-                found = objects.get(object_id)
-                if found is None:
-                    found = objects[object_id] = {
-                        "object_id": object_id,
-                        "label": result.labels[row],
-                        "score": round(score, 4),
-                        "frames": [],
-                    }
-                found["score"] = max(found["score"], round(score, 4))
-                found["frames"].append(_frame_entry(masks[row], boxes[row], frame.index, score, request))
+            tracked.add(result)
             encode_s += time.perf_counter() - began
-        video = {
-            "num_frames": len(frame_indices),
-            "fps": None if source.fps is None else round(source.fps, 4),
-            "width": source.width,
-            "height": source.height,
-            "frame_indices": frame_indices,
-            "timestamps": None if source.fps is None else timestamps,
-        }
+        video = video_description(tracked.frames, source.width, source.height, source.fps)
     response = {
         "video": video,
-        "num_objects": len(objects),
-        "objects": [objects[object_id] for object_id in sorted(objects)],
+        "num_objects": len(tracked.by_id),
+        "objects": tracked.objects,
         "sam_version": SAM_VERSION,
         "prompt_types": request.prompt_types,
         "success": True,
     }
+    frame_indices = video["frame_indices"]
     total_ms = (time.perf_counter() - started) * 1000.0
     timings = {"video_ms": round(total_ms, 2), "encode_ms": round(encode_s * 1000.0, 2)}
     timings["per_frame_ms"] = round(total_ms / max(1, len(frame_indices)), 2)

@@ -9,6 +9,8 @@ Tensors are on the model's device and dtype; shapes are given for one batch of `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from transformers import AutoModel, Sam3Model, Sam3TrackerModel, Sam3VideoConfig, Sam3VideoModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -37,6 +39,11 @@ __all__ = [
     "tracker_image_embeddings",
     "tracker_neck",
     "use_video_postprocessing",
+    "frames_on_demand",
+    "propagation_order",
+    "hotstart_delay",
+    "forget_outside",
+    "note_hotstart_removed",
     "video_tracker",
     "vit",
     "vit_maps",
@@ -200,6 +207,42 @@ def forget_before(session, position: int, horizon: int) -> None:
         del session.processed_frames[index]
     for outputs in session.output_dict_per_obj.values():
         stale = [index for index in outputs["non_cond_frame_outputs"] if index < position - horizon]
+        for index in stale:
+            del outputs["non_cond_frame_outputs"][index]
+
+
+def frames_on_demand(session, frames: Mapping[int, torch.Tensor], height: int, width: int) -> None:
+    """Let a ``Sam3VideoInferenceSession`` read its processed frames from ``frames`` (a mapping that makes each
+    on access) instead of holding them all (``processed_frames``, read by ``get_frame`` and ``num_frames``), and
+    give it the video's size (``video_height``, ``video_width``, as ``init_video_session(video=...)`` does)."""
+    session.processed_frames = frames
+    session.video_height, session.video_width = height, width
+
+
+def propagation_order(model: Sam3VideoModel, session, start: int, count: int | None, reverse: bool) -> list[int]:
+    """The frames ``Sam3VideoModel.propagate_in_video_iterator`` visits from ``start``: forward ``start`` to
+    ``start + count`` (clipped), or backward ``start - 1`` down to ``start - count`` (clipped; the start frame is
+    the forward pass's)."""
+    order, _ = model._get_processing_order(session, start, count, reverse=reverse)
+    return list(order)
+
+
+def hotstart_delay(model: Sam3VideoModel) -> int:
+    """How many frames ``propagate_in_video_iterator`` holds back before yielding (objects that do not persist over
+    them are removed: ``session.hotstart_removed_obj_ids``)."""
+    return model.hotstart_delay
+
+
+def note_hotstart_removed(session, output) -> None:
+    """What ``propagate_in_video_iterator`` does with each output it holds back: the objects hotstart removed
+    are hidden from then on (``postprocess_outputs`` reads ``hotstart_removed_obj_ids``)."""
+    session.hotstart_removed_obj_ids.update(output.removed_obj_ids)
+
+
+def forget_outside(session, keep: Callable[[int], bool]) -> None:
+    """Drop the tracker memories of non-conditioning frames for which ``keep(frame)`` is false."""
+    for outputs in session.output_dict_per_obj.values():
+        stale = [index for index in outputs["non_cond_frame_outputs"] if not keep(index)]
         for index in stale:
             del outputs["non_cond_frame_outputs"][index]
 

@@ -132,10 +132,9 @@ class VideoTracker:
         self._model: Sam3VideoModel | None = None
         self._building = threading.Lock()
         processor = engine.processor
+        video = Sam2VideoVideoProcessor.from_pretrained(self.directory)  # the checkpoint's (sessions read videos)
         self.processor = Sam3VideoProcessor(
-            image_processor=processor.image_processor,
-            video_processor=Sam2VideoVideoProcessor(),
-            tokenizer=processor.tokenizer,
+            image_processor=processor.image_processor, video_processor=video, tokenizer=processor.tokenizer
         )
 
     @property
@@ -167,17 +166,25 @@ class VideoTracker:
                 set_frame_thresholds(model, work.confidence_threshold, work.new_object_threshold, work.max_objects)
                 output = model(inference_session=session, frame=pixels.pixel_values[0], frame_idx=position)
                 engine.turns.synchronize()
-            with torch.inference_mode():
-                result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
+            objects = self.frame_objects(session, output, frame)
             forget_before(session, position, horizon)
-            label_of = {obj: text for text, objs in result["prompt_to_obj_ids"].items() for obj in objs}
-            ids = result["object_ids"].tolist()
-            yield FrameObjects(
-                frame=frame,
-                object_ids=ids,
-                labels=[label_of[obj] for obj in ids],
-                scores=[float(score) for score in result["scores"]],
-                masks=result["masks"].cpu(),
-                # torchvision's masks_to_boxes: inclusive pixel indices; +1 on x2/y2 gives the edges.
-                boxes=result["boxes"].float().cpu() + torch.tensor([0.0, 0.0, 1.0, 1.0]),
-            )
+            yield objects
+
+    def frame_objects(self, session, output, frame: Frame, hidden: frozenset[int] = frozenset()) -> FrameObjects:
+        """``output`` of the model on ``frame`` post-processed as transformers does (masks at the frame's size,
+        objects removed by hotstart or suppressed left out), objects in ``hidden`` left out too."""
+        height, width = frame.pixels.shape[:2]
+        with torch.inference_mode():
+            result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
+        label_of = {obj: text for text, objs in result["prompt_to_obj_ids"].items() for obj in objs}
+        rows = [row for row, obj in enumerate(result["object_ids"].tolist()) if obj not in hidden]
+        ids = [int(result["object_ids"][row]) for row in rows]
+        return FrameObjects(
+            frame=frame,
+            object_ids=ids,
+            labels=[label_of[obj] for obj in ids],
+            scores=[float(result["scores"][row]) for row in rows],
+            masks=result["masks"][rows].cpu(),
+            # torchvision's masks_to_boxes: inclusive pixel indices; +1 on x2/y2 gives the edges.
+            boxes=result["boxes"][rows].float().cpu().reshape(-1, 4) + torch.tensor([0.0, 0.0, 1.0, 1.0]),
+        )

@@ -10,7 +10,8 @@ Counted as requests are answered (a few dictionary lookups and counter increment
   ``setup``, ``preannotation``, ``interactive``, ``webhook``) and status code.
 
 Read when scraped (no cost per request): requests holding a place and waiting for one, jobs waiting for the
-engine, the feature and text caches' hits, misses and bytes, and GPU memory allocated and its peak. Nothing
+engine, the feature and text caches' hits, misses and bytes, the video sessions open and the bytes of frames they
+hold (``sam3_video_sessions``, ``sam3_video_session_bytes``), and GPU memory allocated and its peak. Nothing
 about a request's content is recorded: no prompt text, no image, no client address.
 """
 
@@ -130,6 +131,12 @@ class _ScrapeTime:
             pending.add_metric([], engine.batches.waiting())
             yield pending
             yield from _cache_metrics({"feature": engine.feature_cache, "text": engine.text_cache})
+            sessions = GaugeMetricFamily("sam3_video_sessions", "Video sessions open")
+            sessions.add_metric([], len(service.sessions))
+            yield sessions
+            held = GaugeMetricFamily("sam3_video_session_bytes", "Bytes of decoded frames the open sessions hold")
+            held.add_metric([], service.sessions.nbytes)
+            yield held
         if torch.cuda.is_available():
             memory = GaugeMetricFamily("sam3_gpu_memory_bytes", "GPU memory allocated by tensors", labels=["kind"])
             memory.add_metric(["allocated"], torch.cuda.memory_allocated())

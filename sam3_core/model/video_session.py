@@ -1,0 +1,181 @@
+"""An interactive video session for concept (text) prompts: the video decoded once and kept on the host, prompts
+given on any frame, propagated forward, backward or both, objects removed, as Meta's SAM3 video predictor
+(facebookresearch/sam3, ``sam3_video_predictor.py``) runs them, on transformers' ``Sam3VideoModel``.
+
+- ``add_text(position, texts, options)`` restarts the session with those concepts, as Meta's ``add_prompt`` does
+  for text, and answers that frame's objects: the detector and tracker run on it alone.
+- ``propagate(direction, start, count, options)`` runs the frames in order on a fresh transformers session with
+  the session's concepts, as ``propagate_in_video_iterator`` does (hotstart included: each frame's objects are
+  known ``hotstart_delay`` frames later, objects that do not persist are removed); ``both`` is forward from
+  ``start`` (included), then backward from ``start - 1``, on the same session (Meta's order; transformers has no
+  "both": it is its two passes in a row). Object ids are the model's, the same in every propagation with the
+  same prompts.
+- ``remove_object(object_id)``: the object is not reported again (each propagation recomputes the tracks from the
+  prompts, so a removed object is hidden, not forgotten by the model).
+
+Memory: frames are kept as decoded (``(height, width, 3)`` uint8) and processed for the model only when it reads
+them (``frames_on_demand``); tracker memories of frames more than the model's horizon behind the current one are
+dropped, except, in ``both``, those the backward pass reads first. Each frame takes the engine's lock on its own
+(``engine.turns``), so image requests wait for a frame, not for a propagation; the cancel event is looked at
+between frames.
+
+Positions are 0-based among the session's frames; coordinates are pixels of the frame, boxes xyxy with exclusive
+x2/y2 (``FrameObjects``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sam3_core.cancel import check
+from sam3_core.media.video_io import Frame
+from sam3_core.model.transformers_internals import (
+    forget_outside,
+    frames_on_demand,
+    hotstart_delay,
+    note_hotstart_removed,
+    propagation_order,
+    set_frame_thresholds,
+)
+from sam3_core.model.video import FrameObjects, VideoTracker
+
+DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Detection options (``VideoWork``'s): a detection counts above ``confidence_threshold``, starts a new object
+    above ``new_object_threshold`` (``None``: the checkpoint's), at most ``max_objects`` tracked at once."""
+
+    confidence_threshold: float = 0.5
+    new_object_threshold: float | None = None
+    max_objects: int = 100
+
+
+class _ProcessedFrames(Mapping[int, torch.Tensor]):
+    """The session's frames as the model reads them, processed on access (nothing kept)."""
+
+    def __init__(self, session: ConceptSession) -> None:
+        self._session = session
+
+    def __getitem__(self, position: int) -> torch.Tensor:
+        return self._session.processed(position)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self._session.frames)))
+
+    def __len__(self) -> int:
+        return len(self._session.frames)
+
+
+class ConceptSession:
+    """One video's session (see the module docstring). Not thread-safe: the caller runs one operation at a time."""
+
+    def __init__(self, tracker: VideoTracker, frames: Sequence[Frame]) -> None:
+        if not frames:
+            raise ValueError("a session needs at least one frame")
+        self.tracker = tracker
+        self.frames = list(frames)
+        self.height, self.width = self.frames[0].pixels.shape[:2]
+        self.texts: tuple[str, ...] = ()
+        self.prompt_position: int | None = None
+        self.hidden: set[int] = set()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the decoded frames it holds."""
+        return sum(frame.pixels.nbytes for frame in self.frames)
+
+    def processed(self, position: int) -> torch.Tensor:
+        """Frame ``position`` as the model reads it: ``(3, S, S)`` in the engine's dtype, on its device."""
+        engine = self.tracker.engine
+        video = self.tracker.processor.video_processor  # as init_video_session(video=...) processes a video
+        pixels = self.frames[position].pixels[np.newaxis]
+        processed = video(videos=[pixels], device=engine.device, return_tensors="pt").pixel_values_videos[0][0]
+        return processed.to(engine.device, engine.dtype)
+
+    def _fresh(self):
+        """A new transformers session over the frames, with the concepts."""
+        engine = self.tracker.engine
+        processor = self.tracker.processor
+        session = processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
+        frames_on_demand(session, _ProcessedFrames(self), self.height, self.width)
+        processor.add_text_prompt(session, list(self.texts))
+        return session
+
+    def _run(self, session, position: int, reverse: bool, options: SessionOptions, cancel: threading.Event | None):
+        """The model on frame ``position`` under the engine's lock."""
+        engine, model = self.tracker.engine, self.tracker.model
+        check(cancel, "video frame")
+        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
+            set_frame_thresholds(model, options.confidence_threshold, options.new_object_threshold, options.max_objects)
+            output = model(inference_session=session, frame_idx=position, reverse=reverse)
+            engine.turns.synchronize()
+        return output
+
+    def add_text(
+        self, position: int, texts: Sequence[str], options: SessionOptions, cancel: threading.Event | None = None
+    ) -> FrameObjects:
+        """Restart the session with concepts ``texts`` prompted on frame ``position``; that frame's objects."""
+        self.texts, self.prompt_position, self.hidden = tuple(texts), position, set()
+        session = self._fresh()
+        output = self._run(session, position, False, options, cancel)
+        return self.tracker.frame_objects(session, output, self.frames[position], frozenset(self.hidden))
+
+    def propagate(
+        self,
+        direction: str,
+        start: int | None,
+        count: int | None,
+        options: SessionOptions,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[FrameObjects]:
+        """The objects of each frame propagation reaches, in the order they are known (see the module docstring).
+        ``start``: the first frame (default: the prompt's); ``count``: how many frames past it at most."""
+        if not self.texts:
+            raise ValueError("add a prompt before propagating")
+        start = self.prompt_position if start is None else start
+        session = self._fresh()
+        model = self.tracker.model
+        horizon, delay = self.tracker.memory_horizon, hotstart_delay(model)
+        passes = DIRECTIONS[direction]
+        for reverse in passes:
+            order = propagation_order(model, session, start, count, reverse)
+            held: list[tuple[int, object]] = []
+            for step, position in enumerate(order):
+                output = self._run(session, position, reverse, options, cancel)
+                _forget(session, position, reverse, horizon, start if len(passes) > 1 and not reverse else None)
+                if delay > 0:
+                    held.append((position, output))
+                    note_hotstart_removed(session, output)
+                    last = step == len(order) - 1
+                    ready, held = (held, []) if last else (held[:1], held[1:]) if len(held) >= delay else ([], held)
+                else:
+                    ready = [(position, output)]
+                for shown, shown_output in ready:
+                    frame = self.frames[shown]
+                    yield self.tracker.frame_objects(session, shown_output, frame, frozenset(self.hidden))
+
+    def remove_object(self, object_id: int) -> None:
+        self.hidden.add(object_id)
+
+    def reset(self) -> None:
+        """Back to no prompt (Meta's ``reset_session``)."""
+        self.texts, self.prompt_position, self.hidden = (), None, set()
+
+
+def _forget(session, position: int, reverse: bool, horizon: int, also_near: int | None) -> None:
+    """Drop memories the next frames do not read: those more than ``horizon`` frames behind ``position`` in the
+    pass's direction, but, with ``also_near`` (a forward pass that a backward one from there follows), not those
+    within ``horizon`` after it."""
+
+    def keep(index: int) -> bool:
+        behind = index >= position - horizon if not reverse else index <= position + horizon
+        return behind or (also_near is not None and also_near <= index <= also_near + horizon)
+
+    forget_outside(session, keep)

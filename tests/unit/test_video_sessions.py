@@ -1,0 +1,221 @@
+"""Video sessions through the handler: the same answers as transformers' own session API on the same frames
+(``Sam3VideoProcessor.init_video_session`` + ``add_text_prompt`` + ``Sam3VideoModel.propagate_in_video_iterator``,
+hotstart included) forward, backward and both ways; the prompt frame's objects as transformers gives them for that
+frame alone (24 frames: the tracker's memories older than its 16-frame horizon are dropped on the way); objects
+removed, sessions reset, closed, expired, bounded; every bad request a short error naming its field."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from transformers import Sam3VideoModel, Sam3VideoProcessor
+
+from sam3_core.errors import RequestError, ServiceUnavailable
+from sam3_core.masks import rle
+from sam3_core.model.transformers_internals import use_video_postprocessing
+from sam3_core.model.video_postprocess import CvUtils
+from sam3_core.model.video_session import SessionOptions
+from sam3_core.video_sessions import OpenSession, SessionNotFound, SessionStore
+
+from clips import disc_frames
+from helpers import b64, encode, iou
+
+PROMPTS = ["disc", "square"]
+OPTIONS = {"confidence_threshold": 0.2, "new_object_threshold": 0.3, "max_objects": 5}
+FRAMES = disc_frames(24, (64, 48))
+MIN_IOU, SCORE_TOLERANCE = 0.99, 1e-3
+
+
+def png_frames(frames) -> list[str]:
+    """Frames as a frame list of PNGs: lossless, so the session and the reference read the same pixels."""
+    from PIL import Image
+
+    return [b64(encode(Image.fromarray(frame))) for frame in frames]
+
+
+@pytest.fixture(scope="module")
+def reference_model(tiny_checkpoint):
+    use_video_postprocessing(CvUtils())  # as the service does before its first video (the same clean-up)
+    model = Sam3VideoModel.from_pretrained(tiny_checkpoint).eval()
+    model.score_threshold_detection = OPTIONS["confidence_threshold"]
+    model.new_det_thresh = OPTIONS["new_object_threshold"]
+    model.max_num_objects = OPTIONS["max_objects"]
+    return model, Sam3VideoProcessor.from_pretrained(tiny_checkpoint)
+
+
+def reference_session(reference_model):
+    model, processor = reference_model
+    session = processor.init_video_session(video=FRAMES, inference_device="cpu", dtype=torch.float32)
+    processor.add_text_prompt(session, PROMPTS)
+    return model, processor, session
+
+
+def reference_propagation(reference_model, direction: str, start: int) -> list[tuple[int, dict]]:
+    model, processor, session = reference_session(reference_model)
+    passes = {"forward": (False,), "backward": (True,), "both": (False, True)}[direction]
+    found = []
+    with torch.inference_mode():
+        for reverse in passes:  # "both": transformers' two passes in a row on one session, as Meta orders them
+            for output in model.propagate_in_video_iterator(session, start_frame_idx=start, reverse=reverse):
+                found.append((output.frame_idx, processor.postprocess_outputs(session, output)))
+    return found
+
+
+def start(handler, **extra) -> dict:
+    return handler({"inputs": {"type": "start_session", "video": png_frames(FRAMES), **OPTIONS, **extra}})
+
+
+def assert_frame_matches(entries: dict[int, dict], expected: dict, where: str) -> int:
+    """``entries``: object id -> its entry on the frame (``score``, ``rle``); ``expected``: transformers' frame."""
+    ids = expected["object_ids"].tolist()
+    assert sorted(entries) == ids, f"{where}: objects {sorted(entries)}, reference {ids}"
+    for row, object_id in enumerate(ids):
+        entry = entries[object_id]
+        assert abs(entry["score"] - float(expected["scores"][row])) <= SCORE_TOLERANCE, where
+        assert iou(rle.decode(entry["rle"]), expected["masks"][row].numpy()) >= MIN_IOU, where
+    return len(ids)
+
+
+@pytest.mark.slow  # 9 s each on 2 cores: the reference runs too
+@pytest.mark.parametrize(("direction", "start_frame"), [("forward", 0), ("backward", 23), ("both", 10)])
+def test_propagation_matches_transformers_session_api(handler, reference_model, direction, start_frame):
+    session_id = start(handler)["session_id"]
+    prompt = {"type": "add_prompt", "session_id": session_id, "frame_index": start_frame, "text_prompts": PROMPTS}
+    handler({"inputs": prompt})
+    answer = handler(
+        {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": direction}}
+    )
+    expected = reference_propagation(reference_model, direction, start_frame)
+    assert answer["video"]["frame_indices"] == [frame for frame, _ in expected]
+    assert answer["propagation_direction"] == direction and answer["prompt_types"] == ["text"]
+    compared = 0
+    for frame, reference in expected:
+        entries = {
+            obj["object_id"]: entry
+            for obj in answer["objects"]
+            for entry in obj["frames"]
+            if entry["frame_index"] == frame
+        }
+        compared += assert_frame_matches(entries, reference, f"{direction} frame {frame}")
+    assert compared > 0, "the clip must give objects for the comparison to mean anything"
+    for obj in answer["objects"]:
+        assert obj["label"] in PROMPTS
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
+def test_the_prompt_frame_answers_what_transformers_finds_on_it(handler, reference_model):
+    session_id = start(handler)["session_id"]
+    answer = handler({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 3, "text": "disc"}})
+    model, processor = reference_model
+    session = processor.init_video_session(video=FRAMES, inference_device="cpu", dtype=torch.float32)
+    processor.add_text_prompt(session, ["disc"])
+    with torch.inference_mode():
+        expected = processor.postprocess_outputs(session, model(inference_session=session, frame_idx=3))
+    assert answer["frame_index"] == 3 and answer["num_objects"] == len(answer["objects"])
+    assert_frame_matches({obj["object_id"]: obj for obj in answer["objects"]}, expected, "prompt frame")
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
+def test_start_describes_the_video_and_sampling_applies(handler):
+    started = start(handler, frame_stride=2, max_frames=5)
+    video = started["video"]
+    assert video["num_frames"] == 5 and video["frame_indices"] == [0, 2, 4, 6, 8]
+    assert (video["width"], video["height"], video["fps"], video["timestamps"]) == (64, 48, None, None)
+    assert len(started["session_id"]) >= 40  # 32 random bytes, URL-safe
+    with pytest.raises(RequestError, match=r"^frame_index: frame 3 is not one of the session's frames \(0\.\.8\)"):
+        handler({"inputs": {"type": "add_prompt", "session_id": started["session_id"], "frame_index": 3, "text": "x"}})
+    handler({"inputs": {"type": "close_session", "session_id": started["session_id"]}})
+
+
+def test_removed_objects_are_not_reported_and_reset_and_close_end_them(handler):
+    session_id = start(handler)["session_id"]
+    handler({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 0, "text_prompts": PROMPTS}})
+    propagate = {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": "forward"}
+    propagate["max_frame_num_to_track"] = 6
+    first = handler({"inputs": propagate})
+    ids = [obj["object_id"] for obj in first["objects"]]
+    assert ids, "the clip must give objects"
+    again = handler({"inputs": propagate})
+    assert again["objects"] == first["objects"]  # each propagation recomputes the same tracks
+    removed = handler({"inputs": {"type": "remove_object", "session_id": session_id, "obj_id": ids[0]}})
+    assert removed == {"session_id": session_id, "is_success": True, "success": True}
+    after = handler({"inputs": propagate})
+    assert [obj["object_id"] for obj in after["objects"]] == ids[1:]
+    handler({"inputs": {"type": "reset_session", "session_id": session_id}})
+    with pytest.raises(RequestError, match="no prompt yet"):
+        handler({"inputs": propagate})
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+    with pytest.raises(SessionNotFound, match="^session_id: unknown, expired or closed session.*replicas"):
+        handler({"inputs": propagate})
+
+
+def test_sessions_are_bounded_and_expire_oldest_idle_first():
+    clock = [0.0]
+    store = SessionStore(max_sessions=2, ttl_s=60, clock=lambda: clock[0])
+
+    def Held(size: int) -> OpenSession:  # noqa: N802 - reads as the thing it makes
+        """An open session whose session is only its size: the store's rules do not look further."""
+        return OpenSession(SimpleNamespace(nbytes=size), {}, SessionOptions())
+
+    first = store.add(Held(10))
+    clock[0] = 1.0
+    second = store.add(Held(20))
+    assert len(store) == 2 and store.nbytes == 30 and first != second
+    clock[0] = 2.0
+    with store.using(first):
+        pass  # first is now the most recently used
+    third = store.add(Held(5))  # full: the least recently used idle one (second) is closed
+    with pytest.raises(SessionNotFound), store.using(second):
+        pass
+    clock[0] = 100.0  # past the time-out: both left expire
+    assert len(store) == 0
+    with pytest.raises(SessionNotFound):
+        store.close(third)
+    busy = SessionStore(max_sessions=1, ttl_s=60)
+    held = busy.add(Held(1))
+    with busy.using(held), pytest.raises(ServiceUnavailable, match="SAM3_MAX_SESSIONS"):
+        busy.add(Held(1))  # the only session is in use: never closed under a request
+
+
+BAD = {
+    "an unknown type": ({"type": "add_prompts", "session_id": "x"}, "add_prompts", "did you mean 'add_prompt'"),
+    "no video": ({"type": "start_session"}, "video", "needs the video"),
+    "a server path": ({"type": "start_session", "resource_path": "/data/v.mp4"}, "resource_path", "send the video"),
+    "no session id": ({"type": "add_prompt", "frame_index": 0, "text": "x"}, "session_id", "expected the id"),
+    "no frame": ({"type": "add_prompt", "session_id": "x", "text": "x"}, "frame_index", "needs the frame"),
+    "no text": ({"type": "add_prompt", "session_id": "x", "frame_index": 0}, "text", "needs a text prompt"),
+    "clicks": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]], "obj_id": 1},
+        "points",
+        "one-shot video request",
+    ),
+    "a direction": (
+        {"type": "propagate_in_video", "session_id": "x", "propagation_direction": "sideways"},
+        "propagation_direction",
+        "both, forward, backward",
+    ),
+    "an unknown field": ({"type": "reset_session", "session_id": "x", "obj_id": 1}, "obj_id", "unknown field"),
+    "an unknown session": ({"type": "reset_session", "session_id": "nope"}, "session_id", "unknown, expired"),
+    "a negative object": ({"type": "remove_object", "session_id": "x", "obj_id": -1}, "obj_id", "outside"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_session_requests_name_the_field(handler, name):
+    inputs, field, words = BAD[name]
+    with pytest.raises(RequestError) as caught:
+        handler({"inputs": inputs})
+    message = str(caught.value)
+    assert message.startswith(field + ":") and words in message and len(message) < 300, message
+
+
+def test_metrics_count_sessions_and_their_frames(handler):
+    before, held = len(handler.service.sessions), handler.service.sessions.nbytes
+    session_id = start(handler)["session_id"]
+    assert len(handler.service.sessions) == before + 1
+    assert handler.service.sessions.nbytes - held == sum(frame.nbytes for frame in FRAMES)
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+    assert len(handler.service.sessions) == before and np.isclose(handler.service.sessions.nbytes, held)
