@@ -12,12 +12,13 @@ whose details are in the log. The service keeps serving after each of them. A ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -26,7 +27,7 @@ from sam3_core.api.batch import batch_size, element_error, is_batch_payload, par
 from sam3_core.api.request import SegmentRequest, check_token_lengths, parse_payload
 from sam3_core.api.response import build_response
 from sam3_core.api.session_request import is_session_payload, parse_session_payload
-from sam3_core.api.session_response import answer_session
+from sam3_core.api.session_response import answer_session, stream_propagation
 from sam3_core.api.video_request import is_video_payload, parse_video_payload
 from sam3_core.api.video_response import answer_video
 from sam3_core.cancel import Cancelled, FairSlots, check
@@ -87,7 +88,7 @@ class SegmentationService:
         (``Cancelled``) at the next stage once it is set."""
         started = time.perf_counter()
         record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12]}
-        try:
+        with self._recorded(record, started):
             # A request of many images takes a place per image (all of them, beyond SAM3_MAX_ACTIVE).
             places = batch_size(data, self.settings) if is_batch_payload(data) else 1
             with self.active.held(cancel, "decode", places=places):
@@ -109,8 +110,35 @@ class SegmentationService:
             record.update(outcome="ok", status=200, objects=len(prediction.objects), **prediction.timings)
             record.update(decode_ms=round(request.decode_ms, 2), postprocess_ms=_ms_since(answered))
             return response
+
+    def stream(self, data: Any, cancel: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """A ``propagate_in_video`` session request answered as it goes: each frame's objects as soon as they are
+        known (``session_response.stream_propagation``), then a summary; one log line at the end, as for any
+        request (outcome ``cancelled`` when ``cancel`` stopped it)."""
+        started = time.perf_counter()
+        record: dict[str, Any] = {"event": "request", "id": uuid.uuid4().hex[:12], "streamed": True}
+        with self._recorded(record, started), self.active.held(cancel, "decode"):
+            record["wait_ms"] = _ms_since(started)
+            request = parse_session_payload(data, self.settings) if is_session_payload(data) else None
+            if request is None or request.kind != "propagate_in_video":
+                raise RequestError("type", "only propagate_in_video is streamed; send the others as JSON requests")
+            record.update(video=True, session=request.kind)
+            frames = 0
+            for item in stream_propagation(self.sessions, request, cancel):
+                frames += "frame_index" in item
+                yield item
+            record.update(outcome="ok", status=200, frames=frames)
+
+    @contextlib.contextmanager
+    def _recorded(self, record: dict[str, Any], started: float) -> Iterator[None]:
+        """Map a request's faults to the errors the servers answer, and log its record when it ends."""
+        try:
+            yield
         except Cancelled as stop:  # nobody waits for the answer (e.g. the client disconnected)
             record.update(outcome="cancelled", status=499, cancelled_before=stop.stage)
+            raise
+        except GeneratorExit:  # a streamed answer closed before its end
+            record.update(outcome="cancelled", status=499, cancelled_before="stream")
             raise
         except RequestError as error:
             record.update(outcome="bad_request", status=error.status_code, error=str(error)[:200])

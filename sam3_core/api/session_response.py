@@ -104,6 +104,34 @@ def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threa
     }
 
 
+def stream_propagation(
+    store: SessionStore, request: SessionRequest, cancel: threading.Event | None = None
+) -> Iterator[dict[str, Any]]:
+    """A ``propagate_in_video`` answer as it goes: ``{"frame_index", "objects": [{"object_id", "label", "score",
+    "box", "rle"[, "polygon"]}]}`` per frame as soon as it is known, then ``{"session_id",
+    "propagation_direction", "num_frames", "frame_indices", "done": true}``. The session is held meanwhile."""
+    indices = []
+    with store.using(request.session_id) as found:
+        for result in propagated(found, request, cancel):
+            tracked = TrackedObjects(request.vectorize, request.simplify_epsilon)
+            tracked.add(result)
+            index = result.frame.index
+            indices.append(index)
+            objects = []
+            for obj in tracked.objects:
+                [entry] = obj["frames"]
+                objects.append({"object_id": obj["object_id"], "label": obj["label"], **entry})
+                del objects[-1]["frame_index"]
+            yield {"frame_index": index, "objects": objects}
+    yield {
+        "session_id": request.session_id,
+        "propagation_direction": request.direction,
+        "num_frames": len(indices),
+        "frame_indices": indices,
+        "done": True,
+    }
+
+
 def answer_session(
     store: SessionStore,
     tracker: VideoTracker,

@@ -39,7 +39,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sam3_core.api.request import QUERY_LIST_FIELDS, parse_query_value
@@ -57,6 +57,7 @@ IMAGE_TYPES = frozenset(f"image/{kind}" for kind in ("jpeg", "jpg", "png", "webp
 CLIENT_GONE = 499  # the status of an answer nobody reads (the client disconnected), as nginx logs it
 # A binary body with no content type (or a generic one) is an image unless it starts as JSON does.
 UNTYPED = frozenset(("", "application/octet-stream"))
+STREAMED = "application/x-ndjson"  # an Accept header with it asks for a streamed answer (propagate_in_video)
 JSON_START = (b"", b"{", b"[", b'"')  # also an empty body: parse_json_body says it is empty
 # How long loading is expected to take from its start (a full-size checkpoint from the local cache on the 2-core
 # development box: docs/BENCHMARKS.md "Start-up"), and what a client is told once that has passed.
@@ -181,21 +182,74 @@ class HandlerHost:
         watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
         try:
             return json_response(await run_in_threadpool(work or _handler_answer, self.handler, payload, cancel))
-        except Cancelled:  # the client has gone; the service logged it
-            return Response(status_code=CLIENT_GONE)
-        except RequestError as exc:
-            return error_response(exc.status_code, str(exc))
-        except ValueError as exc:  # the toolkit's convention: a handler ValueError is the client's fault
-            return error_response(400, str(exc)[:300])
-        except (ServiceUnavailable, InternalError) as exc:  # already logged and cleaned up by the service
-            return error_response(exc.status_code, str(exc))
-        except Exception:  # noqa: BLE001 - never a traceback to the client
-            error_id = uuid.uuid4().hex[:12]
-            LOG.exception("request %s failed", error_id)
-            return error_response(500, f"internal error (id {error_id})")
+        except Exception as exc:  # noqa: BLE001 - answered as the error it is (_error_answer)
+            return _error_answer(exc)
         finally:
             watcher.cancel()
             self._slots.release()
+
+    async def stream(self, payload: Any, request: Request) -> Response:
+        """A streamed answer (``service.stream``): one JSON line per item as it comes (``application/x-ndjson``).
+        An error before the first item is an ordinary error answer; after it, a last line ``{"error": ...}``.
+        When the client goes away, the work stops at its next frame."""
+        if (refusal := self.unavailable()) is not None:
+            return refusal
+        if not self._slots.acquire(blocking=False):
+            return error_response(503, "overloaded: too many requests waiting, retry later")
+        cancel = threading.Event()
+        watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
+        items = self.handler.service.stream(payload, cancel)
+        end = object()
+
+        def advance() -> Any:
+            return next(items, end)
+
+        try:
+            first = await run_in_threadpool(advance)
+        except Exception as exc:  # noqa: BLE001 - answered as the error it is
+            watcher.cancel()
+            self._slots.release()
+            return _error_answer(exc)
+
+        async def lines():
+            try:
+                item = first
+                while item is not end:
+                    yield _line(item)
+                    item = await run_in_threadpool(advance)
+            except Cancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - the stream has begun: its last line says what failed
+                yield _line({"error": json.loads(_error_answer(exc).body)["error"]})
+            finally:
+                cancel.set()  # a client that went away: the frame being tracked is the last
+                watcher.cancel()
+                with contextlib.suppress(ValueError):  # "already executing": it ends at its next frame anyway
+                    items.close()  # at a yield (no model work): its session is released and its line logged
+                self._slots.release()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _line(item: Any) -> bytes:
+    """One JSON line of a streamed answer."""
+    body = encode_json(item)
+    return (body if isinstance(body, bytes) else body.encode("utf-8")) + b"\n"
+
+
+def _error_answer(exc: Exception) -> Response:
+    """The answer for a fault of the handler: its status and short message (never a traceback)."""
+    if isinstance(exc, Cancelled):  # the client has gone; the service logged it
+        return Response(status_code=CLIENT_GONE)
+    if isinstance(exc, RequestError):
+        return error_response(exc.status_code, str(exc))
+    if isinstance(exc, ValueError):  # the toolkit's convention: a handler ValueError is the client's fault
+        return error_response(400, str(exc)[:300])
+    if isinstance(exc, (ServiceUnavailable, InternalError)):  # already logged and cleaned up by the service
+        return error_response(exc.status_code, str(exc))
+    error_id = uuid.uuid4().hex[:12]
+    LOG.error("request %s failed", error_id, exc_info=exc)
+    return error_response(500, f"internal error (id {error_id})")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -284,6 +338,8 @@ def create_app(
                 payload = parse_json_body(body)
         elif media_type == "application/json":
             payload = await parse_json(request, max_body_bytes)
+            if STREAMED in request.headers.get("accept", ""):
+                return await host.stream(payload, request)
         elif media_type.startswith("video/"):  # the toolkit refuses these before the handler: no raw videos there
             return error_response(415, f"content-type {quote(media_type)}: {RAW_VIDEO_HINT}")
         else:
