@@ -6,7 +6,8 @@ Routes:
 - ``POST /``, ``POST /predict``: a JSON body goes to the handler as is; a binary image body
   (``image/jpeg|png|webp|tiff|bmp|gif``, or no content type / ``application/octet-stream`` with a body that is
   not JSON, as ``InferenceClient`` sends an image without parameters) becomes
-  ``{"inputs": <image bytes>, "parameters": <query parameters>}``.
+  ``{"inputs": <image bytes>, "parameters": <query parameters>}``. A video session's ``propagate_in_video``
+  with ``Accept: application/x-ndjson`` is answered as it goes, one JSON line per frame (``HandlerHost.stream``).
 - ``POST /api/sam2_compatible``: ``{"inputs": {...}}`` -> the response.
 - ``POST /api/predict``: ``{"data": [image, text, threshold]}`` -> ``{"data": [response]}`` (Gradio-style).
 - ``GET /metrics``: Prometheus metrics (``sam3_core.server.metrics``).
