@@ -118,7 +118,7 @@ def polygon_coverage(mask: np.ndarray) -> np.ndarray:
     found by flood fill) and its parts one pixel thick dropped (an outline through pixel centres encloses no area
     there). The random-weight checkpoints' masks are speckled, so polygons are compared with this."""
     height, width = mask.shape
-    outside = np.pad((~mask).astype(np.uint8), 1, constant_values=1)
+    outside = np.ascontiguousarray(np.pad((~mask).astype(np.uint8), 1, constant_values=1))
     cv2.floodFill(outside, np.zeros((height + 4, width + 4), np.uint8), (0, 0), 2)
     filled = outside[1:-1, 1:-1] != 2
     count, parts, stats, _ = cv2.connectedComponentsWithStats(filled.astype(np.uint8), connectivity=8)

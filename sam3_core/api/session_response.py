@@ -107,12 +107,19 @@ def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threa
 def stream_propagation(
     store: SessionStore, request: SessionRequest, cancel: threading.Event | None = None
 ) -> Iterator[dict[str, Any]]:
-    """A ``propagate_in_video`` answer as it goes: ``{"frame_index", "objects": [{"object_id", "label", "score",
-    "box", "rle"[, "polygon"]}]}`` per frame as soon as it is known, then ``{"session_id",
+    """A ``propagate_in_video`` answer as it goes: first ``{"session_id", "propagation_direction",
+    "video_frames"}`` (the session's frame count), then ``{"frame_index", "objects": [{"object_id", "label",
+    "score", "box", "rle"[, "polygon"]}]}`` per frame as soon as it is known, then ``{"session_id",
     "propagation_direction", "num_frames", "frame_indices", "done": true}``. The session is held meanwhile."""
     indices = []
     with store.using(request.session_id) as found:
-        for result in propagated(found, request, cancel):
+        frames = propagated(found, request, cancel)  # checked before the first line
+        yield {
+            "session_id": request.session_id,
+            "propagation_direction": request.direction,
+            "video_frames": found.video["num_frames"],
+        }
+        for result in frames:
             tracked = TrackedObjects(request.vectorize, request.simplify_epsilon)
             tracked.add(result)
             index = result.frame.index

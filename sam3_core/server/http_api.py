@@ -189,10 +189,18 @@ class HandlerHost:
             watcher.cancel()
             self._slots.release()
 
-    async def stream(self, payload: Any, request: Request) -> Response:
-        """A streamed answer (``service.stream``): one JSON line per item as it comes (``application/x-ndjson``).
-        An error before the first item is an ordinary error answer; after it, a last line ``{"error": ...}``.
-        When the client goes away, the work stops at its next frame."""
+    async def stream(
+        self,
+        payload: Any,
+        request: Request,
+        render: Callable[[Any], bytes] | None = None,
+        media_type: str = STREAMED,
+    ) -> Response:
+        """A streamed answer (``service.stream``): each item as it comes, as ``render(item)`` writes it (default:
+        one JSON line, ``application/x-ndjson``). An error before the first item is an ordinary error answer;
+        after it, the last item rendered is ``{"error": ...}``. When the client goes away, the work stops at its
+        next frame."""
+        render = render or _line
         if (refusal := self.unavailable()) is not None:
             return refusal
         if not self._slots.acquire(blocking=False):
@@ -216,12 +224,12 @@ class HandlerHost:
             try:
                 item = first
                 while item is not end:
-                    yield _line(item)
+                    yield render(item)
                     item = await run_in_threadpool(advance)
             except Cancelled:
                 return
             except Exception as exc:  # noqa: BLE001 - the stream has begun: its last line says what failed
-                yield _line({"error": json.loads(_error_answer(exc).body)["error"]})
+                yield render({"error": json.loads(_error_answer(exc).body)["error"]})
             finally:
                 cancel.set()  # a client that went away: the frame being tracked is the last
                 watcher.cancel()
@@ -229,7 +237,7 @@ class HandlerHost:
                     items.close()  # at a yield (no model work): its session is released and its line logged
                 self._slots.release()
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(lines(), media_type=media_type)
 
 
 def _line(item: Any) -> bytes:

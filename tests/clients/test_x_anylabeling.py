@@ -1,15 +1,21 @@
 """X-AnyLabeling's own remote-server client (``x-anylabeling-cvhub``, headless) against ``sam3-serve``: the model
 list, a text prompt, a click, a box and the rectangles task, with the token in its ``Token`` header; the shapes
 it builds match the main API's answer to the same prompts (polygons rasterised: IoU >= 0.98 with what polygons
-of the masks can cover; rectangles: the boxes)."""
+of the masks can cover; rectangles: the boxes). Its video model: a text prompt on a frame and its propagation
+(the files it writes beside each frame) match the session API's answers; a click there is refused visibly."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from sam3_core.masks import rle
+
+from clips import disc_frames
 from helpers import b64, decode_mask, fill_polygon, iou, polygon_coverage
 from tool_clients import TOKEN, run_driver
 
@@ -34,13 +40,27 @@ class Lines(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def received(tools_url, scene_file, tmp_path_factory):
+def frame_files(tmp_path_factory) -> list[Path]:
+    """A short video as X-AnyLabeling holds one: numbered image files in a folder."""
+    folder = tmp_path_factory.mktemp("x-anylabeling-video")
+    paths = []
+    for index, frame in enumerate(disc_frames(6, (320, 240))):  # parts of masks large enough for polygons
+        paths.append(folder / f"frame_{index:03d}.png")
+        Image.fromarray(frame).save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def received(tools_url, scene_file, frame_files, tmp_path_factory):
     """What the client made of each call, and what the server logged meanwhile."""
     logger, lines = logging.getLogger("sam3_core"), Lines()
     logger.addHandler(lines)
     try:
         folder = str(tmp_path_factory.mktemp("x-anylabeling"))
-        found = run_driver("x-anylabeling", "drive_x_anylabeling.py", tools_url, TOKEN, str(scene_file), folder)
+        frames = [str(path) for path in frame_files]
+        found = run_driver(
+            "x-anylabeling", "drive_x_anylabeling.py", tools_url, TOKEN, str(scene_file), folder, *frames
+        )
     finally:
         logger.removeHandler(lines)
     return found, lines.lines
@@ -73,8 +93,10 @@ def assert_polygons_match(shapes, answer, labels=None):
 
 def test_the_model_list_offers_sam3_with_the_clients_own_widgets(received):
     found, _ = received
-    [(model_id, model)] = found["models"].items()
+    [(model_id, model), (video_id, video)] = found["models"].items()
     assert model_id == "segment_anything_3" and "SAM3" in model["display_name"]
+    assert video_id == "segment_anything_3_video" and video["batch_processing_mode"] == "video"
+    assert {widget["name"] for widget in video["widgets"]} <= KNOWN_WIDGETS
     names = {widget["name"] for widget in model["widgets"]}
     assert names <= KNOWN_WIDGETS and {"edit_text", "button_add_point", "add_pos_rect", "edit_conf"} <= names
     assert [task["id"] for task in model["available_tasks"]] == ["polygon", "rectangle"]
@@ -111,3 +133,52 @@ def test_a_refusal_is_shown_by_the_client_and_logged_with_its_reason(received):
     assert found["refused"] == [] and "400" in found["refused_messages"][0]
     assert any("/v1/predict: 400 params.marks[0].data: expected 4 numbers" in line for line in logged), logged
     assert not any(TOKEN in line for line in logged)
+
+
+def session_answers(handler, frame_files):
+    """The same video through the session API: the prompt frame's objects, then forward propagation."""
+    frames = [b64(path.read_bytes()) for path in frame_files]
+    session_id = handler({"inputs": {"type": "start_session", "video": frames}})["session_id"]
+    prompt = {"type": "add_prompt", "session_id": session_id, "frame_index": 1, "text_prompts": ["disc"]}
+    prompted = handler({"inputs": {**prompt, "confidence_threshold": 0.1}})
+    propagated = handler(
+        {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": "forward"}}
+    )
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+    return prompted, propagated
+
+
+def assert_shapes_cover(shapes, objects):
+    """``shapes`` (group_id = object id + 1) fill what polygons of each object's mask can cover."""
+    by_group = {group[0]["group_id"]: group for group in by_object(shapes)}
+    assert sorted(by_group) == sorted(obj["object_id"] + 1 for obj in objects) and objects
+    for obj in objects:
+        mask = rle.decode(obj["rle"])
+        drawn = fill_polygon([], mask.shape)
+        for part in by_group[obj["object_id"] + 1]:
+            assert part["label"] == obj["label"] and part["shape_type"] == "polygon"
+            drawn |= fill_polygon(part["points"], mask.shape)
+        assert iou(drawn, polygon_coverage(mask)) >= 0.98
+
+
+def test_the_video_model_prompts_a_frame_and_propagates_through_sessions(received, handler, frame_files):
+    found, _ = received
+    video = found["video"]
+    prompted, propagated = session_answers(handler, frame_files)
+    assert_shapes_cover(video["prompt"], prompted["objects"])
+    assert sorted(map(int, video["propagated"])) == propagated["video"]["frame_indices"] == [1, 2, 3, 4, 5]
+    for index, shapes in video["propagated"].items():
+        on_frame = [
+            {"object_id": obj["object_id"], "label": obj["label"], **entry}
+            for obj in propagated["objects"]
+            for entry in obj["frames"]
+            if entry["frame_index"] == int(index)
+        ]
+        assert_shapes_cover(shapes, on_frame)
+
+
+def test_a_click_on_the_video_model_is_refused_visibly(received):
+    found, logged = received
+    video = found["video"]
+    assert video["click"] == [] and any("Video point prompt error: 400" in line for line in video["messages"])
+    assert any("/v1/video/prompt: 400 points: clicks on a video are not served yet" in line for line in logged)

@@ -49,7 +49,8 @@ def test_the_streamed_propagation_says_what_the_answer_says(url):
     with requests.post(url + "/", json=propagate(session_id), headers=STREAMED, stream=True, timeout=300) as answer:
         assert answer.headers["content-type"].startswith("application/x-ndjson")
         lines = [json.loads(line) for line in answer.iter_lines() if line]
-    *frames, summary = lines
+    header, *frames, summary = lines
+    assert header == {"session_id": session_id, "propagation_direction": "both", "video_frames": 20}
     assert summary["done"] is True and summary["frame_indices"] == whole["video"]["frame_indices"]
     assert [frame["frame_index"] for frame in frames] == whole["video"]["frame_indices"]
     for obj in whole["objects"]:
@@ -83,8 +84,8 @@ def test_a_client_that_goes_away_stops_the_propagation(url, caplog):
     since = len(caplog.records)
     began = time.monotonic()
     with requests.post(url + "/", json=propagate(session_id), headers=STREAMED, stream=True, timeout=300) as answer:
-        first = next(line for line in answer.iter_lines() if line)
-    assert json.loads(first)["frame_index"] == 0
+        lines = (json.loads(line) for line in answer.iter_lines() if line)
+        assert "video_frames" in next(lines) and next(lines)["frame_index"] == 0
     record = cancelled_record(caplog, since)
     # Stopped after the frame in progress: at its next frame, or at the stream's next line.
     assert record["outcome"] == "cancelled" and record["cancelled_before"] in ("video frame", "stream"), record

@@ -5,7 +5,8 @@ The protocol is the one the ``x-anylabeling-cvhub`` client speaks
 
 - ``GET /v1/models``: ``{"data": {model_id: {"display_name", "widgets", "available_tasks", ...}}}``; the widgets
   are names from the client's own list (its SAM widgets: text, clicks, boxes, confidence, mask fineness), the
-  tasks choose polygons or rectangles.
+  tasks choose polygons or rectangles. A second model, for videos (``batch_processing_mode: "video"``), has the
+  routes of ``sam3_core.adapters.xanylabeling.video``.
 - ``POST /v1/predict``: ``{"model", "image" (a data URI of the file), "params": {...}}``. ``params.text_prompt``
   is split at commas into concept prompts, each instance labelled with its prompt. ``params.marks`` are clicks
   ``{"type": "point", "data": [x, y], "label": 1 | 0}`` and boxes ``{"type": "rectangle", "data": [x1, y1, x2,
@@ -33,6 +34,7 @@ from sam3_core.masks.encoding import decode_png, outer_contours, simplify
 
 Answer = Callable[[dict], Any]  # a main-API payload -> the handler's answer
 MODEL_ID = "segment_anything_3"
+VIDEO_MODEL_ID = "segment_anything_3_video"  # its routes: sam3_core.adapters.xanylabeling.video
 VISUAL_LABEL = "AUTOLABEL_OBJECT"  # X-AnyLabeling's label for an object the user names on "Finish"
 POLYGON, RECTANGLE = "polygon", "rectangle"
 DEFAULT_CONFIDENCE = 0.5
@@ -53,6 +55,15 @@ WIDGETS = (
     "mask_fineness_slider",
     "mask_fineness_value_label",
     "toggle_preserve_existing_annotations",
+)
+# The video model's: a text prompt, then the client's "run" propagates (video sessions take no clicks yet).
+VIDEO_WIDGETS = (
+    "edit_text",
+    "button_send",
+    "input_conf",
+    "edit_conf",
+    "mask_fineness_slider",
+    "mask_fineness_value_label",
 )
 VALUES = {"edit_conf": DEFAULT_CONFIDENCE, "mask_fineness_slider": DEFAULT_FINENESS}
 VALUES["toggle_preserve_existing_annotations"] = False
@@ -77,7 +88,14 @@ def model_list(display_name: str) -> dict:
         "params": {"conf_threshold": DEFAULT_CONFIDENCE, "epsilon_factor": 0.001},
         "batch_processing_mode": "text_prompt",
     }
-    return {"success": True, "data": {MODEL_ID: model}}
+    video_widgets = [widget for widget in widgets if widget["name"] in VIDEO_WIDGETS]
+    video = {
+        "display_name": f"{display_name}, video",
+        "widgets": video_widgets,
+        "params": {"conf_threshold": DEFAULT_CONFIDENCE, "epsilon_factor": 0.001},
+        "batch_processing_mode": "video",
+    }
+    return {"success": True, "data": {MODEL_ID: model, VIDEO_MODEL_ID: video}}
 
 
 def concepts(text: object) -> list[str]:
