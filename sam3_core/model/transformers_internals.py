@@ -161,12 +161,15 @@ def fit_video_model(
     model.tracker_model = video_tracker_model
 
 
-def use_video_postprocessing(kernel: object) -> None:
+def use_video_postprocessing(kernel: object, mask_iou: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """Give transformers' SAM3 video code ``kernel`` (``model.video_postprocess.CvUtils``) where it would load
     the Hub kernel ``kernels-community/cv-utils``: its module's ``cv_utils_kernel``, read by ``nms_masks`` and
     ``fill_holes_in_mask_scores`` (through ``_get_connected_components_with_padding``) for ``generic_nms`` and
-    ``cc_2d``. Set before the first video, the Hub is never asked; process-wide, as transformers' own is."""
+    ``cc_2d``. Set before the first video, the Hub is never asked; process-wide, as transformers' own is. Its
+    module's ``mask_iou`` (read by ``nms_masks``, the detection-track association and the occlusion suppression)
+    becomes ``mask_iou``."""
     modeling_sam3_video.cv_utils_kernel = kernel
+    modeling_sam3_video.mask_iou = mask_iou
 
 
 def video_tracker(model: Sam3VideoModel) -> torch.nn.Module:

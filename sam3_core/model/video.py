@@ -42,7 +42,7 @@ from sam3_core.model.transformers_internals import (
     set_frame_thresholds,
     use_video_postprocessing,
 )
-from sam3_core.model.video_postprocess import CvUtils
+from sam3_core.model.video_postprocess import CvUtils, mask_iou
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def build_video_model(engine: Sam3Engine, directory: str | Path) -> Sam3VideoMod
     Raises ``RuntimeError`` naming the tensors the checkpoint in ``directory`` lacks.
     """
     directory = Path(directory)
-    use_video_postprocessing(CvUtils())  # NMS of new detections, hole filling, sprinkle removal
+    use_video_postprocessing(CvUtils(), mask_iou)  # NMS of detections, hole filling, sprinkle removal
     config = Sam3VideoConfig.from_pretrained(directory)
     with torch.device("meta"):  # no memory for the detector and neck: the engine's take their place
         model = Sam3VideoModel(config)

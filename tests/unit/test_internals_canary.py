@@ -112,6 +112,7 @@ def test_the_video_models_postprocessing_asks_its_kernel_for_what_cvutils_provid
     assert "cv_utils_kernel.generic_nms(ious, probs, iou_threshold, use_iou_matrix=True)" in nms
     assert "cv_utils_kernel.cc_2d(" in components and "get_counts=True" in components
     assert "_get_connected_components_with_padding" in inspect.getsource(video.fill_holes_in_mask_scores)
+    assert "ious = mask_iou(masks_binary, masks_binary)" in nms and callable(video.mask_iou)
 
 
 def test_video_tracker_can_be_built_without_a_vision_encoder():

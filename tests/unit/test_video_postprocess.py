@@ -12,7 +12,7 @@ from skimage.measure import label as skimage_label
 from torchvision.ops import box_iou, nms
 from transformers.models.sam3_video import modeling_sam3_video as video
 
-from sam3_core.model.video_postprocess import CvUtils
+from sam3_core.model.video_postprocess import CvUtils, mask_iou
 
 from clips import clip_frames, write_clip
 from helpers import b64
@@ -65,9 +65,28 @@ def test_nms_breaks_ties_by_the_lower_index_and_suppresses_strictly_above():
     assert CvUtils.generic_nms(ious[:0, :0], scores[:0], 0.5).tolist() == []
 
 
+def test_mask_iou_is_each_pairs_iou_without_the_broadcast():
+    generator = np.random.default_rng(3)
+    first = torch.from_numpy(generator.random((7, 30, 40)) < 0.4)
+    second = torch.from_numpy(generator.random((5, 30, 40)) < 0.2)
+    second[0] = False  # an empty mask against every other
+    found = mask_iou(first, second)
+    assert found.shape == (7, 5)
+    for i in range(7):
+        for j in range(5):
+            a, b = first[i].numpy(), second[j].numpy()
+            union = np.logical_or(a, b).sum()
+            expected = np.logical_and(a, b).sum() / union if union else 0.0
+            assert found[i, j].item() == pytest.approx(expected, abs=1e-6)
+    many = torch.zeros((200, 288, 288), dtype=torch.bool)  # what random weights give the full-size model
+    many[:, :100, :100] = True
+    assert mask_iou(many, many).shape == (200, 200)  # 66 MB of floats, not 16 GB of bools
+
+
 @pytest.fixture
 def with_cvutils(monkeypatch):
     monkeypatch.setattr(video, "cv_utils_kernel", CvUtils())
+    monkeypatch.setattr(video, "mask_iou", mask_iou)
 
 
 def test_transformers_fills_holes_and_removes_sprinkles_with_it(with_cvutils):
@@ -95,7 +114,8 @@ def test_the_video_path_hands_it_to_transformers_before_any_video(tiny_checkpoin
     from sam3_core.settings import ModelSettings, Settings
 
     monkeypatch.setattr(video, "cv_utils_kernel", None)
+    monkeypatch.setattr(video, "mask_iou", video.mask_iou)  # put back after the test
     fresh = EndpointHandler(str(tiny_checkpoint), settings=Settings(model=ModelSettings(device="cpu")))
     clip = write_clip(tmp_path / "clip.mp4", clip_frames(2))
     fresh({"inputs": {"video": b64(clip), "text_prompts": ["cat"], "max_objects": 2}})
-    assert isinstance(video.cv_utils_kernel, CvUtils)
+    assert isinstance(video.cv_utils_kernel, CvUtils) and video.mask_iou is mask_iou

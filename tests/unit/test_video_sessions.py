@@ -16,7 +16,7 @@ from transformers import Sam3VideoModel, Sam3VideoProcessor
 from sam3_core.errors import RequestError, ServiceUnavailable
 from sam3_core.masks import rle
 from sam3_core.model.transformers_internals import use_video_postprocessing
-from sam3_core.model.video_postprocess import CvUtils
+from sam3_core.model.video_postprocess import CvUtils, mask_iou
 from sam3_core.model.video_session import SessionOptions
 from sam3_core.video_sessions import OpenSession, SessionNotFound, SessionStore
 
@@ -38,7 +38,7 @@ def png_frames(frames) -> list[str]:
 
 @pytest.fixture(scope="module")
 def reference_model(tiny_checkpoint):
-    use_video_postprocessing(CvUtils())  # as the service does before its first video (the same clean-up)
+    use_video_postprocessing(CvUtils(), mask_iou)  # as the service does before its first video (the same clean-up)
     model = Sam3VideoModel.from_pretrained(tiny_checkpoint).eval()
     model.score_threshold_detection = OPTIONS["confidence_threshold"]
     model.new_det_thresh = OPTIONS["new_object_threshold"]

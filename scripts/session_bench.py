@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Video sessions: time per tracked frame and memory, side by side with the one-shot video request, in one run.
+
+    python -m scripts.session_bench --size tiny|full [--model DIR] [--frames 30] [--video-size 640x360]
+        [--sessions 4] [--threshold 0.2] [--json F]
+
+One service, loaded as the endpoint loads it, in this process (CPU). The video is ``--frames`` synthetic JPEG
+frames (each its own), sent as a frame list. After a warm-up (the video model is assembled on first use):
+
+- one-shot: ``{"inputs": {"video": frames, "text_prompts": [...]}}``, seconds per frame;
+- session: ``start_session``, ``add_prompt`` on frame 0, ``propagate_in_video`` forward over every frame, a second
+  prompt on the middle frame, ``propagate_in_video`` both ways: seconds per tracked frame of each propagation;
+- memory: RSS after the warm-up, with one session open, with ``--sessions`` sessions open (each started, prompted
+  and propagated), and after closing them all (garbage collected): the last should be within 5% of the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from pathlib import Path
+
+from sam3_core.testing.support import memory_mb
+from scripts.benchmark import parse_size
+from scripts.measuring import checkpoint, jpeg_b64, log, machine
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--model", help="a checkpoint directory instead of --size's")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--video-size", type=parse_size, default=(640, 360))
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--threshold", type=float, default=0.2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    from sam3_core.loading import load_service
+    from sam3_core.settings import ModelSettings, RequestSettings, Settings
+
+    settings = Settings(model=ModelSettings(device="cpu"), request=RequestSettings(max_sessions=args.sessions))
+    service = load_service(settings, model=args.model or str(checkpoint(args.size)))
+    frames = [jpeg_b64(args.video_size, seed=index) for index in range(args.frames)]
+    prompt = {"text_prompts": ["object"], "confidence_threshold": args.threshold}
+
+    def session(count: int) -> tuple[str, dict]:
+        started = service({"inputs": {"type": "start_session", "video": frames[:count]}})
+        session_id = started["session_id"]
+        service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 0, **prompt}})
+        return session_id, started
+
+    def propagate(session_id: str, direction: str) -> tuple[float, int, int]:
+        began = time.perf_counter()
+        answer = service(
+            {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": direction}}
+        )
+        return time.perf_counter() - began, answer["video"]["num_frames"], answer["num_objects"]
+
+    log("warm-up: the video model is assembled, a short session propagated")
+    warm_id, _ = session(3)
+    propagate(warm_id, "forward")
+    service.sessions.close(warm_id)
+    service({"inputs": {"video": frames[:2], **prompt}})
+    gc.collect()
+    baseline_mb = memory_mb("VmRSS")
+
+    log(f"one-shot: {args.frames} frames")
+    began = time.perf_counter()
+    one_shot = service({"inputs": {"video": frames, **prompt}})
+    one_shot_s = (time.perf_counter() - began) / one_shot["video"]["num_frames"]
+
+    log("session: start, prompt, propagate forward, prompt the middle frame, propagate both ways")
+    began = time.perf_counter()
+    session_id, started = session(args.frames)
+    start_and_prompt_s = time.perf_counter() - began
+    forward_s, forward_frames, forward_objects = propagate(session_id, "forward")
+    middle = started["video"]["frame_indices"][args.frames // 2]
+    service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": middle, **prompt}})
+    both_s, both_frames, _ = propagate(session_id, "both")
+    one_session_mb = memory_mb("VmRSS")
+
+    log(f"{args.sessions} sessions open, each propagated")
+    opened = [session_id]
+    for _ in range(args.sessions - 1):
+        other, _ = session(args.frames)
+        propagate(other, "forward")
+        opened.append(other)
+    all_open_mb = memory_mb("VmRSS")
+    held_mb = service.sessions.nbytes / 2**20
+    for other in opened:
+        service({"inputs": {"type": "close_session", "session_id": other}})
+    gc.collect()
+    closed_mb = memory_mb("VmRSS")
+
+    report = {
+        "machine": machine(),
+        "size": args.size,
+        "frames": args.frames,
+        "video_size": list(args.video_size),
+        "one_shot_s_per_frame": round(one_shot_s, 3),
+        "session_start_and_prompt_s": round(start_and_prompt_s, 2),
+        "session_forward_s_per_frame": round(forward_s / forward_frames, 3),
+        "session_both_s_per_frame": round(both_s / both_frames, 3),
+        "forward_vs_one_shot": round((forward_s / forward_frames) / one_shot_s, 2),
+        "objects": {"one_shot": one_shot["num_objects"], "session_forward": forward_objects},
+        "rss_mb": {
+            "after_warm_up": round(baseline_mb),
+            "one_session": round(one_session_mb),
+            f"{args.sessions}_sessions": round(all_open_mb),
+            "frames_held_by_open_sessions": round(held_mb),
+            "all_closed": round(closed_mb),
+        },
+        "rss_back_within_5_percent": abs(closed_mb - baseline_mb) <= 0.05 * baseline_mb,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
