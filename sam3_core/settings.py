@@ -138,7 +138,7 @@ class RequestSettings:
     # Segment-everything defaults (a request's "automatic" options override them).
     amg_points_per_side: int = env("SAM3_AMG_POINTS_PER_SIDE", _grid_side, 16)
     amg_min_stability: float = env("SAM3_AMG_MIN_STABILITY", _fraction, 0.9)
-    # Video sessions open at once (each holds its decoded frames: at most SAM3_MAX_VIDEO_FRAMES of them), and the
+    # Video sessions open at once (each holds its frames as lossless PNG: at most SAM3_MAX_VIDEO_FRAMES), and the
     # seconds an idle one is kept; the least recently used idle one is closed for a new one.
     max_sessions: int = env("SAM3_MAX_SESSIONS", _positive_int, 4)
     session_ttl_s: float = env("SAM3_SESSION_TTL_S", _positive_float, 600.0)

@@ -111,6 +111,6 @@ class SessionStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the decoded frames the open sessions hold."""
+        """Bytes of the frames the open sessions hold (lossless PNG)."""
         with self._lock:
             return sum(found.session.nbytes for found in self._open.values())

@@ -170,10 +170,18 @@ class VideoTracker:
             forget_before(session, position, horizon)
             yield objects
 
-    def frame_objects(self, session, output, frame: Frame, hidden: frozenset[int] = frozenset()) -> FrameObjects:
+    def frame_objects(
+        self,
+        session,
+        output,
+        frame: Frame,
+        hidden: frozenset[int] = frozenset(),
+        size: tuple[int, int] | None = None,
+    ) -> FrameObjects:
         """``output`` of the model on ``frame`` post-processed as transformers does (masks at the frame's size,
-        objects removed by hotstart or suppressed left out), objects in ``hidden`` left out too."""
-        height, width = frame.pixels.shape[:2]
+        or ``size`` ``(height, width)``; objects removed by hotstart or suppressed left out), objects in
+        ``hidden`` left out too."""
+        height, width = size or frame.pixels.shape[:2]
         with torch.inference_mode():
             result = self.processor.postprocess_outputs(session, output, original_sizes=[[height, width]])
         label_of = {obj: text for text, objs in result["prompt_to_obj_ids"].items() for obj in objs}

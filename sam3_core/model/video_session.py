@@ -13,9 +13,10 @@ given on any frame, propagated forward, backward or both, objects removed, as Me
 - ``remove_object(object_id)``: the object is not reported again (each propagation recomputes the tracks from the
   prompts, so a removed object is hidden, not forgotten by the model).
 
-Memory: frames are kept as decoded (``(height, width, 3)`` uint8) and processed for the model only when it reads
-them (``frames_on_demand``); tracker memories of frames more than the model's horizon behind the current one are
-dropped, except, in ``both``, those the backward pass reads first. Each frame takes the engine's lock on its own
+Memory: frames are kept losslessly compressed (PNG, so the model reads exactly the decoded pixels) and decoded and
+processed for the model only when it reads them (``frames_on_demand``); tracker
+memories of frames more than the model's horizon behind the current one are dropped, except, in ``both``, those
+the backward pass reads first. Each frame takes the engine's lock on its own
 (``engine.turns``), so image requests wait for a frame, not for a propagation; the cancel event is looked at
 between frames.
 
@@ -29,6 +30,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -80,22 +82,23 @@ class ConceptSession:
         if not frames:
             raise ValueError("a session needs at least one frame")
         self.tracker = tracker
-        self.frames = list(frames)
-        self.height, self.width = self.frames[0].pixels.shape[:2]
+        self.height, self.width = frames[0].pixels.shape[:2]
+        self.frames = [Frame(frame.index, frame.timestamp, NO_PIXELS) for frame in frames]
+        self._png = [_png(frame.pixels) for frame in frames]
         self.texts: tuple[str, ...] = ()
         self.prompt_position: int | None = None
         self.hidden: set[int] = set()
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the decoded frames it holds."""
-        return sum(frame.pixels.nbytes for frame in self.frames)
+        """Bytes of the frames it holds (lossless PNG)."""
+        return sum(len(png) for png in self._png)
 
     def processed(self, position: int) -> torch.Tensor:
         """Frame ``position`` as the model reads it: ``(3, S, S)`` in the engine's dtype, on its device."""
         engine = self.tracker.engine
         video = self.tracker.processor.video_processor  # as init_video_session(video=...) processes a video
-        pixels = self.frames[position].pixels[np.newaxis]
+        pixels = _pixels(self._png[position])[np.newaxis]
         processed = video(videos=[pixels], device=engine.device, return_tensors="pt").pixel_values_videos[0][0]
         return processed.to(engine.device, engine.dtype)
 
@@ -125,7 +128,7 @@ class ConceptSession:
         self.texts, self.prompt_position, self.hidden = tuple(texts), position, set()
         session = self._fresh()
         output = self._run(session, position, False, options, cancel)
-        return self.tracker.frame_objects(session, output, self.frames[position], frozenset(self.hidden))
+        return self._objects(session, output, position)
 
     def propagate(
         self,
@@ -158,8 +161,11 @@ class ConceptSession:
                 else:
                     ready = [(position, output)]
                 for shown, shown_output in ready:
-                    frame = self.frames[shown]
-                    yield self.tracker.frame_objects(session, shown_output, frame, frozenset(self.hidden))
+                    yield self._objects(session, shown_output, shown)
+
+    def _objects(self, session, output, position: int) -> FrameObjects:
+        frame, size = self.frames[position], (self.height, self.width)
+        return self.tracker.frame_objects(session, output, frame, frozenset(self.hidden), size)
 
     def remove_object(self, object_id: int) -> None:
         self.hidden.add(object_id)
@@ -167,6 +173,23 @@ class ConceptSession:
     def reset(self) -> None:
         """Back to no prompt (Meta's ``reset_session``)."""
         self.texts, self.prompt_position, self.hidden = (), None, set()
+
+
+NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)  # the frames a session answers with carry their index, not pixels
+PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """A frame (``(height, width, 3)`` uint8 RGB) as it is kept: lossless PNG, quick to write."""
+    ok, encoded = cv2.imencode(".png", pixels[:, :, ::-1], PNG_FAST)
+    if not ok:
+        raise RuntimeError("PNG encoding of a frame failed")
+    return encoded.tobytes()
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    """The frame ``_png`` kept, as ``(height, width, 3)`` uint8 RGB."""
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
 
 
 def _forget(session, position: int, reverse: bool, horizon: int, also_near: int | None) -> None:

@@ -10,7 +10,7 @@ Counted as requests are answered (a few dictionary lookups and counter increment
   ``setup``, ``preannotation``, ``interactive``, ``webhook``) and status code.
 
 Read when scraped (no cost per request): requests holding a place and waiting for one, jobs waiting for the
-engine, the feature and text caches' hits, misses and bytes, the video sessions open and the bytes of frames they
+engine, the feature and text caches' hits, misses and bytes, the video sessions open and the bytes of the frames they
 hold (``sam3_video_sessions``, ``sam3_video_session_bytes``), and GPU memory allocated and its peak. Nothing
 about a request's content is recorded: no prompt text, no image, no client address.
 """
@@ -134,7 +134,7 @@ class _ScrapeTime:
             sessions = GaugeMetricFamily("sam3_video_sessions", "Video sessions open")
             sessions.add_metric([], len(service.sessions))
             yield sessions
-            held = GaugeMetricFamily("sam3_video_session_bytes", "Bytes of decoded frames the open sessions hold")
+            held = GaugeMetricFamily("sam3_video_session_bytes", "Bytes of the frames open sessions hold (PNG)")
             held.add_metric([], service.sessions.nbytes)
             yield held
         if torch.cuda.is_available():
