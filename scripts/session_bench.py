@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return time.perf_counter() - began, answer["video"]["num_frames"], answer["num_objects"]
 
     log("warm-up: the video model is assembled, a short session propagated")
-    warm_id, _ = session(3)
+    warm_id, _ = session(1)
     propagate(warm_id, "forward")
     service.sessions.close(warm_id)
-    service({"inputs": {"video": frames[:2], **prompt}})
+    service({"inputs": {"video": frames[:1], **prompt}})
     gc.collect()
     baseline_mb = memory_mb("VmRSS")
 
