@@ -21,8 +21,8 @@ from sam3_core.errors import RequestError, ServiceUnavailable
 from sam3_core.model.video_session import ConceptSession, SessionOptions
 
 UNKNOWN = (
-    "unknown, expired or closed session: start_session again. Sessions live in the server process that started "
-    "them; behind several replicas, send all of a session's requests to that one (one replica, or sticky routing)"
+    "unknown, expired or closed session; start one again. A session lives in the server process that started it: "
+    "behind several replicas, send all its requests to that one"
 )
 
 

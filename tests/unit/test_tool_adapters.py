@@ -14,6 +14,7 @@ from sam3_core.adapters.roboflow.segment import (
     group_prompts,
     visual_segment,
 )
+from sam3_core.adapters.xanylabeling import video
 from sam3_core.adapters.xanylabeling.protocol import predict
 from sam3_core.errors import RequestError
 from sam3_core.settings import Limits
@@ -93,6 +94,38 @@ def refused(call, body, field, words):
         call(body)
     message = str(caught.value)
     assert message.startswith(field) and words in message and len(message) < 200, message
+
+
+X_ANYLABELING_VIDEO_REFUSALS = {
+    "no session": ({"text_prompt": "cat", "frame_index": 0}, "session_id", "/v1/video/init"),
+    "a click on a video": (
+        {"session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]], "point_labels": [1], "obj_id": 10000},
+        "points",
+        "prompt the frame with text",
+    ),
+    "no text": ({"session_id": "x", "frame_index": 0}, "text_prompt", "comma-separated"),
+    "an unknown session": ({"session_id": "gone", "frame_index": 0, "text_prompt": "cat"}, "session_id", "unknown"),
+}
+
+
+@pytest.mark.parametrize("name", list(X_ANYLABELING_VIDEO_REFUSALS))
+def test_x_anylabeling_video_refusals_name_the_field(handler, name):
+    body, field, words = X_ANYLABELING_VIDEO_REFUSALS[name]
+    refused(lambda sent: video.prompt(sent, handler, video.Fineness()), body, field, words)
+
+
+def test_x_anylabeling_propagation_reads_its_range():
+    payload = video.propagation_payload({"session_id": "s", "start_frame": 3, "end_frame": 7})
+    assert payload == {
+        "inputs": {
+            "type": "propagate_in_video",
+            "session_id": "s",
+            "propagation_direction": "forward",
+            "start_frame_index": 3,
+            "max_frame_num_to_track": 4,
+        }
+    }
+    refused(video.propagation_payload, {"session_id": "s", "start_frame": -1}, "start_frame", "outside")
 
 
 @pytest.mark.parametrize("name", list(CONCEPT_REFUSALS))
