@@ -157,3 +157,23 @@ def test_a_large_scene_round_trips(endpoint):
     response = requests.post(url, json=payload | {"parameters": {}}, timeout=120)
     assert response.status_code == 200
     assert decode_mask(response.json()["masks"][0]).shape == (960, 1280)
+
+
+def test_a_video_session_through_the_toolkit(endpoint, image_b64):
+    """Sessions live in the handler the toolkit keeps: start, prompt, propagate, close; an unknown session is the
+    toolkit's 400 naming ``session_id``."""
+    url, _ = endpoint
+
+    def call(**inputs):
+        return requests.post(url, json={"inputs": inputs}, timeout=300)
+
+    started = call(type="start_session", video=[image_b64] * 3)
+    assert started.status_code == 200, started.text[:300]
+    session_id = started.json()["session_id"]
+    prompted = call(type="add_prompt", session_id=session_id, frame_index=0, text="cat", confidence_threshold=0.1)
+    assert prompted.status_code == 200 and prompted.json()["frame_index"] == 0, prompted.text[:300]
+    propagated = call(type="propagate_in_video", session_id=session_id, propagation_direction="forward")
+    assert propagated.status_code == 200 and propagated.json()["video"]["frame_indices"] == [0, 1, 2]
+    assert call(type="close_session", session_id=session_id).json()["is_success"] is True
+    gone = call(type="reset_session", session_id=session_id)
+    assert gone.status_code == 400 and gone.json()["error"].startswith("session_id: unknown")
