@@ -19,6 +19,7 @@ from typing import Any
 
 from sam3_core.errors import RequestError, ServiceUnavailable
 from sam3_core.model.video_session import ConceptSession, SessionOptions
+from sam3_core.model.video_session_visual import VisualSession
 
 UNKNOWN = (
     "unknown, expired or closed session; start one again. A session lives in the server process that started it: "
@@ -37,7 +38,7 @@ class OpenSession:
     """A session and what the service keeps with it: the ``video`` description start_session answered, the
     detection options it was started with, its lock and when it was last used (``time.monotonic``)."""
 
-    session: ConceptSession
+    session: ConceptSession | VisualSession  # concepts, or clicks and boxes: the last prompt's kind decides
     video: dict[str, Any]
     options: SessionOptions
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -12,8 +12,10 @@
   ``new_object_threshold``, ``max_objects``). Meta's ``resource_path`` (a file on the server) is refused.
 - ``add_prompt``: ``frame_index`` (one of the session's ``frame_indices``: the frame's position in the video as
   sent, as in the one-shot response) and ``text`` (Meta's, one concept) or ``text_prompts`` (a list); detection
-  options for this prompt. As Meta's, a text prompt restarts the session with it. Clicks and boxes
-  (``points``, ``bounding_boxes``, ``boxes``, ``obj_id``) are not taken by sessions: their error says so.
+  options for this prompt. As Meta's, a text prompt restarts the session with it. Or clicks and boxes
+  (``_visual_prompt``): ``points`` with ``point_labels`` and ``obj_id`` (Meta's fractions of the frame, or pixels
+  with ``"coordinates": "pixels"``: the field decides, never the values) and ``boxes`` (pixel xyxy, each a new
+  object). Meta's ``bounding_boxes`` (concept exemplars) are refused, saying so.
 - ``propagate_in_video``: ``propagation_direction`` (``both``, the default, ``forward`` or ``backward``),
   ``start_frame_index`` (default: the prompt's frame), ``max_frame_num_to_track`` (frames past the start, default
   all), ``vectorize``/``simplify_epsilon`` as for any answer.
@@ -30,13 +32,26 @@ from sam3_core.api.values import parse_number, parse_text_prompts, unknown_name
 from sam3_core.api.video_request import parse_sampling
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
-from sam3_core.settings import RequestSettings
+from sam3_core.settings import Limits, RequestSettings
 
 OPTIONS = ("confidence_threshold", "new_object_threshold", "max_objects")
 ANSWER = ("vectorize", "simplify_epsilon")
 FIELDS = {
     "start_session": ("video", "frame_stride", "fps", "max_frames", *OPTIONS),
-    "add_prompt": ("session_id", "frame_index", "text", "text_prompts", *OPTIONS, *ANSWER),
+    "add_prompt": (
+        "session_id",
+        "frame_index",
+        "text",
+        "text_prompts",
+        "points",
+        "point_labels",
+        "obj_id",
+        "boxes",
+        "box_labels",
+        "coordinates",
+        *OPTIONS,
+        *ANSWER,
+    ),
     "propagate_in_video": (
         "session_id",
         "propagation_direction",
@@ -50,9 +65,10 @@ FIELDS = {
 }
 DIRECTIONS = ("both", "forward", "backward")
 NOT_YET = {
-    name: "sessions take text prompts; for clicks and boxes on a video, send a one-shot video request"
-    for name in ("points", "point_labels", "bounding_boxes", "bounding_box_labels", "boxes", "box_labels", "obj_id")
+    name: "concept exemplar boxes are not taken by sessions yet: send text, or 'boxes' (pixel xyxy) for objects"
+    for name in ("bounding_boxes", "bounding_box_labels")
 }
+COORDINATES = ("normalized", "pixels")  # of ``points``: Meta's fractions of the frame (default), or pixels
 NOT_HERE = {
     "resource_path": "send the video itself as 'video' (base64 file or frames), as a one-shot video request does",
 }
@@ -73,6 +89,10 @@ class SessionRequest:
     start_frame_index: int | None = None
     max_frame_num_to_track: int | None = None
     obj_id: int | None = None
+    points: tuple[tuple[float, float], ...] = ()
+    point_labels: tuple[int, ...] = ()
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    coordinates: str = "normalized"
     vectorize: bool = False
     simplify_epsilon: float = 2.0
 
@@ -134,8 +154,9 @@ def parse_session_payload(data: Mapping, settings: RequestSettings) -> SessionRe
             raise RequestError("text", "give 'text' or 'text_prompts', not both")
         name = "text" if fields.get("text") is not None else "text_prompts"
         texts = parse_text_prompts(fields.get(name), limits) if fields.get(name) is not None else ()
-        if not texts:
-            raise RequestError("text", "add_prompt needs a text prompt")
+        found.update(_visual_prompt(fields, limits, bool(texts)))
+        if not texts and not found["points"] and not found["boxes"]:
+            raise RequestError("text", "add_prompt needs a text prompt, or points or boxes")
         found["texts"] = texts
     if kind == "propagate_in_video":
         direction = fields.get("propagation_direction", "both")
@@ -156,3 +177,44 @@ def parse_session_payload(data: Mapping, settings: RequestSettings) -> SessionRe
         if found["obj_id"] is None:
             raise RequestError("obj_id", "remove_object needs the object's id")
     return SessionRequest(**found)
+
+
+def _visual_prompt(fields: Mapping, limits: Limits, text: bool) -> dict:
+    """An ``add_prompt``'s clicks and boxes: ``points`` (Meta's fractions of the frame, or pixels with
+    ``"coordinates": "pixels"``; with ``obj_id``: a new id adds an object, the id of one refines it) and ``boxes``
+    (pixel xyxy, each a new object, or with one box and ``obj_id``, that object's box)."""
+    given = [
+        name for name in ("points", "boxes", "obj_id", "point_labels", "box_labels") if fields.get(name) is not None
+    ]
+    if text and given:
+        raise RequestError(given[0], "give text or clicks and boxes in one add_prompt, not both")
+    coordinates = fields.get("coordinates", "normalized")
+    if coordinates not in COORDINATES:
+        raise RequestError("coordinates", "expected 'normalized' (fractions of the frame, Meta's) or 'pixels'")
+    checked: dict = {}
+    points = CLIENT_FIELDS["points"].parse("points", fields.get("points"), limits, checked)
+    checked["points"] = points
+    labels = CLIENT_FIELDS["point_labels"].parse("point_labels", fields.get("point_labels"), limits, checked)
+    boxes = CLIENT_FIELDS["boxes"].parse("boxes", fields.get("boxes"), limits, checked)
+    checked["boxes"] = boxes
+    box_labels = CLIENT_FIELDS["box_labels"].parse("box_labels", fields.get("box_labels"), limits, checked)
+    if 0 in box_labels:
+        raise RequestError("box_labels", "a box on a video makes an object: negative boxes are not taken")
+    if coordinates == "normalized":
+        for index, (x, y) in enumerate(points):
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise RequestError(f"points[{index}]", 'is outside [0, 1]: send "coordinates": "pixels" for pixels')
+    obj_id = fields.get("obj_id")
+    if obj_id is not None:
+        obj_id = int(parse_number(obj_id, "obj_id", 0, 10**9, integer=True))
+        if len(boxes) > 1:
+            raise RequestError("obj_id", "goes with points or one box: each of several boxes is a new object")
+    elif points:
+        raise RequestError("obj_id", "points go with the id of the object they make or refine")
+    return {
+        "points": tuple(tuple(point) for point in points),
+        "point_labels": tuple(labels),
+        "boxes": tuple(tuple(box) for box in boxes),
+        "obj_id": obj_id,
+        "coordinates": coordinates,
+    }

@@ -20,11 +20,14 @@ from typing import Any
 
 from sam3_core.api.response import SAM_VERSION
 from sam3_core.api.session_request import SessionRequest
+from sam3_core.api.values import check_points_inside, clip_box
 from sam3_core.api.video_response import TrackedObjects, frame_entry, video_description
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import open_video
 from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import ConceptSession, SessionOptions
+from sam3_core.model.video_session import ConceptSession, SessionFrames, SessionOptions
+from sam3_core.model.video_session_visual import VisualSession
+from sam3_core.model.work import VisualObject
 from sam3_core.settings import RequestSettings
 from sam3_core.video_sessions import OpenSession, SessionStore
 
@@ -47,14 +50,42 @@ def start_session(
         width, height, fps = source.width, source.height, source.fps
     video = video_description([(frame.index, frame.timestamp) for frame in frames], width, height, fps)
     options = _options(SessionOptions(max_objects=settings.limits.max_objects), request.options)
-    session_id = store.add(OpenSession(ConceptSession(tracker, frames), video, options))
+    session_id = store.add(OpenSession(ConceptSession(tracker, SessionFrames(tracker, frames)), video, options))
     return {"session_id": session_id, "video": video, "success": True}
+
+
+def _visual_prompts(request: SessionRequest, session: VisualSession) -> list[tuple[int, VisualObject]]:
+    """The request's clicks and boxes as ``(object id, object)``: points (in pixels) with their ``obj_id`` (and
+    the one box given with it), or each box a new object."""
+    width, height = session.width, session.height
+    points = request.points
+    if request.coordinates == "normalized":
+        points = tuple((x * width, y * height) for x, y in points)
+    check_points_inside(points, width, height, "frame")
+    boxes = [clip_box(box, index, width, height) for index, box in enumerate(request.boxes)]
+    if request.obj_id is not None:
+        box = boxes[0] if boxes else None
+        return [(request.obj_id, VisualObject(points, request.point_labels, box))]
+    first = max(session.object_ids, default=-1) + 1
+    return [(first + index, VisualObject(box=box)) for index, box in enumerate(boxes)]
 
 
 def _prompt_answer(request: SessionRequest, found: OpenSession, cancel: threading.Event | None) -> dict[str, Any]:
     position = found.position(request.frame_index, "frame_index")
     found.options = _options(found.options, request.options)
-    objects = found.session.add_text(position, request.texts, found.options, cancel)
+    session = found.session
+    if request.texts:  # a text prompt restarts the session with it (Meta's add_prompt), whatever it held
+        if not isinstance(session, ConceptSession):
+            session = found.session = ConceptSession(session.tracker, session.video)
+        objects = session.add_text(position, request.texts, found.options, cancel)
+    else:
+        if isinstance(session, ConceptSession):
+            if session.texts:
+                field = "points" if request.points else "boxes"
+                raise RequestError(field, "clicks and boxes on a text-prompted session: reset_session first")
+            session = found.session = VisualSession(session.tracker, session.video)
+        prompts = _visual_prompts(request, session)
+        objects = session.add(position, prompts, found.options.confidence_threshold, cancel)
     masks, boxes = objects.masks.numpy(), objects.boxes.tolist()
     listed = []
     for row, object_id in enumerate(objects.object_ids):
@@ -82,9 +113,14 @@ def propagated(found: OpenSession, request: SessionRequest, cancel: threading.Ev
     start = (
         None if request.start_frame_index is None else found.position(request.start_frame_index, "start_frame_index")
     )
-    if not found.session.texts:
+    session, count = found.session, request.max_frame_num_to_track
+    if isinstance(session, VisualSession):
+        if not session.prompt_positions:
+            raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
+        return session.propagate(request.direction, start, count, found.options.confidence_threshold, cancel)
+    if not session.texts:
         raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
-    return found.session.propagate(request.direction, start, request.max_frame_num_to_track, found.options, cancel)
+    return session.propagate(request.direction, start, count, found.options, cancel)
 
 
 def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threading.Event | None) -> dict[str, Any]:
@@ -99,7 +135,7 @@ def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threa
         "num_objects": len(tracked.by_id),
         "objects": tracked.objects,
         "sam_version": SAM_VERSION,
-        "prompt_types": ["text"],
+        "prompt_types": ["visual"] if isinstance(found.session, VisualSession) else ["text"],
         "success": True,
     }
 

@@ -59,24 +59,9 @@ class SessionOptions:
     max_objects: int = 100
 
 
-class _ProcessedFrames(Mapping[int, torch.Tensor]):
-    """The session's frames as the model reads them, processed on access (nothing kept)."""
-
-    def __init__(self, session: ConceptSession) -> None:
-        self._session = session
-
-    def __getitem__(self, position: int) -> torch.Tensor:
-        return self._session.processed(position)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(len(self._session.frames)))
-
-    def __len__(self) -> int:
-        return len(self._session.frames)
-
-
-class ConceptSession:
-    """One video's session (see the module docstring). Not thread-safe: the caller runs one operation at a time."""
+class SessionFrames(Mapping[int, torch.Tensor]):
+    """A session's frames: kept as lossless PNG, decoded and processed for the model when it reads one (a mapping
+    from position to the processed frame, as a transformers session reads ``processed_frames``)."""
 
     def __init__(self, tracker: VideoTracker, frames: Sequence[Frame]) -> None:
         if not frames:
@@ -85,16 +70,13 @@ class ConceptSession:
         self.height, self.width = frames[0].pixels.shape[:2]
         self.frames = [Frame(frame.index, frame.timestamp, NO_PIXELS) for frame in frames]
         self._png = [_png(frame.pixels) for frame in frames]
-        self.texts: tuple[str, ...] = ()
-        self.prompt_position: int | None = None
-        self.hidden: set[int] = set()
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the frames it holds (lossless PNG)."""
+        """Bytes of the frames (lossless PNG)."""
         return sum(len(png) for png in self._png)
 
-    def processed(self, position: int) -> torch.Tensor:
+    def __getitem__(self, position: int) -> torch.Tensor:
         """Frame ``position`` as the model reads it: ``(3, S, S)`` in the engine's dtype, on its device."""
         engine = self.tracker.engine
         video = self.tracker.processor.video_processor  # as init_video_session(video=...) processes a video
@@ -102,12 +84,35 @@ class ConceptSession:
         processed = video(videos=[pixels], device=engine.device, return_tensors="pt").pixel_values_videos[0][0]
         return processed.to(engine.device, engine.dtype)
 
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.frames)))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+class ConceptSession:
+    """One video's session for concepts (see the module docstring). Not thread-safe: the caller runs one
+    operation at a time."""
+
+    def __init__(self, tracker: VideoTracker, frames: SessionFrames) -> None:
+        self.tracker = tracker
+        self.video = frames
+        self.frames, self.height, self.width = frames.frames, frames.height, frames.width
+        self.texts: tuple[str, ...] = ()
+        self.prompt_position: int | None = None
+        self.hidden: set[int] = set()
+
+    @property
+    def nbytes(self) -> int:
+        return self.video.nbytes
+
     def _fresh(self):
         """A new transformers session over the frames, with the concepts."""
         engine = self.tracker.engine
         processor = self.tracker.processor
         session = processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
-        frames_on_demand(session, _ProcessedFrames(self), self.height, self.width)
+        frames_on_demand(session, self.video, self.height, self.width)
         processor.add_text_prompt(session, list(self.texts))
         return session
 

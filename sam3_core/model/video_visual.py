@@ -129,27 +129,31 @@ class VisualVideoTracker:
                 else:
                     output = video_tracker(model)(inference_session=session, frame=pixels[0], frame_idx=position)
                 engine.turns.synchronize()
-            with torch.inference_mode():
-                masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[[height, width]])[0]
-                scores = output.object_score_logits.float().sigmoid().flatten().cpu()
+            objects = self.frame_objects(output, frame, (height, width), work.confidence_threshold)
             _forget(session, position, horizon)
             position += 1
-            # The tracker empties the mask of an object it scores at or below 0.5: such a frame does not list it.
-            shown = masks[:, 0].flatten(1).any(dim=1).tolist()
-            keep = [
-                row for row in range(len(output.object_ids)) if scores[row] > work.confidence_threshold and shown[row]
-            ]
-            kept = masks[keep, 0].cpu()
-            yield FrameObjects(
-                frame=frame,
-                object_ids=[output.object_ids[row] for row in keep],
-                labels=[LABEL] * len(keep),
-                scores=[float(scores[row]) for row in keep],
-                masks=kept,
-                boxes=torch.tensor([mask_box(mask) for mask in kept.numpy()], dtype=torch.float32).reshape(-1, 4),
-            )
+            yield objects
         if objects is None:
             raise RequestError("frame_index", f"frame {work.frame_index} is past the last sampled frame ({last})")
+
+    def frame_objects(self, output, frame: Frame, size: tuple[int, int], threshold: float) -> FrameObjects:
+        """The tracker's ``output`` on ``frame`` (masks at ``size`` ``(height, width)``): the objects whose presence
+        score is strictly above ``threshold`` and whose mask is not empty."""
+        with torch.inference_mode():
+            masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[list(size)])[0]
+            scores = output.object_score_logits.float().sigmoid().flatten().cpu()
+        # The tracker empties the mask of an object it scores at or below 0.5: such a frame does not list it.
+        shown = masks[:, 0].flatten(1).any(dim=1).tolist()
+        keep = [row for row in range(len(output.object_ids)) if scores[row] > threshold and shown[row]]
+        kept = masks[keep, 0].cpu()
+        return FrameObjects(
+            frame=frame,
+            object_ids=[output.object_ids[row] for row in keep],
+            labels=[LABEL] * len(keep),
+            scores=[float(scores[row]) for row in keep],
+            masks=kept,
+            boxes=torch.tensor([mask_box(mask) for mask in kept.numpy()], dtype=torch.float32).reshape(-1, 4),
+        )
 
     def _prompt(
         self,

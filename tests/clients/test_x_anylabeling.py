@@ -2,7 +2,7 @@
 list, a text prompt, a click, a box and the rectangles task, with the token in its ``Token`` header; the shapes
 it builds match the main API's answer to the same prompts (polygons rasterised: IoU >= 0.98 with what polygons
 of the masks can cover; rectangles: the boxes). Its video model: a text prompt on a frame and its propagation
-(the files it writes beside each frame) match the session API's answers; a click there is refused visibly."""
+(the files it writes beside each frame) and a click there match the session API's answers."""
 
 from __future__ import annotations
 
@@ -177,8 +177,16 @@ def test_the_video_model_prompts_a_frame_and_propagates_through_sessions(receive
         assert_shapes_cover(shapes, on_frame)
 
 
-def test_a_click_on_the_video_model_is_refused_visibly(received):
-    found, logged = received
+def test_a_click_on_the_video_model_makes_an_object(received, handler, frame_files):
+    """X-AnyLabeling sends clicks on a video as fractions of the frame with object id 10000, Meta's convention."""
+    found, _ = received
     video = found["video"]
-    assert video["click"] == [] and any("Video point prompt error: 400" in line for line in video["messages"])
-    assert any("/v1/video/prompt: 400 points: clicks on a video are not served yet" in line for line in logged)
+    assert not any("error" in line.lower() for line in video["messages"]), video["messages"]
+    frames = [b64(path.read_bytes()) for path in frame_files]
+    session_id = handler({"inputs": {"type": "start_session", "video": frames}})["session_id"]
+    click = {"points": [[10 / 320, 10 / 240]], "point_labels": [1], "obj_id": 10000}
+    answer = handler({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 0, **click}})
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+    shapes = [{**shape, "label": "visual"} for shape in video["click"]]  # the client labels them AUTOLABEL_OBJECT
+    assert {shape["label"] for shape in video["click"]} == {"AUTOLABEL_OBJECT"}
+    assert_shapes_cover(shapes, answer["objects"])

@@ -98,12 +98,12 @@ def refused(call, body, field, words):
 
 X_ANYLABELING_VIDEO_REFUSALS = {
     "no session": ({"text_prompt": "cat", "frame_index": 0}, "session_id", "/v1/video/init"),
-    "a click on a video": (
-        {"session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]], "point_labels": [1], "obj_id": 10000},
-        "points",
-        "prompt the frame with text",
+    "a click beyond the frame": (
+        {"session_id": "x", "frame_index": 0, "points": [[1.5, 0.5]], "point_labels": [1], "obj_id": 10000},
+        "points[0]",
+        "outside [0, 1]",
     ),
-    "no text": ({"session_id": "x", "frame_index": 0}, "text_prompt", "comma-separated"),
+    "no prompt": ({"session_id": "x", "frame_index": 0}, "text_prompt", "or points"),
     "an unknown session": ({"session_id": "gone", "frame_index": 0, "text_prompt": "cat"}, "session_id", "unknown"),
 }
 

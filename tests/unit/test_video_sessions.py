@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from transformers import Sam3VideoModel, Sam3VideoProcessor
+from transformers import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor, Sam3VideoModel, Sam3VideoProcessor
 
 from sam3_core.errors import RequestError, ServiceUnavailable
 from sam3_core.masks import rle
@@ -189,17 +189,130 @@ def test_sessions_are_bounded_and_expire_oldest_idle_first():
         busy.add(Held(1))  # the only session is in use: never closed under a request
 
 
+BOX_0, BOX_1 = [6.0, 7.0, 24.0, 25.0], [30.0, 18.0, 62.0, 46.0]
+CLICKS = [[15.0, 16.0], [40.0, 30.0]]
+
+
+def reference_visual(checkpoint, frames) -> dict:
+    """transformers' tracker session API on the same steps: two boxes on frame 2, propagate forward, two clicks
+    refining object 0 on frame 6, propagate both ways (its forward pass, then its backward pass less the start
+    frame, which the forward pass gave)."""
+    model = Sam3TrackerVideoModel.from_pretrained(checkpoint).eval()
+    processor = Sam3TrackerVideoProcessor.from_pretrained(checkpoint)
+    session = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
+    size = frames[0].shape[:2]
+
+    def listed(output) -> dict[int, tuple[np.ndarray, float]]:
+        masks = processor.post_process_masks([output.pred_masks], original_sizes=[list(size)])[0][:, 0]
+        scores = output.object_score_logits.float().sigmoid().flatten()
+        return {
+            obj: (masks[row].numpy(), float(scores[row]))
+            for row, obj in enumerate(output.object_ids)
+            if masks[row].any()
+        }
+
+    found = {}
+    with torch.inference_mode():
+        for object_id, box in ((0, BOX_0), (1, BOX_1)):
+            processor.add_inputs_to_inference_session(
+                session, frame_idx=2, obj_ids=object_id, input_boxes=[[box]], original_size=size
+            )
+            found["boxes"] = listed(model(inference_session=session, frame_idx=2))
+        found["forward"] = [(out.frame_idx, listed(out)) for out in model.propagate_in_video_iterator(session)]
+        processor.add_inputs_to_inference_session(
+            session, frame_idx=6, obj_ids=0, input_points=[[CLICKS]], input_labels=[[[1, 0]]], original_size=size
+        )
+        found["click"] = listed(model(inference_session=session, frame_idx=6))
+        both = [(out.frame_idx, listed(out)) for out in model.propagate_in_video_iterator(session)]
+        both += [(out.frame_idx, listed(out)) for out in model.propagate_in_video_iterator(session, reverse=True)][1:]
+        found["both"] = both
+    return found
+
+
+def assert_visual_matches(objects: list[dict], expected: dict, where: str) -> None:
+    ours = {obj["object_id"]: obj for obj in objects}
+    assert sorted(ours) == sorted(expected), f"{where}: {sorted(ours)} vs {sorted(expected)}"
+    for object_id, (mask, score) in expected.items():
+        assert abs(ours[object_id]["score"] - score) <= SCORE_TOLERANCE, where
+        assert iou(rle.decode(ours[object_id]["rle"]), mask) >= MIN_IOU, where
+
+
+@pytest.mark.slow  # the reference runs too
+def test_boxes_and_a_refining_click_match_transformers_tracker_session_api(handler, tiny_checkpoint):
+    frames = disc_frames(12, (64, 48))
+    session_id = start(handler, frames, confidence_threshold=0.0)["session_id"]
+    prompt = {"type": "add_prompt", "session_id": session_id}
+    boxes = handler({"inputs": {**prompt, "frame_index": 2, "boxes": [BOX_0, BOX_1]}})
+    propagate = {"type": "propagate_in_video", "session_id": session_id}
+    forward = handler({"inputs": {**propagate, "propagation_direction": "forward"}})
+    normalized = [[x / 64, y / 48] for x, y in CLICKS]  # Meta's convention: fractions of the frame
+    click = {**prompt, "frame_index": 6, "points": normalized, "point_labels": [1, 0], "obj_id": 0}
+    clicked = handler({"inputs": click})
+    both = handler({"inputs": {**propagate, "propagation_direction": "both"}})
+    expected = reference_visual(tiny_checkpoint, frames)
+    assert_visual_matches(boxes["objects"], expected["boxes"], "the boxes' frame")
+    assert_visual_matches(clicked["objects"], expected["click"], "the click's frame")
+    for answer, name in ((forward, "forward"), (both, "both")):
+        assert answer["video"]["frame_indices"] == [frame for frame, _ in expected[name]], name
+        assert answer["prompt_types"] == ["visual"]
+        for frame, reference in expected[name]:
+            on_frame = [
+                {"object_id": obj["object_id"], **entry}
+                for obj in answer["objects"]
+                for entry in obj["frames"]
+                if entry["frame_index"] == frame
+            ]
+            assert_visual_matches(on_frame, reference, f"{name} frame {frame}")
+    # The same steps with the click in pixels give the same answer; a text prompt restarts a session with concepts.
+    again = start(handler, frames, confidence_threshold=0.0)["session_id"]
+    handler({"inputs": {**prompt, "session_id": again, "frame_index": 2, "boxes": [BOX_0, BOX_1]}})
+    handler({"inputs": {**propagate, "session_id": again, "propagation_direction": "forward"}})
+    pixels = {**click, "session_id": again, "points": CLICKS, "coordinates": "pixels"}
+    assert handler({"inputs": pixels})["objects"] == clicked["objects"]
+    handler({"inputs": {"type": "close_session", "session_id": again}})
+    texted = handler({"inputs": {**prompt, "frame_index": 0, "text": "disc"}})
+    assert all(obj["label"] == "disc" for obj in texted["objects"])
+    with pytest.raises(RequestError, match="^points: clicks and boxes on a text-prompted session"):
+        handler({"inputs": click})
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
 BAD = {
     "an unknown type": ({"type": "add_prompts", "session_id": "x"}, "add_prompts", "did you mean 'add_prompt'"),
     "no video": ({"type": "start_session"}, "video", "needs the video"),
     "a server path": ({"type": "start_session", "resource_path": "/data/v.mp4"}, "resource_path", "send the video"),
     "no session id": ({"type": "add_prompt", "frame_index": 0, "text": "x"}, "session_id", "expected the id"),
     "no frame": ({"type": "add_prompt", "session_id": "x", "text": "x"}, "frame_index", "needs the frame"),
-    "no text": ({"type": "add_prompt", "session_id": "x", "frame_index": 0}, "text", "needs a text prompt"),
-    "clicks": (
-        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]], "obj_id": 1},
+    "no prompt": ({"type": "add_prompt", "session_id": "x", "frame_index": 0}, "text", "needs a text prompt, or"),
+    "exemplar boxes": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "bounding_boxes": [[0.1, 0.1, 0.2, 0.2]]},
+        "bounding_boxes",
+        "not taken by sessions yet",
+    ),
+    "points without an object": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]]},
+        "obj_id",
+        "points go with the id",
+    ),
+    "text and clicks": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "text": "a", "points": [[0.5, 0.5]], "obj_id": 1},
         "points",
-        "one-shot video request",
+        "not both",
+    ),
+    "a fraction above 1": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "points": [[20, 10]], "obj_id": 1},
+        "points[0]",
+        '"coordinates": "pixels"',
+    ),
+    "other coordinates": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "boxes": [[1, 2, 3, 4]], "coordinates": "cm"},
+        "coordinates",
+        "normalized",
+    ),
+    "an object for several boxes": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "boxes": [[1, 2, 3, 4]] * 2, "obj_id": 3},
+        "obj_id",
+        "each of several boxes",
     ),
     "a direction": (
         {"type": "propagate_in_video", "session_id": "x", "propagation_direction": "sideways"},

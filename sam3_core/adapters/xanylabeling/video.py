@@ -6,9 +6,9 @@ propagates from there, writing each frame's shapes next to its image.
   frames (no sampling: frame ``i`` is the client's ``i``-th image); ``{"data": {"session_id", "num_frames",
   "start_frame_index"}}``.
 - ``POST /v1/video/prompt`` ``{"session_id", "model", "text_prompt", "frame_index", "params": {"conf_threshold",
-  "epsilon_factor"}}``: the concepts (comma-separated) on that frame; ``{"data": {"frame_index", "num_objects",
-  "masks": [shapes]}}``. Click prompts (``points`` as fractions of the frame, ``obj_id``) are refused: sessions
-  take text prompts.
+  "epsilon_factor"}}``: the concepts (comma-separated) on that frame; or ``{"points" (fractions of the frame),
+  "point_labels", "obj_id"}``: clicks making (or refining) that object, as a session takes Meta's points;
+  ``{"data": {"frame_index", "num_objects", "masks": [shapes]}}``.
 - ``POST /v1/video/propagate/stream`` ``{"session_id", "model", "start_frame"[, "end_frame" (inclusive)]}``:
   forward from ``start_frame``, as server-sent events: ``started``, ``progress`` per frame as it is known, then
   ``completed`` with every frame's shapes (``{"results": {"<frame>": {"masks": [shapes]}}}``), or ``error``.
@@ -37,7 +37,6 @@ from sam3_core.masks.encoding import outer_contours, simplify
 
 Answer = Callable[[dict], Any]
 DEFAULT_EPSILON = 0.001
-CLICKS = "clicks on a video are not served yet: prompt the frame with text"
 
 
 def _session_id(body: Mapping) -> str:
@@ -99,19 +98,17 @@ def prompt(body: object, answer: Answer, fineness: Fineness) -> dict:
     """``/v1/video/prompt``: a text prompt on a frame; that frame's shapes."""
     body = parse_object(body, "body")
     params = parse_object(body.get("params") or {}, "params")
-    if body.get("points") is not None or body.get("obj_id") is not None:
-        raise RequestError("points", CLICKS)
-    if not body.get("text_prompt"):
-        raise RequestError("text_prompt", "expected the concepts to find, comma-separated")
     frame_index = int(parse_number(body.get("frame_index"), "frame_index", 0, 10**9, integer=True))
-    inputs = {
-        "type": "add_prompt",
-        "session_id": _session_id(body),
-        "frame_index": frame_index,
-        "text_prompts": concepts(body["text_prompt"]),
-    }
-    if params.get("conf_threshold"):  # the client sends 0.0 until its field is set: the session's default then
-        inputs["confidence_threshold"] = parse_number(params["conf_threshold"], "params.conf_threshold", 0.0, 1.0)
+    inputs: dict[str, Any] = {"type": "add_prompt", "session_id": _session_id(body), "frame_index": frame_index}
+    if body.get("points") is not None:  # clicks: fractions of the frame with an object id, as Meta's sessions take
+        inputs.update(points=body["points"], point_labels=body.get("point_labels"), obj_id=body.get("obj_id"))
+    elif body.get("text_prompt"):
+        inputs["text_prompts"] = concepts(body["text_prompt"])
+        if params.get("conf_threshold"):  # the client sends 0.0 until its field is set: the session's default then
+            conf = parse_number(params["conf_threshold"], "params.conf_threshold", 0.0, 1.0)
+            inputs["confidence_threshold"] = conf
+    else:
+        raise RequestError("text_prompt", "expected the concepts to find, comma-separated, or points")
     found = answer({"inputs": inputs})
     fineness.remember(inputs["session_id"], _epsilon(params))
     shapes = frame_shapes(found["objects"], _epsilon(params))

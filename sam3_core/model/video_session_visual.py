@@ -1,0 +1,144 @@
+"""An interactive video session for visual prompts (SAM2's semantics on a video): objects made by boxes or clicks
+on any frame, refined by more clicks on any frame, tracked forward, backward or both.
+
+It runs transformers' ``Sam3TrackerVideoModel`` through its session API, as ``Sam3TrackerVideoProcessor`` and the
+model document it: ``add_inputs_to_inference_session`` for each object prompted on a frame, the model on that
+frame, then the model on each frame in the order ``propagate_in_video_iterator`` visits them (forward from the
+start frame; backward from it, itself included; ``both``: forward, then backward from the frame before the
+start). The session's state persists between requests, so a click on frame 40 makes frame 40 a conditioning frame
+of that object and the next propagation carries it.
+
+The tracker is the ``VideoTracker``'s (the engine's prompt encoder and mask decoder, no vision encoder of its
+own): each frame's features are the engine's ViT through the video model's tracker neck, cached in the session
+before the model reads the frame (``cache_tracker_frame``), as the one-shot visual path does. Frames come from the
+session's ``SessionFrames``; each takes the engine's lock on its own, the cancel event looked at between frames.
+
+Objects are listed on a frame as the one-shot visual path lists them (presence score strictly above the
+confidence threshold, mask not empty). Coordinates are pixels of the frame: points ``[x, y]``, boxes
+``[x1, y1, x2, y2]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import torch
+from transformers import Sam3TrackerVideoProcessor
+
+from sam3_core.cancel import check
+from sam3_core.model.transformers_internals import cache_tracker_frame, frames_on_demand, video_tracker, vit
+from sam3_core.model.video import FrameObjects, VideoTracker
+from sam3_core.model.video_session import SessionFrames
+from sam3_core.model.video_visual import VisualVideoTracker
+from sam3_core.model.work import VisualObject
+
+DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
+
+
+class VisualSession:
+    """One video's session for visual prompts (see the module docstring); one operation at a time."""
+
+    def __init__(self, tracker: VideoTracker, frames: SessionFrames) -> None:
+        self.tracker, self.video = tracker, frames
+        self.frames, self.height, self.width = frames.frames, frames.height, frames.width
+        self.listing = VisualVideoTracker(tracker)  # how a frame's objects are listed, as the one-shot path does
+        self.processor = Sam3TrackerVideoProcessor(
+            image_processor=tracker.engine.tracker_processor.image_processor,
+            video_processor=tracker.processor.video_processor,
+        )
+        self.reset()
+
+    @property
+    def nbytes(self) -> int:
+        return self.video.nbytes
+
+    @property
+    def object_ids(self) -> set[int]:
+        return set(self._objects)
+
+    def reset(self) -> None:
+        """Back to no object (Meta's ``reset_session``)."""
+        engine = self.tracker.engine
+        self.session = self.processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
+        frames_on_demand(self.session, self.video, self.height, self.width)
+        self._objects: set[int] = set()
+        self.prompt_positions: set[int] = set()
+        self.hidden: set[int] = set()
+
+    def _run(self, position: int, reverse: bool, cancel: threading.Event | None):
+        """The tracker on frame ``position``, its features computed first, under the engine's lock."""
+        engine, model = self.tracker.engine, self.tracker.model
+        check(cancel, "video frame")
+        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
+            pixels = self.video[position][None]
+            cache_tracker_frame(model, self.session, position, vit(engine.detector, pixels))
+            output = video_tracker(model)(inference_session=self.session, frame_idx=position, reverse=reverse)
+            engine.turns.synchronize()
+        return output
+
+    def _listed(self, output, position: int, threshold: float) -> FrameObjects:
+        found = self.listing.frame_objects(output, self.frames[position], (self.height, self.width), threshold)
+        keep = [row for row, obj in enumerate(found.object_ids) if obj not in self.hidden]
+        return FrameObjects(
+            frame=found.frame,
+            object_ids=[found.object_ids[row] for row in keep],
+            labels=[found.labels[row] for row in keep],
+            scores=[found.scores[row] for row in keep],
+            masks=found.masks[keep],
+            boxes=found.boxes[keep],
+        )
+
+    def add(
+        self,
+        position: int,
+        prompts: Sequence[tuple[int, VisualObject]],
+        threshold: float,
+        cancel: threading.Event | None = None,
+    ) -> FrameObjects:
+        """Prompt objects on frame ``position``: ``(object id, its points and/or box)`` each (a new id adds an
+        object; an id the session has refines it there, replacing what that frame had for it); the frame's
+        objects."""
+        output = None
+        for object_id, obj in prompts:  # one after another, the model run after each (as the one-shot path does)
+            given = {}
+            if obj.points:
+                given["input_points"] = [[[list(point) for point in obj.points]]]
+                given["input_labels"] = [[list(obj.point_labels)]]
+            if obj.box is not None:
+                given["input_boxes"] = [[list(obj.box)]]
+            self.processor.add_inputs_to_inference_session(
+                self.session, frame_idx=position, obj_ids=object_id, original_size=(self.height, self.width), **given
+            )
+            self._objects.add(object_id)
+            self.hidden.discard(object_id)
+            output = self._run(position, False, cancel)
+        self.prompt_positions.add(position)
+        return self._listed(output, position, threshold)
+
+    def propagate(
+        self,
+        direction: str,
+        start: int | None,
+        count: int | None,
+        threshold: float,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[FrameObjects]:
+        """Each frame's objects, in the order the frames are tracked. ``start``: default the earliest prompted
+        frame; ``count``: frames past it at most."""
+        if not self.prompt_positions:
+            raise ValueError("add a prompt before propagating")
+        start = min(self.prompt_positions) if start is None else start
+        count = len(self.frames) if count is None else count
+        passes = DIRECTIONS[direction]
+        for reverse in passes:
+            if reverse:
+                order = list(range(start, max(start - count, 0) - 1, -1)) if start > 0 else []  # as transformers
+                order = order[1:] if len(passes) > 1 else order  # "both": the start frame is the forward pass's
+            else:
+                order = list(range(start, min(start + count, len(self.frames) - 1) + 1))
+            for position in order:
+                yield self._listed(self._run(position, reverse, cancel), position, threshold)
+
+    def remove_object(self, object_id: int) -> None:
+        self.hidden.add(object_id)
