@@ -24,6 +24,7 @@ __all__ = [
     "Sam2VideoVideoProcessor",
     "Sam3TrackerVideoInferenceSession",
     "cache_tracker_frame",
+    "drop_frame_features",
     "compile_detector",
     "detect",
     "detector_neck",
@@ -201,6 +202,11 @@ def cache_tracker_frame(
     tracker session (the video tracker has no vision encoder of its own)."""
     features, positions = model.get_vision_features_for_tracker(vit_output)
     session.cache.cache_vision_features(position, {"vision_feats": features, "vision_pos_embeds": positions})
+
+
+def drop_frame_features(session) -> None:
+    """Drop the vision features a tracker session caches (``cache``, the last frame the model read)."""
+    session.cache.clear_all()
 
 
 def forget_before(session, position: int, horizon: int) -> None:

@@ -27,7 +27,13 @@ import torch
 from transformers import Sam3TrackerVideoProcessor
 
 from sam3_core.cancel import check
-from sam3_core.model.transformers_internals import cache_tracker_frame, frames_on_demand, video_tracker, vit
+from sam3_core.model.transformers_internals import (
+    cache_tracker_frame,
+    drop_frame_features,
+    frames_on_demand,
+    video_tracker,
+    vit,
+)
 from sam3_core.model.video import FrameObjects, VideoTracker
 from sam3_core.model.video_session import SessionFrames
 from sam3_core.model.video_visual import VisualVideoTracker
@@ -60,7 +66,11 @@ class VisualSession:
     def reset(self) -> None:
         """Back to no object (Meta's ``reset_session``)."""
         engine = self.tracker.engine
-        self.session = self.processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
+        # The state kept between requests (each object's outputs per frame) on the host: a session holds no device
+        # memory while it waits, but the one frame's features the model read last (dropped after each request).
+        self.session = self.processor.init_video_session(
+            inference_device=engine.device, inference_state_device="cpu", dtype=engine.dtype
+        )
         frames_on_demand(self.session, self.video, self.height, self.width)
         self._objects: set[int] = set()
         self.prompt_positions: set[int] = set()
@@ -114,7 +124,9 @@ class VisualSession:
             self.hidden.discard(object_id)
             output = self._run(position, False, cancel)
         self.prompt_positions.add(position)
-        return self._listed(output, position, threshold)
+        listed = self._listed(output, position, threshold)
+        drop_frame_features(self.session)
+        return listed
 
     def propagate(
         self,
@@ -139,6 +151,7 @@ class VisualSession:
                 order = list(range(start, min(start + count, len(self.frames) - 1) + 1))
             for position in order:
                 yield self._listed(self._run(position, reverse, cancel), position, threshold)
+        drop_frame_features(self.session)  # the last frame's features: not kept while the session waits
 
     def remove_object(self, object_id: int) -> None:
         self.hidden.add(object_id)
