@@ -60,10 +60,26 @@ VIDEO_MODEL_PATHS = [
     "score_threshold_detection",
     "new_det_thresh",
     "max_num_objects",
+    "hotstart_delay",
+    "_get_processing_order",
 ]
 # Inference-session entries the trackers prune to bound memory on long videos.
-SESSION_PATHS = ["processed_frames", "output_dict_per_obj", "cache.cache_vision_features"]
-TRACKER_SESSION_PATHS = ["frames_tracked_per_obj", "cache.cache_vision_features"]
+SESSION_PATHS = [
+    "processed_frames",
+    "output_dict_per_obj",
+    "cache.cache_vision_features",
+    "hotstart_removed_obj_ids",
+    "video_height",
+    "video_width",
+]
+TRACKER_SESSION_PATHS = [
+    "frames_tracked_per_obj",
+    "cache.cache_vision_features",
+    "cache.clear_all",
+    "processed_frames",
+    "video_height",
+    "video_width",
+]
 
 
 def _missing(root: object, paths: list[str]) -> list[str]:
