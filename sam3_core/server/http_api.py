@@ -172,15 +172,23 @@ class HandlerHost:
             return error_response(500, self.load_error)
         return loading_response(time.monotonic() - self.load_started)
 
-    async def call(self, payload: Any, request: Request, work: Work | None = None) -> Response:
-        """The handler's answer to ``payload`` (``request``'s body, already read) as a response; with ``work``,
-        ``work(handler, payload, cancel)``'s answer (another protocol over the same handler)."""
+    def _admit(self, request: Request) -> Response | tuple[threading.Event, asyncio.Future]:
+        """The refusal of a call (loading, too many waiting), or, its place taken, its cancel event and the task
+        that sets it when the client disconnects."""
         if (refusal := self.unavailable()) is not None:
             return refusal
         if not self._slots.acquire(blocking=False):
             return error_response(503, "overloaded: too many requests waiting, retry later")
         cancel = threading.Event()
-        watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
+        return cancel, asyncio.ensure_future(cancel_on_disconnect(request, cancel))
+
+    async def call(self, payload: Any, request: Request, work: Work | None = None) -> Response:
+        """The handler's answer to ``payload`` (``request``'s body, already read) as a response; with ``work``,
+        ``work(handler, payload, cancel)``'s answer (another protocol over the same handler)."""
+        admitted = self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        cancel, watcher = admitted
         try:
             return json_response(await run_in_threadpool(work or _handler_answer, self.handler, payload, cancel))
         except Exception as exc:  # noqa: BLE001 - answered as the error it is (_error_answer)
@@ -201,12 +209,10 @@ class HandlerHost:
         after it, the last item rendered is ``{"error": ...}``. When the client goes away, the work stops at its
         next frame."""
         render = render or _line
-        if (refusal := self.unavailable()) is not None:
-            return refusal
-        if not self._slots.acquire(blocking=False):
-            return error_response(503, "overloaded: too many requests waiting, retry later")
-        cancel = threading.Event()
-        watcher = asyncio.ensure_future(cancel_on_disconnect(request, cancel))
+        admitted = self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        cancel, watcher = admitted
         items = self.handler.service.stream(payload, cancel)
         end = object()
 
