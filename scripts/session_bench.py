@@ -10,6 +10,8 @@ frames (each its own), sent as a frame list. After a warm-up (the video model is
 - one-shot: ``{"inputs": {"video": frames, "text_prompts": [...]}}``, seconds per frame;
 - session: ``start_session``, ``add_prompt`` on frame 0, ``propagate_in_video`` forward over every frame, a second
   prompt on the middle frame, ``propagate_in_video`` both ways: seconds per tracked frame of each propagation;
+- a session of clicks: two boxes on frame 0, forward, a refining click on the middle frame, both ways: seconds per
+  tracked frame, and the resident memory it added (its tracker state, kept between requests);
 - memory: RSS after the warm-up, with one session open, with ``--sessions`` sessions open (each started, prompted
   and propagated), and after closing them all (garbage collected): the last should be within 5% of the first.
 """
@@ -81,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": middle, **prompt}})
     both_s, both_frames, _ = propagate(session_id, "both")
     one_session_mb = memory_mb("VmRSS")
+    service({"inputs": {"type": "close_session", "session_id": session_id}})
+
+    log("session of clicks: two boxes on frame 0, propagate forward, a click on the middle frame, propagate both")
+    gc.collect()
+    before_clicks_mb = memory_mb("VmRSS")
+    width, height = args.video_size
+    clicks_id, _ = session(args.frames)
+    service({"inputs": {"type": "reset_session", "session_id": clicks_id}})
+    boxes = [[0, 0, width / 2, height / 2], [width / 2, height / 2, width, height]]
+    service({"inputs": {"type": "add_prompt", "session_id": clicks_id, "frame_index": 0, "boxes": boxes}})
+    clicks_forward_s, clicks_frames, _ = propagate(clicks_id, "forward")
+    click = {"points": [[0.25, 0.25]], "point_labels": [1], "obj_id": 0}
+    service({"inputs": {"type": "add_prompt", "session_id": clicks_id, "frame_index": middle, **click}})
+    clicks_both_s, clicks_both_frames, _ = propagate(clicks_id, "both")
+    clicks_mb = memory_mb("VmRSS")
+    service({"inputs": {"type": "close_session", "session_id": clicks_id}})
+    session_id, _ = session(args.frames)
 
     log(f"{args.sessions} sessions open, each propagated")
     opened = [session_id]
@@ -104,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "session_start_and_prompt_s": round(start_and_prompt_s, 2),
         "session_forward_s_per_frame": round(forward_s / forward_frames, 3),
         "session_both_s_per_frame": round(both_s / both_frames, 3),
+        "clicks_forward_s_per_frame": round(clicks_forward_s / clicks_frames, 3),
+        "clicks_both_s_per_frame": round(clicks_both_s / clicks_both_frames, 3),
+        "clicks_session_rss_growth_mb": round(clicks_mb - before_clicks_mb),
         "forward_vs_one_shot": round((forward_s / forward_frames) / one_shot_s, 2),
         "objects": {"one_shot": one_shot["num_objects"], "session_forward": forward_objects},
         "rss_mb": {
