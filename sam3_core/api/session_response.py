@@ -54,6 +54,18 @@ def start_session(
     return {"session_id": session_id, "video": video, "success": True}
 
 
+def frame_listing(objects: FrameObjects, request: SessionRequest) -> list[dict[str, Any]]:
+    """One frame's objects, in their order: ``{"object_id", "label", "score", "box", "rle"[, "polygon"]}``."""
+    masks, boxes = objects.masks.numpy(), objects.boxes.tolist()
+    listed = []
+    for row, object_id in enumerate(objects.object_ids):
+        score, epsilon = objects.scores[row], request.simplify_epsilon
+        entry = frame_entry(masks[row], boxes[row], objects.frame.index, score, request.vectorize, epsilon)
+        del entry["frame_index"]
+        listed.append({"object_id": object_id, "label": objects.labels[row], **entry})
+    return listed
+
+
 def _visual_prompts(request: SessionRequest, session: VisualSession) -> list[tuple[int, VisualObject]]:
     """The request's clicks and boxes as ``(object id, object)``: points (in pixels) with their ``obj_id`` (and
     the one box given with it), or each box a new object."""
@@ -86,19 +98,7 @@ def _prompt_answer(request: SessionRequest, found: OpenSession, cancel: threadin
             session = found.session = VisualSession(session.tracker, session.video)
         prompts = _visual_prompts(request, session)
         objects = session.add(position, prompts, found.options.confidence_threshold, cancel)
-    masks, boxes = objects.masks.numpy(), objects.boxes.tolist()
-    listed = []
-    for row, object_id in enumerate(objects.object_ids):
-        entry = frame_entry(
-            masks[row],
-            boxes[row],
-            request.frame_index,
-            objects.scores[row],
-            request.vectorize,
-            request.simplify_epsilon,
-        )
-        del entry["frame_index"]
-        listed.append({"object_id": object_id, "label": objects.labels[row], **entry})
+    listed = frame_listing(objects, request)
     return {
         "session_id": request.session_id,
         "frame_index": request.frame_index,
@@ -156,16 +156,9 @@ def stream_propagation(
             "video_frames": found.video["num_frames"],
         }
         for result in frames:
-            tracked = TrackedObjects(request.vectorize, request.simplify_epsilon)
-            tracked.add(result)
-            index = result.frame.index
-            indices.append(index)
-            objects = []
-            for obj in tracked.objects:
-                [entry] = obj["frames"]
-                objects.append({"object_id": obj["object_id"], "label": obj["label"], **entry})
-                del objects[-1]["frame_index"]
-            yield {"frame_index": index, "objects": objects}
+            indices.append(result.frame.index)
+            objects = sorted(frame_listing(result, request), key=lambda obj: obj["object_id"])
+            yield {"frame_index": result.frame.index, "objects": objects}
     yield {
         "session_id": request.session_id,
         "propagation_direction": request.direction,

@@ -36,7 +36,7 @@ from sam3_core.model.transformers_internals import (
 )
 from sam3_core.model.video import FrameObjects, VideoTracker
 from sam3_core.model.video_session import SessionFrames
-from sam3_core.model.video_visual import VisualVideoTracker
+from sam3_core.model.video_visual import VisualVideoTracker, tracker_prompt
 from sam3_core.model.work import VisualObject
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
@@ -88,16 +88,8 @@ class VisualSession:
         return output
 
     def _listed(self, output, position: int, threshold: float) -> FrameObjects:
-        found = self.listing.frame_objects(output, self.frames[position], (self.height, self.width), threshold)
-        keep = [row for row, obj in enumerate(found.object_ids) if obj not in self.hidden]
-        return FrameObjects(
-            frame=found.frame,
-            object_ids=[found.object_ids[row] for row in keep],
-            labels=[found.labels[row] for row in keep],
-            scores=[found.scores[row] for row in keep],
-            masks=found.masks[keep],
-            boxes=found.boxes[keep],
-        )
+        size = (self.height, self.width)
+        return self.listing.frame_objects(output, self.frames[position], size, threshold, frozenset(self.hidden))
 
     def add(
         self,
@@ -111,14 +103,9 @@ class VisualSession:
         objects."""
         output = None
         for object_id, obj in prompts:  # one after another, the model run after each (as the one-shot path does)
-            given = {}
-            if obj.points:
-                given["input_points"] = [[[list(point) for point in obj.points]]]
-                given["input_labels"] = [[list(obj.point_labels)]]
-            if obj.box is not None:
-                given["input_boxes"] = [[list(obj.box)]]
+            size = (self.height, self.width)
             self.processor.add_inputs_to_inference_session(
-                self.session, frame_idx=position, obj_ids=object_id, original_size=(self.height, self.width), **given
+                self.session, frame_idx=position, obj_ids=object_id, original_size=size, **tracker_prompt(obj)
             )
             self._objects.add(object_id)
             self.hidden.discard(object_id)

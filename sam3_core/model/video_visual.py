@@ -136,15 +136,21 @@ class VisualVideoTracker:
         if objects is None:
             raise RequestError("frame_index", f"frame {work.frame_index} is past the last sampled frame ({last})")
 
-    def frame_objects(self, output, frame: Frame, size: tuple[int, int], threshold: float) -> FrameObjects:
+    def frame_objects(
+        self, output, frame: Frame, size: tuple[int, int], threshold: float, hidden: frozenset[int] = frozenset()
+    ) -> FrameObjects:
         """The tracker's ``output`` on ``frame`` (masks at ``size`` ``(height, width)``): the objects whose presence
-        score is strictly above ``threshold`` and whose mask is not empty."""
+        score is strictly above ``threshold`` and whose mask is not empty, but those in ``hidden``."""
         with torch.inference_mode():
             masks = self.processor.post_process_masks([output.pred_masks], original_sizes=[list(size)])[0]
             scores = output.object_score_logits.float().sigmoid().flatten().cpu()
         # The tracker empties the mask of an object it scores at or below 0.5: such a frame does not list it.
         shown = masks[:, 0].flatten(1).any(dim=1).tolist()
-        keep = [row for row in range(len(output.object_ids)) if scores[row] > threshold and shown[row]]
+        keep = [
+            row
+            for row, object_id in enumerate(output.object_ids)
+            if scores[row] > threshold and shown[row] and object_id not in hidden
+        ]
         kept = masks[keep, 0].cpu()
         return FrameObjects(
             frame=frame,
@@ -167,17 +173,23 @@ class VisualVideoTracker:
         model = video_tracker(self.video.model)
         output = None
         for object_id, obj in enumerate(objects):
-            prompt = {}
-            if obj.points:
-                prompt["input_points"] = [[[list(point) for point in obj.points]]]
-                prompt["input_labels"] = [[list(obj.point_labels)]]
-            if obj.box is not None:
-                prompt["input_boxes"] = [[list(obj.box)]]
             self.processor.add_inputs_to_inference_session(
-                session, frame_idx=0, obj_ids=object_id, original_size=size, **prompt
+                session, frame_idx=0, obj_ids=object_id, original_size=size, **tracker_prompt(obj)
             )
             output = model(inference_session=session, frame=pixels if object_id == 0 else None, frame_idx=0)
         return output
+
+
+def tracker_prompt(obj: VisualObject) -> dict[str, list]:
+    """``obj``'s points (with their labels) and box as ``add_inputs_to_inference_session`` takes them, for one
+    object on one frame."""
+    prompt: dict[str, list] = {}
+    if obj.points:
+        prompt["input_points"] = [[[list(point) for point in obj.points]]]
+        prompt["input_labels"] = [[list(obj.point_labels)]]
+    if obj.box is not None:
+        prompt["input_boxes"] = [[list(obj.box)]]
+    return prompt
 
 
 def _empty(frame: Frame) -> FrameObjects:

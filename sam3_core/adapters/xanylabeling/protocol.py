@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from sam3_core.api.values import parse_list, parse_number, parse_object
 from sam3_core.errors import RequestError
 from sam3_core.masks.encoding import decode_png, outer_contours, simplify
@@ -172,11 +174,16 @@ def shapes(response: Mapping, task: str, epsilon_factor: float) -> list[dict]:
             x1, y1, x2, y2 = box
             found.append({**shape, "shape_type": RECTANGLE, "points": [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]})
             continue
-        for contour in outer_contours(decode_png(mask)):
-            polygon = simplify(contour, epsilon_factor, relative=True)
-            if len(polygon) >= 3:
-                found.append({**shape, "shape_type": POLYGON, "points": [*polygon, polygon[0]]})
+        polygons = closed_polygons(decode_png(mask), epsilon_factor)
+        found += [{**shape, "shape_type": POLYGON, "points": points} for points in polygons]
     return found
+
+
+def closed_polygons(mask: np.ndarray, epsilon_factor: float) -> list[list[list[int]]]:
+    """A polygon per part of ``mask`` (``(H, W)`` bool, pixels), simplified by ``epsilon_factor`` of its outline's
+    length, its first vertex repeated last; parts less than a pixel thick left out."""
+    polygons = [simplify(contour, epsilon_factor, relative=True) for contour in outer_contours(mask)]
+    return [[*polygon, polygon[0]] for polygon in polygons if len(polygon) >= 3]
 
 
 def predict(body: object, answer: Answer) -> dict:

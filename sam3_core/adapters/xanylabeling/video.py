@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from sam3_core.adapters.xanylabeling.protocol import POLYGON, concepts
+from sam3_core.adapters.xanylabeling.protocol import POLYGON, closed_polygons, concepts
 from sam3_core.api.values import parse_list, parse_number, parse_object
 from sam3_core.errors import RequestError
 from sam3_core.masks import rle
-from sam3_core.masks.encoding import outer_contours, simplify
 
 Answer = Callable[[dict], Any]
 DEFAULT_EPSILON = 0.001
@@ -56,10 +55,8 @@ def frame_shapes(objects: list[dict], epsilon_factor: float) -> list[dict]:
     shapes = []
     for obj in objects:
         shape = {"label": obj["label"], "score": obj["score"], "group_id": obj["object_id"] + 1}
-        for contour in outer_contours(np.ascontiguousarray(rle.decode(obj["rle"]))):
-            polygon = simplify(contour, epsilon_factor, relative=True)
-            if len(polygon) >= 3:
-                shapes.append({**shape, "shape_type": POLYGON, "points": [*polygon, polygon[0]]})
+        polygons = closed_polygons(np.ascontiguousarray(rle.decode(obj["rle"])), epsilon_factor)
+        shapes += [{**shape, "shape_type": POLYGON, "points": points} for points in polygons]
     return shapes
 
 
