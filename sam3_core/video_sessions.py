@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sam3_core.errors import RequestError, ServiceUnavailable
-from sam3_core.model.video_session import ConceptSession, SessionOptions
-from sam3_core.model.video_session_visual import VisualSession
+from sam3_core.model.video_session import SessionOptions
+from sam3_core.model.video_session_mixed import VideoSession
 
 UNKNOWN = (
     "unknown, expired or closed session; start one again. A session lives in the server process that started it: "
@@ -38,7 +38,7 @@ class OpenSession:
     """A session and what the service keeps with it: the ``video`` description start_session answered, the
     detection options it was started with, its lock and when it was last used (``time.monotonic``)."""
 
-    session: ConceptSession | VisualSession  # concepts, or clicks and boxes: the last prompt's kind decides
+    session: VideoSession
     video: dict[str, Any]
     options: SessionOptions
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +112,6 @@ class SessionStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the frames the open sessions hold (lossless PNG)."""
+        """Bytes the open sessions hold: frames (lossless PNG) and detections (RLE)."""
         with self._lock:
             return sum(found.session.nbytes for found in self._open.values())

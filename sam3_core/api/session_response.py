@@ -25,8 +25,8 @@ from sam3_core.api.video_response import TrackedObjects, frame_entry, video_desc
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import open_video
 from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import ConceptSession, SessionFrames, SessionOptions
-from sam3_core.model.video_session_visual import VisualSession
+from sam3_core.model.video_session import SessionFrames, SessionOptions
+from sam3_core.model.video_session_mixed import VideoSession
 from sam3_core.model.work import VisualObject
 from sam3_core.settings import RequestSettings
 from sam3_core.video_sessions import OpenSession, SessionStore
@@ -50,7 +50,7 @@ def start_session(
         width, height, fps = source.width, source.height, source.fps
     video = video_description([(frame.index, frame.timestamp) for frame in frames], width, height, fps)
     options = _options(SessionOptions(max_objects=settings.limits.max_objects), request.options)
-    session_id = store.add(OpenSession(ConceptSession(tracker, SessionFrames(tracker, frames)), video, options))
+    session_id = store.add(OpenSession(VideoSession(tracker, SessionFrames(tracker, frames)), video, options))
     return {"session_id": session_id, "video": video, "success": True}
 
 
@@ -66,7 +66,7 @@ def frame_listing(objects: FrameObjects, request: SessionRequest) -> list[dict[s
     return listed
 
 
-def _visual_prompts(request: SessionRequest, session: VisualSession) -> list[tuple[int, VisualObject]]:
+def _visual_prompts(request: SessionRequest, session: VideoSession) -> list[tuple[int, VisualObject]]:
     """The request's clicks and boxes as ``(object id, object)``: points (in pixels) with their ``obj_id`` (and
     the one box given with it), or each box a new object."""
     width, height = session.width, session.height
@@ -86,18 +86,10 @@ def _prompt_answer(request: SessionRequest, found: OpenSession, cancel: threadin
     position = found.position(request.frame_index, "frame_index")
     found.options = _options(found.options, request.options)
     session = found.session
-    if request.texts:  # a text prompt restarts the session with it (Meta's add_prompt), whatever it held
-        if not isinstance(session, ConceptSession):
-            session = found.session = ConceptSession(session.tracker, session.video)
+    if request.texts:  # a text prompt starts the session over with it (Meta's add_prompt)
         objects = session.add_text(position, request.texts, found.options, cancel)
     else:
-        if isinstance(session, ConceptSession):
-            if session.texts:
-                field = "points" if request.points else "boxes"
-                raise RequestError(field, "clicks and boxes on a text-prompted session: reset_session first")
-            session = found.session = VisualSession(session.tracker, session.video)
-        prompts = _visual_prompts(request, session)
-        objects = session.add(position, prompts, found.options.confidence_threshold, cancel)
+        objects = session.add_visual(position, _visual_prompts(request, session), found.options, cancel)
     listed = frame_listing(objects, request)
     return {
         "session_id": request.session_id,
@@ -109,18 +101,13 @@ def _prompt_answer(request: SessionRequest, found: OpenSession, cancel: threadin
 
 
 def propagated(found: OpenSession, request: SessionRequest, cancel: threading.Event | None) -> Iterator[FrameObjects]:
-    """The frames propagation reaches, as they are known."""
+    """The frames propagation reaches, as they are known (checked before the first frame is computed)."""
     start = (
         None if request.start_frame_index is None else found.position(request.start_frame_index, "start_frame_index")
     )
-    session, count = found.session, request.max_frame_num_to_track
-    if isinstance(session, VisualSession):
-        if not session.prompt_positions:
-            raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
-        return session.propagate(request.direction, start, count, found.options.confidence_threshold, cancel)
-    if not session.texts:
+    if not found.session.prompt_types:
         raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
-    return session.propagate(request.direction, start, count, found.options, cancel)
+    return found.session.propagate(request.direction, start, request.max_frame_num_to_track, found.options, cancel)
 
 
 def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threading.Event | None) -> dict[str, Any]:
@@ -135,7 +122,7 @@ def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threa
         "num_objects": len(tracked.by_id),
         "objects": tracked.objects,
         "sam_version": SAM_VERSION,
-        "prompt_types": ["visual"] if isinstance(found.session, VisualSession) else ["text"],
+        "prompt_types": found.session.prompt_types,
         "success": True,
     }
 

@@ -115,6 +115,18 @@ class VisualSession:
         drop_frame_features(self.session)
         return listed
 
+    def seed(self, position: int, object_id: int, mask: torch.Tensor, cancel: threading.Event | None = None) -> None:
+        """Condition object ``object_id`` on ``mask`` (``(height, width)`` bool) on frame ``position``, as
+        transformers' video model conditions its tracker on a new detection (a mask input on that frame)."""
+        self.processor.add_inputs_to_inference_session(
+            self.session, frame_idx=position, obj_ids=[object_id], input_masks=[mask]
+        )
+        self._objects.add(object_id)
+        self.hidden.discard(object_id)
+        self._run(position, False, cancel)
+        self.prompt_positions.add(position)
+        drop_frame_features(self.session)
+
     def propagate(
         self,
         direction: str,

@@ -15,6 +15,7 @@ from transformers import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor, Sam3V
 
 from sam3_core.errors import RequestError, ServiceUnavailable
 from sam3_core.masks import rle
+from sam3_core.masks.postprocess import mask_box
 from sam3_core.model.transformers_internals import use_video_postprocessing
 from sam3_core.model.video_postprocess import CvUtils, mask_iou
 from sam3_core.model.video_session import SessionOptions
@@ -272,8 +273,128 @@ def test_boxes_and_a_refining_click_match_transformers_tracker_session_api(handl
     handler({"inputs": {"type": "close_session", "session_id": again}})
     texted = handler({"inputs": {**prompt, "frame_index": 0, "text": "disc"}})
     assert all(obj["label"] == "disc" for obj in texted["objects"])
-    with pytest.raises(RequestError, match="^points: clicks and boxes on a text-prompted session"):
+    with pytest.raises(RequestError, match="^frame_index: the text prompt's objects are not known on frame 6 yet"):
         handler({"inputs": click})
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
+def reference_hand_over(checkpoint, frames, object_id: int, frame: int, seed: tuple | None, prompt: dict):
+    """transformers' tracker session API on the steps a hand-over takes: ``seed`` (the frame where the object was
+    detected, its mask there) as a mask input when given, then the clicks and box on ``frame``; that frame's
+    output, then a forward propagation from frame 0."""
+    model = Sam3TrackerVideoModel.from_pretrained(checkpoint).eval()
+    processor = Sam3TrackerVideoProcessor.from_pretrained(checkpoint)
+    session = processor.init_video_session(video=frames, inference_device="cpu", dtype=torch.float32)
+    size = list(frames[0].shape[:2])
+
+    def listed(output) -> dict[int, tuple[np.ndarray, float]]:
+        masks = processor.post_process_masks([output.pred_masks], original_sizes=[size])[0][:, 0]
+        scores = output.object_score_logits.float().sigmoid().flatten()
+        return {obj: (masks[row].numpy(), float(scores[row])) for row, obj in enumerate(output.object_ids)}
+
+    with torch.inference_mode():
+        if seed is not None:
+            seed_frame, seed_mask = seed
+            processor.add_inputs_to_inference_session(
+                session, frame_idx=seed_frame, obj_ids=[object_id], input_masks=[torch.from_numpy(seed_mask)]
+            )
+            model(inference_session=session, frame_idx=seed_frame)
+        processor.add_inputs_to_inference_session(
+            session, frame_idx=frame, obj_ids=object_id, original_size=size, **prompt
+        )
+        clicked = listed(model(inference_session=session, frame_idx=frame))
+        forward = [
+            (out.frame_idx, listed(out)) for out in model.propagate_in_video_iterator(session, start_frame_idx=0)
+        ]
+    return clicked, forward
+
+
+def on_frame(answer: dict, frame: int) -> dict[int, dict]:
+    return {
+        obj["object_id"]: entry for obj in answer["objects"] for entry in obj["frames"] if entry["frame_index"] == frame
+    }
+
+
+@pytest.mark.slow  # the reference runs too
+@pytest.mark.parametrize("seeded", [False, True], ids=["click only", "detection as mask input too"])
+def test_a_click_hands_a_text_found_object_to_the_tracker(handler, tiny_checkpoint, monkeypatch, seeded):
+    """Clicks with a text-found object's id: that object follows transformers' tracker given the same steps (its
+    detected mask as a mask input where it was found, when that is more than the window from the click; the
+    clicks with the box of its mask there), the detector's other objects are unchanged on every frame."""
+    frames = disc_frames(12, (320, 240))  # where the random tiny model tracks an object over more than one frame
+    monkeypatch.setattr("sam3_core.model.video_session_mixed.REFINE_WINDOW", 4 if seeded else 16)
+    session_id = start(handler, frames, confidence_threshold=0.0)["session_id"]
+    prompt = {"type": "add_prompt", "session_id": session_id}
+    propagate = {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": "forward"}
+    handler({"inputs": {**prompt, "frame_index": 0, "text_prompts": PROMPTS}})
+    before = handler({"inputs": propagate})
+    lasting = [
+        obj for obj in before["objects"] if obj["frames"][-1]["frame_index"] - obj["frames"][0]["frame_index"] > 4
+    ]
+    assert lasting, "the clip must give an object over frames more than the window apart for the test to mean anything"
+    chosen = lasting[0]
+    object_id, first, found = chosen["object_id"], chosen["frames"][0], chosen["frames"][-1]
+    frame = found["frame_index"]
+    x1, y1, x2, y2 = found["box"]
+    clicks, labels = [[(x1 + x2) / 2, (y1 + y2) / 2], [x1 + 1, y1 + 1]], [1, 0]
+    click = {"frame_index": frame, "points": clicks, "point_labels": labels, "obj_id": object_id}
+    clicked = handler({"inputs": {**prompt, **click, "coordinates": "pixels"}})
+    after = handler({"inputs": propagate})
+
+    box = list(mask_box(rle.decode(found["rle"])))
+    tracker_prompt = {"input_points": [[clicks]], "input_labels": [[labels]], "input_boxes": [[box]]}
+    seed = (first["frame_index"], rle.decode(first["rle"])) if seeded else None
+    expected_click, expected_forward = reference_hand_over(
+        tiny_checkpoint, frames, object_id, frame, seed, tracker_prompt
+    )
+    ours = {obj["object_id"]: obj for obj in clicked["objects"]}
+    others = {key: value["rle"] for key, value in on_frame(before, frame).items() if key != object_id}
+    assert {key: ours[key]["rle"] for key in ours if key != object_id} == others
+    assert_visual_matches([ours[object_id]], {object_id: expected_click[object_id]}, "the click's frame")
+    assert ours[object_id]["label"] == chosen["label"]
+    assert after["prompt_types"] == ["text", "visual"]
+    assert after["video"]["frame_indices"] == before["video"]["frame_indices"]
+    for index, reference in expected_forward:
+        entries = on_frame(after, index)
+        detector = {key: value["rle"] for key, value in on_frame(before, index).items() if key != object_id}
+        assert {key: entries[key]["rle"] for key in entries if key != object_id} == detector, f"frame {index}"
+        mask, score = reference[object_id]
+        if mask.any() and score > 0.0:
+            assert_visual_matches(
+                [{"object_id": object_id, **entries[object_id]}], {object_id: (mask, score)}, f"{index}"
+            )
+        else:
+            assert object_id not in entries, f"frame {index}"
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
+@pytest.mark.slow  # three propagations of the clip
+def test_a_box_in_a_text_session_adds_an_object_that_keeps_its_id(handler):
+    """A box on a frame the text prompt's objects are known on adds a tracker object with a new id beside them; a
+    later detection run that gives that id to a new detection reports the detection as RENAMED + its id; a frame
+    the text prompt's objects are not known on yet is refused, naming frame_index."""
+    from sam3_core.model.video_session_mixed import RENAMED
+
+    prompt, propagate = {"type": "add_prompt"}, {"type": "propagate_in_video", "propagation_direction": "forward"}
+    alone = start(handler)["session_id"]
+    handler({"inputs": {**prompt, "session_id": alone, "frame_index": 0, "text_prompts": PROMPTS}})
+    detections = handler({"inputs": {**propagate, "session_id": alone}})
+    handler({"inputs": {"type": "close_session", "session_id": alone}})
+
+    session_id = start(handler)["session_id"]
+    handler({"inputs": {**prompt, "session_id": session_id, "frame_index": 0, "text_prompts": PROMPTS}})
+    with pytest.raises(RequestError, match="^frame_index: the text prompt's objects are not known on frame 2 yet"):
+        handler({"inputs": {**prompt, "session_id": session_id, "frame_index": 2, "boxes": [BOX_1]}})
+    early = handler({"inputs": {**propagate, "session_id": session_id, "max_frame_num_to_track": 2}})
+    boxed = handler({"inputs": {**prompt, "session_id": session_id, "frame_index": 2, "boxes": [BOX_1]}})
+    new_id = max(obj["object_id"] for obj in early["objects"]) + 1
+    assert [obj["object_id"] for obj in boxed["objects"] if obj["label"] == "visual"] == [new_id]
+    assert {obj["object_id"] for obj in boxed["objects"] if obj["label"] != "visual"} == set(on_frame(early, 2))
+    after = handler({"inputs": {**propagate, "session_id": session_id}})
+    detected = {obj["object_id"] for obj in after["objects"] if obj["label"] != "visual"}
+    expected = {RENAMED + key if key == new_id else key for key in (obj["object_id"] for obj in detections["objects"])}
+    assert detected == expected
+    assert new_id in {obj["object_id"] for obj in detections["objects"]}, "the clip must make the detector take the id"
     handler({"inputs": {"type": "close_session", "session_id": session_id}})
 
 
