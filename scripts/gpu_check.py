@@ -24,7 +24,12 @@ exhausted time budget leaves the others' results:
    one request against each alone (largest score difference, smallest mask IoU).
 4. ``video``: concept tracking (two prompts, at most 5 objects) through a synthetic 30-frame 1280x720 clip: time
    per frame, peak GPU memory.
-5. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
+5. ``sessions``: a video session over the same kind of clip (frames sent as a list): start, then forward
+   propagation of 1 and of 10 boxed objects (the tracker) and of two text prompts (detector and tracker, at most
+   ``plan.video_objects``), then a click handing a text-found object to the tracker and a propagation both ways:
+   frames per second of each propagation, peak GPU memory, and the GPU memory still held after the requests
+   (a waiting session holds none but the service's caches).
+6. ``compile``: the same service with ``SAM3_COMPILE=1`` (compile time, then the cold and click scenarios, and
    the largest score difference from the eager service on one request).
 
 ``--smoke`` runs every phase on the tiny checkpoint only, small images and few runs (CPU is fine): what the test
@@ -334,6 +339,64 @@ def video(plan: Plan, device: str, dtype: str, size: str) -> dict:
         release(service)
 
 
+def sessions(plan: Plan, device: str, dtype: str, size: str) -> dict:
+    """Video sessions (phase 5 in the module docstring). The boxed objects are tracked whatever their masks; the
+    random weights leave many empty, so the answers list fewer (``objects_listed``)."""
+    service, _ = load(size, device, dtype)
+    width, height = plan.video_size
+    frames = [jpeg_b64(plan.video_size, seed=index) for index in range(plan.video_frames)]
+    try:
+        started = ask(service, type="start_session", video=frames, confidence_threshold=0.0)
+        session_id = started["session_id"]
+        on = {"type": "add_prompt", "session_id": session_id}
+        forward = {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": "forward"}
+        ask(service, **on, frame_index=0, boxes=[[0, 0, width / 2, height / 2]])
+        ask(service, **forward, max_frame_num_to_track=1)  # untimed: the video model is assembled on first use
+        result: dict[str, Any] = {"frames": plan.video_frames, "frame_size": list(plan.video_size)}
+
+        def propagation(name: str, **fields: Any) -> None:
+            reset_gpu_peak()
+            began = time.perf_counter()
+            answer = ask(service, **{**forward, **fields})
+            synchronize()
+            seconds = time.perf_counter() - began
+            frames_done = answer["video"]["num_frames"]
+            result[name] = {
+                "frames_per_s": round(frames_done / seconds, 2),
+                "objects_listed": answer["num_objects"],
+                "gpu_peak_mb": gpu_peak_mb(),
+            }
+            log(f"sessions {name}: {result[name]}")
+
+        for count in (1, 10):
+            ask(service, type="reset_session", session_id=session_id)
+            side = width / count
+            boxes = [[index * side, 0, (index + 1) * side, height] for index in range(count)]
+            ask(service, **on, frame_index=0, boxes=boxes)
+            propagation(f"boxes{count}_forward")
+            result[f"boxes{count}_forward"]["objects_prompted"] = count
+        text = {"text_prompts": ["cat", "person"], "max_objects": plan.video_objects, "confidence_threshold": 0.2}
+        found = ask(service, **on, frame_index=0, **text)["objects"]
+        propagation("text_forward")
+        if found:
+            box = found[0]["box"]
+            point = [(box[0] + box[2]) / 2 / width, (box[1] + box[3]) / 2 / height]
+            ask(service, **on, frame_index=0, points=[point], point_labels=[1], obj_id=found[0]["object_id"])
+            propagation("text_and_click_both", propagation_direction="both")
+        ask(service, type="close_session", session_id=session_id)
+        release()
+        result["gpu_held_after_close_mb"] = gpu_allocated_mb()
+        return result
+    finally:
+        release(service)
+
+
+def gpu_allocated_mb() -> float | None:
+    import torch
+
+    return round(torch.cuda.memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+
+
 # ---- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -358,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         ("latency", lambda: latency(plan, device, dtype, size)),
         ("throughput", lambda: throughput(plan, device, dtype, size)),
         ("video", lambda: video(plan, device, dtype, size)),
+        ("sessions", lambda: sessions(plan, device, dtype, size)),
         ("compile", lambda: latency(plan, device, dtype, size, compile_vit=True)),
     ]
     started = time.perf_counter()
@@ -390,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: dict) -> None:
     print(f"\n== gpu_check summary ({report['machine']}, {report['dtype']}, total {report['total_s']} s) ==")
-    for name in ("parity", "latency", "throughput", "video", "compile"):
+    for name in ("parity", "latency", "throughput", "video", "sessions", "compile"):
         section = report[name]
         if "error" in section or "skipped" in section:
             print(f"{name}: {section.get('error') or section.get('skipped')}")

@@ -8,7 +8,8 @@ One service, loaded as the endpoint loads it, in this process (CPU). The video i
 frames (each its own), sent as a frame list. After a warm-up (the video model is assembled on first use):
 
 - one-shot: ``{"inputs": {"video": frames, "text_prompts": [...]}}``, seconds per frame;
-- session: ``start_session``, ``add_prompt`` on frame 0, ``propagate_in_video`` forward over every frame, a second
+- session: ``start_session``, ``add_prompt`` on frame 0, ``propagate_in_video`` forward over every frame, a click
+  on a text-found object (handing it to the tracker) and forward again (detection is not run again), a second
   prompt on the middle frame, ``propagate_in_video`` both ways: seconds per tracked frame of each propagation;
 - a session of clicks: two boxes on frame 0, forward, a refining click on the middle frame, both ways: seconds per
   tracked frame, and the resident memory it added (its tracker state, kept between requests);
@@ -54,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 0, **prompt}})
         return session_id, started
 
+    answers: list[dict] = []  # each propagation's answer, the last one last
+
     def propagate(session_id: str, direction: str) -> tuple[float, int, int]:
         began = time.perf_counter()
         answer = service(
             {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": direction}}
         )
+        answers.append(answer)
         return time.perf_counter() - began, answer["video"]["num_frames"], answer["num_objects"]
 
     log("warm-up: the video model is assembled, a short session propagated")
@@ -79,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     session_id, started = session(args.frames)
     start_and_prompt_s = time.perf_counter() - began
     forward_s, forward_frames, forward_objects = propagate(session_id, "forward")
+    refined_s = None
+    if answers[-1]["objects"]:  # a click on a text-found object where it is found, then forward again
+        found = answers[-1]["objects"][0]
+        entry, (width, height) = found["frames"][0], args.video_size
+        x1, y1, x2, y2 = entry["box"]
+        point = [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height]
+        click = {"points": [point], "point_labels": [1], "obj_id": found["object_id"]}
+        on = {"type": "add_prompt", "session_id": session_id, "frame_index": entry["frame_index"]}
+        service({"inputs": {**on, **click}})
+        seconds, frames_done, _ = propagate(session_id, "forward")
+        refined_s = seconds / frames_done
     middle = started["video"]["frame_indices"][args.frames // 2]
     service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": middle, **prompt}})
     both_s, both_frames, _ = propagate(session_id, "both")
@@ -123,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "session_start_and_prompt_s": round(start_and_prompt_s, 2),
         "session_forward_s_per_frame": round(forward_s / forward_frames, 3),
         "session_both_s_per_frame": round(both_s / both_frames, 3),
+        "session_refined_forward_s_per_frame": None if refined_s is None else round(refined_s, 3),
         "clicks_forward_s_per_frame": round(clicks_forward_s / clicks_frames, 3),
         "clicks_both_s_per_frame": round(clicks_both_s / clicks_both_frames, 3),
         "clicks_session_rss_growth_mb": round(clicks_mb - before_clicks_mb),

@@ -58,3 +58,7 @@ def test_smoke_run_reports_every_phase(tmp_path):
     assert parity["objects"] > 0 and parity["max_score_diff"] <= 1e-4 and parity["min_mask_iou"] >= 0.999
     assert report["compile"] == {"skipped": "--skip"}
     assert report["video"]["frames"] == SMOKE_PLAN.video_frames and report["video"]["per_frame_ms"] > 0
+    sessions = report["sessions"]
+    for name in ("boxes1_forward", "boxes10_forward", "text_forward"):
+        assert sessions[name]["frames_per_s"] > 0, name
+    assert sessions["boxes10_forward"]["objects_prompted"] == 10 and sessions["boxes10_forward"]["objects_listed"] <= 10

@@ -20,6 +20,7 @@ def test_short_run_reports_sessions_beside_the_one_shot_request(tiny_checkpoint,
     result = json.loads(report.read_text())
     assert result["one_shot_s_per_frame"] > 0 and result["session_forward_s_per_frame"] > 0
     assert result["session_both_s_per_frame"] > 0 and result["frames"] == 4
+    assert result["session_refined_forward_s_per_frame"] is None or result["session_refined_forward_s_per_frame"] > 0
     assert result["clicks_forward_s_per_frame"] > 0 and result["clicks_both_s_per_frame"] > 0
     memory = result["rss_mb"]
     assert memory["2_sessions"] >= memory["after_warm_up"] and memory["frames_held_by_open_sessions"] >= 0
