@@ -34,7 +34,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -163,6 +163,18 @@ class HandlerHost:
             raise RuntimeError(self.load_error or "the model is still loading, try again in a moment")
         return self.handler(payload)
 
+    @property
+    def service(self) -> Any:
+        """The ``SegmentationService`` under the handler (``EndpointHandler.service``, or the handler itself, as
+        ``sam3-serve`` loads it)."""
+        return getattr(self.handler, "service", self.handler)
+
+    def stream_sync(self, payload: Any) -> Iterator[dict[str, Any]]:
+        """The service's streamed answer (``service.stream``), for in-process callers (the web UI)."""
+        if self.handler is None:
+            raise RuntimeError(self.load_error or "the model is still loading, try again in a moment")
+        return self.service.stream(payload)
+
     def unavailable(self) -> Response | None:
         """The answer while there is no handler: 503 while it loads (``loading_response``), 500 once loading failed;
         None when the handler is ready."""
@@ -213,7 +225,7 @@ class HandlerHost:
         if isinstance(admitted, Response):
             return admitted
         cancel, watcher = admitted
-        items = self.handler.service.stream(payload, cancel)
+        items = self.service.stream(payload, cancel)
         end = object()
 
         def advance() -> Any:
@@ -409,7 +421,7 @@ def create_app(
     # The routes in this app itself, not in a mount at "/": then its router redirects /ui to /ui/ too.
     app = FastAPI(routes=routes, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.host, app.state.metrics = host, metrics
-    page = build_ui(host.call_sync, host.model_info)
+    page = build_ui(host.call_sync, host.model_info, stream=host.stream_sync)
     login = access.gradio_login if access is not None else None
     app = gr.mount_gradio_app(app, page, path=ui_path, auth=login)  # after the routes: they come first
     app.state.end_streams = app.routes[-1].app.stop_event.set  # a page's heartbeat stream ends only on this

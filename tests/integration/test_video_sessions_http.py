@@ -61,6 +61,16 @@ def test_the_streamed_propagation_says_what_the_answer_says(url):
     assert sum(len(frame["objects"]) for frame in frames) == sum(len(obj["frames"]) for obj in whole["objects"])
 
 
+def test_sam3_serve_streams_a_propagation(server):
+    """The same through the ``sam3-serve`` process itself, whose handler is the service (no ``EndpointHandler``)."""
+    session_id = start(server, 3)
+    with requests.post(server + "/", json=propagate(session_id), headers=STREAMED, stream=True, timeout=300) as answer:
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in answer.iter_lines() if line]
+    assert lines[0]["video_frames"] == 3 and lines[-1]["done"] is True
+    assert [line["frame_index"] for line in lines[1:-1]] == lines[-1]["frame_indices"] == [0, 1, 2]
+
+
 def test_an_unknown_session_is_a_404_naming_it(url):
     for headers in ({}, STREAMED):
         answer = requests.post(url + "/", json=propagate("no-such-session"), headers=headers, timeout=60)
