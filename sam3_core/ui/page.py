@@ -12,7 +12,9 @@ service's feature cache answers every click after the first); the result comes b
 object at display size (``ui.render``), drawn over the same picture with a legend. Downloads: ``ui.downloads``.
 
 The Video tab (``video_tab``): upload a clip, track text prompts through it (the service's video request), play
-the result in a canvas player with a legend (``ui.video``, ``static/video.*``), download the response JSON.
+the result in a canvas player with a legend (``ui.video``, ``static/video.*``), download the response JSON. Or edit
+it as a video session (``ui.video_editing``): prompt any frame with text or clicks, propagate (frames shown as they
+come), fix an object by clicking on any frame, remove one, propagate again, download COCO and YouTube-VIS JSON.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sam3_core.ui import examples as ui_examples
 from sam3_core.ui import video as ui_video
 from sam3_core.ui.downloads import stem, write_downloads
 from sam3_core.ui.render import Picture, display_picture, objects_for_display
+from sam3_core.ui.video_editing import Stream, VideoEditing
 
 LOG = logging.getLogger("sam3_core.ui.page")
 DOWNLOADS_DIR = Path(tempfile.gettempdir()) / "sam3-ui-downloads"
@@ -114,11 +117,14 @@ VIDEO_DEFAULTS = {
 }
 
 
-def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
+def video_tab(call: Callable[[dict], Any], settings: RequestSettings, stream: Stream | None = None) -> None:
     """The Video tab (inside ``build_ui``'s Blocks): upload a clip, track text prompts through it, play the result
-    (``ui.video`` and ``static/video.*``), download the response JSON. Its events are private."""
+    (``ui.video`` and ``static/video.*``), download the response JSON; or edit it as a session
+    (``ui.video_editing``; ``stream``: the service's streamed propagation, else answers come whole). Its events
+    are private."""
     limits = settings.limits
     tokens = itertools.count(1)
+    editing = VideoEditing(call, stream, settings, VIDEO_DEFAULTS, _fresh_download_folder)
 
     def view_message(text: str, level: str = "error") -> dict:
         return {"kind": "message", "message": text, "level": level, "id": uuid.uuid4().hex}
@@ -139,6 +145,8 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
         except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
             return view_message(_unexpected("open the video")), state, gr.update()
         token = next(tokens)
+        if state is not None:
+            editing.close(state.get("edit"))
         size = ui_video.display_size((clip.width, clip.height), ui_video.DISPLAY_MAX_SIDE)
         rate = f", {clip.fps:g} fps" if clip.fps else ""
         view = {
@@ -146,9 +154,13 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
             "token": token,
             "width": size[0],
             "height": size[1],
+            "source": [clip.width, clip.height],
             "frames": [{"index": 0, "time": 0.0, "src": poster}],
             "objects": [],
-            "message": f"{clip.name} ({clip.width} \u00d7 {clip.height}{rate}): type what to track, then Track.",
+            "message": (
+                f"{clip.name} ({clip.width} \u00d7 {clip.height}{rate}): type what to track, then Track; or Find "
+                "on this frame, or click an object, to edit a session."
+            ),
             "level": "info",
             "id": uuid.uuid4().hex,
         }
@@ -162,6 +174,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
         if not prompts:
             return view_message("Type at least one text prompt (comma-separated)."), gr.update(), hidden_files()
         clip: ui_video.Clip = state["clip"]
+        editing.close(state.pop("edit", None))  # the player shows this run now, not the session
         inputs: dict[str, Any] = {
             "text_prompts": prompts,
             "confidence_threshold": float(threshold),
@@ -208,6 +221,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
         view = {
             "kind": "result",
             "token": state["token"],
+            "source": [response["video"]["width"], response["video"]["height"]],
             **player,
             "message": text,
             "level": level,
@@ -220,7 +234,7 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=560):
-            static_component("video", elem_id="player")  # the player, fed through the hidden video-view below
+            player = static_component("video", elem_id="player")  # fed through the hidden video-view below
         with gr.Column(scale=1, min_width=280):
             upload_button = gr.UploadButton(
                 "Upload a video",
@@ -238,6 +252,9 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
                     max_lines=1,
                 )
                 run = gr.Button("Track", variant="primary", elem_id="video-run", scale=1, min_width=60)
+            with gr.Row():
+                find = gr.Button("Find on this frame", elem_id="video-find", scale=1, min_width=60)
+                propagate = gr.Button("Propagate", elem_id="video-propagate", scale=1, min_width=60)
             threshold = gr.Slider(
                 0.0, 1.0, value=0.5, step=0.01, label="Confidence threshold", elem_id="video-threshold"
             )
@@ -262,8 +279,11 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
             files = gr.File(label="Download", interactive=False, file_count="multiple", elem_id="video-downloads",
                             visible=False)  # fmt: skip
             gr.Markdown(
-                "Every instance of each prompt is tracked with a stable id and colour. Each sampled frame goes "
-                "through the model in turn: on a CPU, keep clips short. Untick an object in the legend to hide it.",
+                "Track: every instance of each prompt through the clip, with a stable id and colour. Or edit: *Find "
+                "on this frame* (text) or click an object on any frame (shift-click or right-click: a negative "
+                "point), then *Propagate*; to fix an object, pick it with \u270e in the legend and click on any "
+                "frame; \u00d7 removes it. Each sampled frame goes through the model in turn: on a CPU, keep clips "
+                "short. Untick an object in the legend to hide it.",
                 elem_id="video-help",
             )
     view = gr.JSON(visible="hidden", elem_id="video-view")
@@ -279,6 +299,20 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings) -> None:
         trigger(track, inputs=options, outputs=[view, state, files], concurrency_limit=1, trigger_mode="always_last",
                 **quiet)  # fmt: skip
     view.change(None, inputs=[view], js="(view) => { window.sam3video && window.sam3video.show(view); }", **private)
+    fields = [threshold, max_frames, fps, stride, max_objects]
+    position = gr.Number(0, visible="hidden", elem_id="video-position")
+    # the frame shown goes with Find (the hidden position's value is replaced on the way)
+    find_js = (
+        "(...args) => { const v = window.sam3video; if (v) { v.busy('finding'); args[2] = v.position(); } "
+        "return args; }"
+    )
+    find.click(editing.find, inputs=[state, text, position, *fields], outputs=[view, state], js=find_js,
+               concurrency_limit=1, trigger_mode="always_last", **quiet)  # fmt: skip
+    propagate_js = "(...args) => { window.sam3video && window.sam3video.busy('propagating'); return args; }"
+    propagate.click(editing.propagate, inputs=[state], outputs=[view, files], js=propagate_js, concurrency_limit=1,
+                    **quiet)  # fmt: skip
+    player.prompt(editing.click, inputs=[state, *fields], outputs=[view, state], trigger_mode="multiple", **quiet)
+    player.remove(editing.remove, inputs=[state], outputs=[view], **quiet)
 
 
 def plural(count: int, noun: str) -> str:
@@ -296,10 +330,12 @@ def build_ui(
     call: Callable[[dict], Any],
     model_info: Callable[[], dict[str, Any]] | None = None,
     request_settings: RequestSettings | None = None,
+    stream: Stream | None = None,
 ) -> gr.Blocks:
     """The page and the seed's API over ``call``. ``model_info()`` (optional) says ``{"loaded": bool,
     "random_weights": bool}`` for the banner; ``request_settings``: the limits an upload is checked against
-    (default: from the environment)."""
+    (default: from the environment); ``stream``: the service's streamed session propagation (the video editor
+    shows frames as they come), else its answers come whole."""
     settings = request_settings or Settings.from_env().request
 
     def no_files() -> dict:
@@ -535,7 +571,7 @@ def build_ui(
                 with gr.Accordion("Response JSON", open=False):
                     raw = gr.JSON(label="Response JSON", elem_id="response-json")
             with gr.Tab("Video", id="video", elem_id="video-tab"):
-                video_tab(call, settings)
+                video_tab(call, settings, stream)
         view = gr.JSON(visible="hidden", elem_id="view")
         state = gr.State(None)
 

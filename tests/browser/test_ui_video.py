@@ -67,7 +67,7 @@ def page(server):
 def player(page) -> dict:
     """What the player publishes: frame shown, frame count, playing, busy, objects, shown ids, ids drawn."""
     data = page.evaluate(f"() => ({{...document.querySelector('{PLAYER}').dataset}})")
-    for key in ("objects", "shown", "drawn", "request"):
+    for key in ("objects", "shown", "drawn", "request", "onFrames"):
         data[key] = json.loads(data.get(key) or "null")
     return data
 
@@ -205,6 +205,102 @@ def test_a_file_that_is_not_a_video_then_the_next_run(page, clip, tmp_path, scre
     assert "Nothing found above the confidence threshold 1.00" in message(page)
     assert player(page)["objects"] == [] and page.locator(f"{PLAYER} .sam3-legend label").count() == 0
     page.screenshot(path=str(screenshots / "v05-nothing-found.png"))
+
+
+def wait_idle(page) -> None:
+    """Until the player has an answer to what was just sent (busy or a click pending, then neither)."""
+    script = f"() => {{ const d = document.querySelector('{PLAYER}').dataset; return d.busy + d.pending === '00'; }}"
+    page.wait_for_function(script, timeout=WAIT_MS * 3)
+
+
+def click_frame(page, x: float, y: float, **options) -> None:
+    """A click at ``(x, y)``, fractions of the frame shown; the answer waited for."""
+    screen_element = page.locator(f"{PLAYER} .sam3-screen")
+    box = screen_element.bounding_box()
+    screen_element.click(position={"x": x * box["width"], "y": y * box["height"]}, **options)
+    page.wait_for_function(f"() => document.querySelector('{PLAYER}').dataset.pending === '1'", timeout=WAIT_MS)
+    wait_idle(page)
+
+
+def test_editing_a_session_find_fix_add_propagate_remove_download(page, clip, server, tmp_path, screenshots):
+    """The editor: Find on the frame shown starts a session of the sampled frames and shows what the session API
+    answers for the same request; a click with an object picked fixes it (same id and label), a click after New
+    object adds one; Propagate fills every frame; the cross removes an object from every frame; the downloads
+    (the video response, YouTube-VIS and COCO) say what the player shows."""
+    upload(page, clip)
+    fill(page, "#video-threshold input[type=number]", 0.0)
+    fill(page, "#video-max-frames input", 2)
+    fill(page, "#video-max-objects input", 3)
+    page.locator("#video-prompts input, #video-prompts textarea").first.fill("red square")
+    page.locator("#video-find").click()
+    page.wait_for_function(f"() => document.querySelector('{PLAYER}').dataset.session === '1'", timeout=WAIT_MS)
+    wait_idle(page)
+    state = player(page)
+    assert state["frames"] == "2" and state["objects"], message(page)
+    assert all(found["label"] == "red square" for found in state["objects"])
+    page.screenshot(path=str(screenshots / "v06-session-found.png"))
+
+    # The same steps through the session API over HTTP find the same objects on that frame.
+    video = base64.b64encode(clip.read_bytes()).decode()
+    fields = {"fps": 5.0, "max_frames": 2, "confidence_threshold": 0.0, "max_objects": 3}
+    started = requests.post(server + "/", json={"inputs": {"type": "start_session", "video": video, **fields}},
+                            timeout=WAIT_MS / 1000).json()  # fmt: skip
+    prompt = {"type": "add_prompt", "session_id": started["session_id"], "frame_index": 0}
+    answer = requests.post(server + "/", json={"inputs": {**prompt, "text_prompts": ["red square"]}},
+                           timeout=WAIT_MS / 1000).json()  # fmt: skip
+    expected = [{"object_id": o["object_id"], "label": o["label"]} for o in answer["objects"]]
+    assert state["objects"] == expected
+    requests.post(server + "/", json={"inputs": {"type": "close_session", "session_id": started["session_id"]}})
+
+    # Fix the first object with a click: it keeps its id and label, and the next clicks go to it.
+    first = state["objects"][0]["object_id"]
+    page.locator(f"{PLAYER} .sam3-legend label[data-object-id='{first}'] .sam3-fix").click()
+    assert player(page)["selected"] == str(first)
+    click_frame(page, 0.3, 0.3)
+    state = player(page)
+    assert state["selected"] == str(first) and "Object" in message(page), message(page)
+    assert {"object_id": first, "label": "red square"} in state["objects"] or first not in state["drawn"]
+    # A new object from a click after New object (a negative shift-click refines it on the way).
+    page.locator(f"{PLAYER} .sam3-new").click()
+    click_frame(page, 0.75, 0.7)
+    added = int(player(page)["selected"])
+    assert added > max(found["object_id"] for found in state["objects"])
+    click_frame(page, 0.9, 0.9, modifiers=["Shift"])
+    assert player(page)["selected"] == str(added)
+    page.screenshot(path=str(screenshots / "v07-session-clicked.png"))
+
+    page.locator("#video-propagate").click()
+    page.locator("#video-downloads a[download]").first.wait_for(timeout=WAIT_MS * 3)
+    wait_idle(page)
+    state = player(page)
+    assert "through 2 frames" in message(page), message(page)
+    page.screenshot(path=str(screenshots / "v08-session-propagated.png"))
+    links = page.locator("#video-downloads a[download]")
+    assert links.count() == 3
+    documents = {}
+    for number in range(3):
+        with page.expect_download(timeout=WAIT_MS) as download:
+            links.nth(number).click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        documents[path.name.rsplit("_", 1)[1]] = json.loads(path.read_text())
+    tracks, ytvis, coco = documents["tracks.json"], documents["ytvis.json"], documents["coco.json"]
+    listed = [{"object_id": o["object_id"], "label": o["label"]} for o in tracks["objects"]]
+    assert listed == state["objects"]
+    on_frames = {o["object_id"]: len(o["frames"]) for o in tracks["objects"]}
+    assert on_frames == {int(key): value for key, value in state["onFrames"].items() if value}
+    assert len(ytvis["annotations"]) == len(tracks["objects"]) and ytvis["videos"][0]["length"] == 2
+    assert len(coco["images"]) == 2 and len(coco["annotations"]) == sum(on_frames.values())
+    assert {a["track_id"] for a in coco["annotations"]} == set(on_frames)
+
+    # The cross takes an object off every frame.
+    gone = state["objects"][-1]["object_id"]
+    page.locator(f"{PLAYER} .sam3-legend label[data-object-id='{gone}'] .sam3-remove").click()
+    page.wait_for_function(
+        f"() => !JSON.parse(document.querySelector('{PLAYER}').dataset.objects).some((o) => o.object_id === {gone})",
+        timeout=WAIT_MS,
+    )
+    assert "removed" in message(page)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,13 @@
 // display-size JPEGs and, per object and frame, the mask as COCO compressed RLE (column-major run lengths) at that
 // size plus its box: the player decodes the masks of the frame shown and tints them over it, each object in its
 // colour on every frame, with its label and id; the legend hides or shows an object on every frame.
+//
+// Editing (a video session, sam3_core/ui/video_editing.py): a "session" view shows every sampled frame with no
+// object; "update" views carry some frames' objects (each frame named replaces what the player had there; "clear"
+// first forgets everything, as a text prompt starts the session over); "removed" takes an object off every frame.
+// A click on the frame sends trigger('prompt') with every click the player has for the selected object on that
+// frame (a session replaces an object's clicks on a frame), or for a new object when none is selected; the legend's
+// pencil selects an object, its cross removes it (trigger('remove')), "New object" clears the selection.
 
 const ui = {
   token: null,
@@ -18,6 +25,11 @@ const ui = {
   timer: null,
   busySince: 0,
   ticker: null,
+  session: false, // the frames are a video session's: clicks edit it
+  source: [0, 0], // the frames' size in the source video (clicks are sent in its pixels)
+  selected: null, // the object id the next clicks go to (null: a new object)
+  clicks: new Map(), // `${object}:${position}` -> [{x, y, label}] in source pixels ('new' before an id is known)
+  pending: false, // a click is being answered
 };
 const TINT = 0.5;
 const $ = (selector) => element.querySelector(selector);
@@ -38,6 +50,12 @@ function publish() {
   root.dataset.objects = JSON.stringify(ui.objects.map((o) => ({ object_id: o.object_id, label: o.label })));
   root.dataset.shown = JSON.stringify(ui.objects.map((o) => o.object_id).filter((id) => !ui.hidden.has(id)));
   root.dataset.drawn = JSON.stringify(visibleHere().map((o) => o.object_id));
+  root.dataset.session = ui.session ? '1' : '0';
+  root.dataset.selected = ui.selected == null ? '' : String(ui.selected);
+  root.dataset.pending = ui.pending ? '1' : '0';
+  root.dataset.onFrames = JSON.stringify(
+    Object.fromEntries(ui.objects.map((o) => [o.object_id, o.tracks.filter(Boolean).length])),
+  );
 }
 
 // ---- COCO RLE -----------------------------------------------------------------------------------------------
@@ -158,6 +176,18 @@ function draw() {
     ctx.fillStyle = object.dark ? '#fff' : '#111';
     ctx.fillText(text, left + 4, top + 3);
   }
+  const mine = ui.clicks.get(`${ui.selected == null ? 'new' : ui.selected}:${ui.position}`) || [];
+  for (const click of mine) {
+    const x = (click.x / ui.source[0]) * rect.width;
+    const y = (click.y / ui.source[1]) * rect.height;
+    ctx.beginPath();
+    ctx.arc(x, y, 5, 0, 2 * Math.PI);
+    ctx.fillStyle = click.label ? '#22c55e' : '#ef4444';
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = '#fff';
+    ctx.stroke();
+  }
   const time = frame.time == null ? '' : ` \u00b7 ${frame.time.toFixed(2)} s`;
   $('.sam3-when').textContent = `frame ${ui.position + 1} / ${ui.frames.length}${time}`;
   for (const row of legend.querySelectorAll('label')) {
@@ -214,7 +244,7 @@ function showLegend() {
   legend.replaceChildren(
     ...ui.objects.map((object) => {
       const on = object.tracks.filter(Boolean).length;
-      return legendRow(object, {
+      const row = legendRow(object, {
         key: { name: 'objectId', value: object.object_id },
         title: `Object ${object.object_id}, on ${on} of ${ui.frames.length} frames: show or hide it`,
         id: `#${object.object_id}`,
@@ -224,8 +254,90 @@ function showLegend() {
           draw();
         },
       });
+      if (ui.session) row.append(...editButtons(object));
+      row.classList.toggle('sam3-selected', ui.selected === object.object_id);
+      return row;
     }),
   );
+}
+
+function editButtons(object) {
+  const button = (className, text, title, act) => {
+    const part = document.createElement('button');
+    part.type = 'button';
+    part.className = className;
+    part.textContent = text;
+    part.title = title;
+    part.addEventListener('click', (event) => {
+      event.preventDefault(); // a button in the row's label: not a toggle of its checkbox
+      event.stopPropagation();
+      act();
+    });
+    return part;
+  };
+  return [
+    button('sam3-fix', '\u270e', `Fix object ${object.object_id}: the next clicks refine it`, () => select(object.object_id)),
+    button('sam3-remove', '\u00d7', `Remove object ${object.object_id} from every frame`, () => {
+      if (ui.pending) return;
+      trigger('remove', { token: ui.token, obj_id: object.object_id });
+    }),
+  ];
+}
+
+function select(objectId) {
+  ui.selected = objectId;
+  showLegend();
+  draw();
+}
+
+// ---- editing ------------------------------------------------------------------------------------------------
+
+function emptyTracks() {
+  return ui.frames.map(() => null);
+}
+
+function applyUpdates(updates) {
+  for (const { position, objects } of updates) {
+    for (const object of ui.objects) object.tracks[position] = null;
+    for (const entry of objects) {
+      let object = ui.objects.find((o) => o.object_id === entry.object_id);
+      if (!object) {
+        object = { ...entry, tracks: emptyTracks() };
+        ui.objects.push(object);
+        ui.objects.sort((a, b) => a.object_id - b.object_id);
+      }
+      object.label = entry.label;
+      object.score = Math.max(object.score, entry.score);
+      object.tracks[position] = { box: entry.box, score: entry.score, counts: entry.counts };
+    }
+  }
+}
+
+function clickAt(event, label) {
+  if (!ui.frames.length || ui.token == null) return;
+  if (ui.pending || ui.busySince) {
+    message('Wait for the answer before clicking again.', 'warn');
+    return;
+  }
+  const rect = screen.getBoundingClientRect();
+  const source = ui.session ? ui.source : [ui.width, ui.height];
+  const x = Math.round(((event.clientX - rect.left) / rect.width) * source[0] * 10) / 10;
+  const y = Math.round(((event.clientY - rect.top) / rect.height) * source[1] * 10) / 10;
+  const position = ui.session ? ui.position : 0;
+  const key = `${ui.selected == null ? 'new' : ui.selected}:${position}`;
+  const clicks = [...(ui.clicks.get(key) || []), { x, y, label }];
+  ui.clicks.set(key, clicks);
+  ui.pending = true;
+  setPlaying(false);
+  status('Segmenting\u2026');
+  draw();
+  trigger('prompt', {
+    token: ui.token,
+    position,
+    obj_id: ui.selected,
+    points: clicks.map((c) => [c.x, c.y]),
+    point_labels: clicks.map((c) => c.label),
+  });
 }
 
 function idle() {
@@ -238,12 +350,25 @@ function show(view) {
   if (!view || typeof view !== 'object') return;
   if (view.kind === 'message') {
     idle();
+    if (ui.pending) {
+      // a click that was refused: it is not kept
+      const key = `${ui.selected == null ? 'new' : ui.selected}:${ui.position}`;
+      const clicks = ui.clicks.get(key) || [];
+      if (clicks.length) ui.clicks.set(key, clicks.slice(0, -1));
+      ui.pending = false;
+      draw();
+    }
     message(view.message, view.level);
     publish();
     return;
   }
-  if (view.kind === 'result' && view.token !== ui.token) return; // for a clip replaced since
-  idle();
+  if (['result', 'update', 'removed'].includes(view.kind) && view.token !== ui.token) return; // an older clip's
+  if (view.kind === 'update' || view.kind === 'removed') {
+    edited(view);
+    return;
+  }
+  const kept = view.kind === 'session' && ui.pending ? { position: ui.position, clicks: ui.clicks } : null;
+  if (view.kind !== 'session') idle(); // a session's frames come first: the prompt's answer is still to come
   setPlaying(false);
   ui.token = view.token;
   ui.width = view.width;
@@ -252,8 +377,14 @@ function show(view) {
   ui.objects = view.objects || [];
   ui.hidden = new Set();
   ui.position = 0;
+  ui.session = view.kind === 'session';
+  ui.source = view.source || [view.width, view.height];
+  ui.selected = null;
+  ui.clicks = kept ? kept.clicks : new Map();
+  ui.pending = Boolean(kept); // a click started this session: its answer comes next
+  if (kept) ui.position = Math.min(kept.position, Math.max(0, ui.frames.length - 1));
   seek.max = String(Math.max(0, ui.frames.length - 1));
-  seek.value = '0';
+  seek.value = String(ui.position);
   seek.disabled = ui.frames.length < 2;
   playButton.disabled = ui.frames.length < 2;
   screen.hidden = !ui.frames.length;
@@ -274,6 +405,47 @@ function show(view) {
   if (view.kind === 'result' && ui.frames.length > 1) setPlaying(true);
 }
 
+function edited(view) {
+  // an update of some frames, an object removed, or the end of a propagation
+  if (view.kind === 'removed') {
+    ui.objects = ui.objects.filter((o) => o.object_id !== view.object_id);
+    for (const key of [...ui.clicks.keys()]) if (key.startsWith(`${view.object_id}:`)) ui.clicks.delete(key);
+    if (ui.selected === view.object_id) ui.selected = null;
+  } else {
+    if (view.clear) {
+      ui.objects = [];
+      ui.clicks = new Map();
+      ui.selected = null;
+    }
+    if (view.selected != null) {
+      const fresh = ui.clicks.get(`new:${ui.position}`);
+      if (fresh && ui.selected == null) {
+        ui.clicks.set(`${view.selected}:${ui.position}`, fresh);
+        ui.clicks.delete(`new:${ui.position}`);
+      }
+      ui.selected = view.selected;
+    }
+    applyUpdates(view.updates || []);
+    if (view.follow && view.updates && view.updates.length) {
+      ui.position = view.updates[view.updates.length - 1].position; // propagation: the frame just tracked
+      seek.value = String(ui.position);
+    }
+  }
+  if (view.done || view.kind === 'removed' || view.selected != null || view.clear) idle();
+  ui.pending = false;
+  showLegend();
+  message(view.message, view.level);
+  draw();
+  publish();
+}
+
+screen.addEventListener('click', (event) => clickAt(event, event.shiftKey || event.altKey ? 0 : 1));
+screen.addEventListener('contextmenu', (event) => {
+  event.preventDefault();
+  clickAt(event, 0);
+});
+$('.sam3-new').addEventListener('click', () => select(null));
+
 playButton.addEventListener('click', () => setPlaying(!ui.playing));
 seek.addEventListener('input', () => {
   setPlaying(false);
@@ -284,13 +456,15 @@ window.addEventListener('resize', () => fit());
 
 window.sam3video = {
   show,
-  busy() {
-    // Track was pressed: say so until the answer comes (tracking takes a while on a CPU)
+  position: () => (ui.session ? ui.position : 0),
+  busy(doing) {
+    // Track, Find or Propagate was pressed: say so until the answer comes (tracking takes a while on a CPU)
     setPlaying(false);
     ui.busySince = performance.now();
-    message('Tracking\u2026 every sampled frame goes through the model in turn.', 'info');
+    const what = doing || 'tracking';
+    message(doing ? `${doing[0].toUpperCase()}${doing.slice(1)}\u2026` : 'Tracking\u2026 every sampled frame goes through the model in turn.', 'info');
     clearInterval(ui.ticker);
-    const update = () => status(`tracking, ${Math.round((performance.now() - ui.busySince) / 1000)} s`);
+    const update = () => status(`${what}, ${Math.round((performance.now() - ui.busySince) / 1000)} s`);
     update();
     ui.ticker = setInterval(update, 1000);
     publish();
