@@ -112,6 +112,6 @@ class SessionStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the open sessions hold: frames (lossless PNG) and detections (RLE)."""
+        """Bytes the open sessions hold: frames (lossless PNG), detections (RLE) and tracker state."""
         with self._lock:
             return sum(found.session.nbytes for found in self._open.values())

@@ -12,7 +12,8 @@ frames (each its own), sent as a frame list. After a warm-up (the video model is
   on a text-found object (handing it to the tracker) and forward again (detection is not run again), a second
   prompt on the middle frame, ``propagate_in_video`` both ways: seconds per tracked frame of each propagation;
 - a session of clicks: two boxes on frame 0, forward, a refining click on the middle frame, both ways: seconds per
-  tracked frame, and the resident memory it added (its tracker state, kept between requests);
+  tracked frame, the resident memory it added and the tracker state it keeps between requests, per object and
+  frame;
 - memory: RSS after the warm-up, with one session open, with ``--sessions`` sessions open (each started, prompted
   and propagated), and after closing them all (garbage collected): the last should be within 5% of the first.
 """
@@ -55,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         service({"inputs": {"type": "add_prompt", "session_id": session_id, "frame_index": 0, **prompt}})
         return session_id, started
 
-    answers: list[dict] = []  # each propagation's answer, the last one last
+    answers: list[dict] = []  # the last propagation's answer (only it: the memory figures must not count them)
 
     def propagate(session_id: str, direction: str) -> tuple[float, int, int]:
         began = time.perf_counter()
         answer = service(
             {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": direction}}
         )
-        answers.append(answer)
+        answers[:] = [answer]
         return time.perf_counter() - began, answer["video"]["num_frames"], answer["num_objects"]
 
     log("warm-up: the video model is assembled, a short session propagated")
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     service({"inputs": {"type": "add_prompt", "session_id": clicks_id, "frame_index": middle, **click}})
     clicks_both_s, clicks_both_frames, _ = propagate(clicks_id, "both")
     clicks_mb = memory_mb("VmRSS")
+    with service.sessions.using(clicks_id) as found:  # what it keeps per object and tracked frame
+        state_kb = found.session.tracked.state_bytes / 1024 / (len(boxes) * args.frames)
     service({"inputs": {"type": "close_session", "session_id": clicks_id}})
     session_id, _ = session(args.frames)
 
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "clicks_forward_s_per_frame": round(clicks_forward_s / clicks_frames, 3),
         "clicks_both_s_per_frame": round(clicks_both_s / clicks_both_frames, 3),
         "clicks_session_rss_growth_mb": round(clicks_mb - before_clicks_mb),
+        "clicks_state_kb_per_object_frame": round(state_kb, 1),
         "forward_vs_one_shot": round((forward_s / forward_frames) / one_shot_s, 2),
         "objects": {"one_shot": one_shot["num_objects"], "session_forward": forward_objects},
         "rss_mb": {

@@ -204,6 +204,44 @@ def cache_tracker_frame(
     session.cache.cache_vision_features(position, {"vision_feats": features, "vision_pos_embeds": positions})
 
 
+KEPT_ONLY_WHILE_RUNNING = ("high_res_masks",)  # read from the model's output when it runs, never from the session
+READ_FROM_CONDITIONING_ONLY = ("pred_masks",)  # read back for conditioning frames (their outputs are reused)
+
+
+def compact_tracker_outputs(session: Sam3TrackerVideoInferenceSession, position: int) -> None:
+    """Drop from what a tracker session keeps of frame ``position`` what its model never reads back: each output's
+    full-size mask (``high_res_masks``), a non-conditioning frame's low-resolution logits (``pred_masks``); and
+    keep one memory position encoding for every frame (``maskmem_pos_enc`` depends on the feature size only).
+    Later frames and clicks read the same values as before (the memory features, object pointers and scores)."""
+    shared = getattr(session, "_sam3_shared_maskmem_pos_enc", None)
+    for outputs in session.output_dict_per_obj.values():
+        for kind, dropped in (("cond_frame_outputs", ()), ("non_cond_frame_outputs", READ_FROM_CONDITIONING_ONLY)):
+            output = outputs[kind].get(position)
+            if output is None:
+                continue
+            for key in (*KEPT_ONLY_WHILE_RUNNING, *dropped):
+                output.pop(key, None)
+            encoding = output.get("maskmem_pos_enc")
+            if isinstance(encoding, torch.Tensor):
+                if shared is not None and shared.shape == encoding.shape and torch.equal(shared, encoding):
+                    output["maskmem_pos_enc"] = shared
+                else:
+                    shared = encoding
+    session._sam3_shared_maskmem_pos_enc = shared
+
+
+def tracker_state_bytes(session: Sam3TrackerVideoInferenceSession) -> int:
+    """Bytes of the tensors a tracker session keeps per object and frame (each tensor counted once)."""
+    seen: dict[int, int] = {}
+    for outputs in session.output_dict_per_obj.values():
+        for by_frame in outputs.values():
+            for output in by_frame.values():
+                for value in output.values():
+                    if isinstance(value, torch.Tensor):
+                        seen[id(value)] = value.numel() * value.element_size()
+    return sum(seen.values())
+
+
 def drop_frame_features(session) -> None:
     """Drop the vision features a tracker session caches (``cache``, the last frame the model read)."""
     session.cache.clear_all()

@@ -119,8 +119,8 @@ class VideoSession:
 
     @property
     def nbytes(self) -> int:
-        """Bytes kept: the frames (lossless PNG) and the detector's answers (RLE)."""
-        return self.video.nbytes + sum(kept.nbytes for kept in self.detected.values())
+        """Bytes kept: the frames (lossless PNG), the detector's answers (RLE) and the tracker's state."""
+        return self.video.nbytes + sum(kept.nbytes for kept in self.detected.values()) + self.tracked.state_bytes
 
     @property
     def prompt_types(self) -> list[str]:

@@ -8,6 +8,9 @@ start frame; backward from it, itself included; ``both``: forward, then backward
 start). The session's state persists between requests, so a click on frame 40 makes frame 40 a conditioning frame
 of that object and the next propagation carries it.
 
+What the session keeps of each tracked frame is what the model reads back (``compact_tracker_outputs``: memory
+features and object pointers; not the full-size masks), so a long video's state grows by the memories alone.
+
 The tracker is the ``VideoTracker``'s (the engine's prompt encoder and mask decoder, no vision encoder of its
 own): each frame's features are the engine's ViT through the video model's tracker neck, cached in the session
 before the model reads the frame (``cache_tracker_frame``), as the one-shot visual path does. Frames come from the
@@ -29,8 +32,10 @@ from transformers import Sam3TrackerVideoProcessor
 from sam3_core.cancel import check
 from sam3_core.model.transformers_internals import (
     cache_tracker_frame,
+    compact_tracker_outputs,
     drop_frame_features,
     frames_on_demand,
+    tracker_state_bytes,
     video_tracker,
     vit,
 )
@@ -56,8 +61,9 @@ class VisualSession:
         self.reset()
 
     @property
-    def nbytes(self) -> int:
-        return self.video.nbytes
+    def state_bytes(self) -> int:
+        """Bytes of the tracker state kept between requests (memories and object pointers, on the host)."""
+        return tracker_state_bytes(self.session)
 
     @property
     def object_ids(self) -> set[int]:
@@ -85,6 +91,7 @@ class VisualSession:
             cache_tracker_frame(model, self.session, position, vit(engine.detector, pixels))
             output = video_tracker(model)(inference_session=self.session, frame_idx=position, reverse=reverse)
             engine.turns.synchronize()
+        compact_tracker_outputs(self.session, position)
         return output
 
     def _listed(self, output, position: int, threshold: float) -> FrameObjects:

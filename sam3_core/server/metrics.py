@@ -10,9 +10,10 @@ Counted as requests are answered (a few dictionary lookups and counter increment
   ``setup``, ``preannotation``, ``interactive``, ``webhook``) and status code.
 
 Read when scraped (no cost per request): requests holding a place and waiting for one, jobs waiting for the
-engine, the feature and text caches' hits, misses and bytes, the video sessions open and the bytes of the frames they
-hold (``sam3_video_sessions``, ``sam3_video_session_bytes``), and GPU memory allocated and its peak. Nothing
-about a request's content is recorded: no prompt text, no image, no client address.
+engine, the feature and text caches' hits, misses and bytes, the video sessions open and the bytes they hold
+(frames, detections, tracker state: ``sam3_video_sessions``, ``sam3_video_session_bytes``), and GPU memory
+allocated and its peak. Nothing about a request's content is recorded: no prompt text, no image, no client
+address.
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ class _ScrapeTime:
             sessions = GaugeMetricFamily("sam3_video_sessions", "Video sessions open")
             sessions.add_metric([], len(service.sessions))
             yield sessions
-            held = GaugeMetricFamily("sam3_video_session_bytes", "Bytes of the frames open sessions hold (PNG)")
+            held = GaugeMetricFamily(
+                "sam3_video_session_bytes", "Bytes open sessions hold: frames (PNG), detections (RLE), tracker state"
+            )
             held.add_metric([], service.sessions.nbytes)
             yield held
         if torch.cuda.is_available():

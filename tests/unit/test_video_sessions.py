@@ -264,6 +264,14 @@ def test_boxes_and_a_refining_click_match_transformers_tracker_session_api(handl
                 if entry["frame_index"] == frame
             ]
             assert_visual_matches(on_frame, reference, f"{name} frame {frame}")
+    # What the session keeps per tracked frame and object is what the tracker reads back: its memory (no full-size
+    # mask, no logits of a frame that is not a conditioning one; one position encoding for every frame).
+    with handler.service.sessions.using(session_id) as found:
+        tracked = found.session.tracked
+        outputs = [o for by_object in tracked.session.output_dict_per_obj.values() for o in by_object.values()]
+        kept = sum(len(by_frame) for by_frame in outputs)
+        memory = next(iter(outputs[1].values()))["maskmem_features"]
+        assert tracked.state_bytes < 2 * kept * memory.numel() * memory.element_size(), tracked.state_bytes
     # The same steps with the click in pixels give the same answer; a text prompt restarts a session with concepts.
     again = start(handler, frames, confidence_threshold=0.0)["session_id"]
     handler({"inputs": {**prompt, "session_id": again, "frame_index": 2, "boxes": [BOX_0, BOX_1]}})
