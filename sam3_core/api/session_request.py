@@ -15,7 +15,8 @@
   options for this prompt. As Meta's, a text prompt restarts the session with it. Or clicks and boxes
   (``_visual_prompt``): ``points`` with ``point_labels`` and ``obj_id`` (Meta's fractions of the frame, or pixels
   with ``"coordinates": "pixels"``: the field decides, never the values) and ``boxes`` (pixel xyxy, each a new
-  object). Meta's ``bounding_boxes`` (concept exemplars) are refused, saying so.
+  object). Or Meta's ``bounding_boxes`` (``_exemplars``): concept exemplars, normalised ``[x, y, width,
+  height]``, with ``bounding_box_labels``, alone or with text: like text, they restart the session.
 - ``propagate_in_video``: ``propagation_direction`` (``both``, the default, ``forward`` or ``backward``),
   ``start_frame_index`` (default: the prompt's frame), ``max_frame_num_to_track`` (frames past the start, default
   all), ``vectorize``/``simplify_epsilon`` as for any answer.
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sam3_core.api.request import CLIENT_FIELDS, payload_parts
-from sam3_core.api.values import parse_number, parse_text_prompts, unknown_name
+from sam3_core.api.values import parse_coordinate_list, parse_labels, parse_number, parse_text_prompts, unknown_name
 from sam3_core.api.video_request import parse_sampling
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import Sampling, check_video_value
@@ -49,6 +50,8 @@ FIELDS = {
         "boxes",
         "box_labels",
         "coordinates",
+        "bounding_boxes",
+        "bounding_box_labels",
         *OPTIONS,
         *ANSWER,
     ),
@@ -64,10 +67,7 @@ FIELDS = {
     "close_session": ("session_id",),
 }
 DIRECTIONS = ("both", "forward", "backward")
-NOT_YET = {
-    name: "concept exemplar boxes are not taken by sessions yet: send text, or 'boxes' (pixel xyxy) for objects"
-    for name in ("bounding_boxes", "bounding_box_labels")
-}
+EDGE = 1e-6  # how far past the frame's edge an exemplar box may reach (rounding of fractions)
 COORDINATES = ("normalized", "pixels")  # of ``points``: Meta's fractions of the frame (default), or pixels
 NOT_HERE = {
     "resource_path": "send the video itself as 'video' (base64 file or frames), as a one-shot video request does",
@@ -93,6 +93,8 @@ class SessionRequest:
     point_labels: tuple[int, ...] = ()
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     coordinates: str = "normalized"
+    exemplar_boxes: tuple[tuple[float, float, float, float], ...] = ()  # Meta's normalised xywh
+    exemplar_labels: tuple[int, ...] = ()
     vectorize: bool = False
     simplify_epsilon: float = 2.0
 
@@ -115,8 +117,6 @@ def parse_session_payload(data: Mapping, settings: RequestSettings) -> SessionRe
     for key in fields:
         if key in accepted:
             continue
-        if kind == "add_prompt" and key in NOT_YET:
-            raise RequestError(key, NOT_YET[key])
         if key in NOT_HERE:
             raise RequestError(key, NOT_HERE[key])
         raise unknown_name(key, accepted, f"unknown field for {kind}")
@@ -154,9 +154,10 @@ def parse_session_payload(data: Mapping, settings: RequestSettings) -> SessionRe
             raise RequestError("text", "give 'text' or 'text_prompts', not both")
         name = "text" if fields.get("text") is not None else "text_prompts"
         texts = parse_text_prompts(fields.get(name), limits) if fields.get(name) is not None else ()
-        found.update(_visual_prompt(fields, limits, bool(texts)))
-        if not texts and not found["points"] and not found["boxes"]:
-            raise RequestError("text", "add_prompt needs a text prompt, or points or boxes")
+        found.update(_exemplars(fields, limits, bool(texts)))
+        found.update(_visual_prompt(fields, limits, bool(texts) or bool(found["exemplar_boxes"])))
+        if not texts and not found["points"] and not found["boxes"] and not found["exemplar_boxes"]:
+            raise RequestError("text", "add_prompt needs a text prompt, or points or boxes, or exemplar bounding_boxes")
         found["texts"] = texts
     if kind == "propagate_in_video":
         direction = fields.get("propagation_direction", "both")
@@ -179,6 +180,31 @@ def parse_session_payload(data: Mapping, settings: RequestSettings) -> SessionRe
     return SessionRequest(**found)
 
 
+def _exemplars(fields: Mapping, limits: Limits, text: bool) -> dict:
+    """Meta's ``bounding_boxes``: concept exemplar boxes, ``[x, y, width, height]`` as fractions of the frame
+    (top-left corner and size), with ``bounding_box_labels`` (1 positive, the default, or 0 negative); without
+    text, at least one positive."""
+    value, labels = fields.get("bounding_boxes"), fields.get("bounding_box_labels")
+    if value is None:
+        if labels is not None:
+            raise RequestError("bounding_box_labels", "goes with bounding_boxes")
+        return {"exemplar_boxes": (), "exemplar_labels": ()}
+    boxes = parse_coordinate_list(value, "bounding_boxes", 4, limits.max_boxes)
+    if not boxes:
+        raise RequestError("bounding_boxes", "is empty: give at least one [x, y, width, height] box")
+    for index, (x, y, width, height) in enumerate(boxes):
+        inside = min(x, y) >= 0.0 and width > 0.0 and height > 0.0
+        if not (inside and x + width <= 1.0 + EDGE and y + height <= 1.0 + EDGE):
+            raise RequestError(
+                f"bounding_boxes[{index}]",
+                "expected [x, y, width, height] as fractions of the frame, inside it, width and height > 0",
+            )
+    labels = (1,) * len(boxes) if labels is None else parse_labels(labels, "bounding_box_labels", len(boxes), "boxes")
+    if not text and 1 not in labels:
+        raise RequestError("bounding_box_labels", "without text, at least one exemplar box must be positive (1)")
+    return {"exemplar_boxes": tuple(tuple(box) for box in boxes), "exemplar_labels": labels}
+
+
 def _visual_prompt(fields: Mapping, limits: Limits, text: bool) -> dict:
     """An ``add_prompt``'s clicks and boxes: ``points`` (Meta's fractions of the frame, or pixels with
     ``"coordinates": "pixels"``; with ``obj_id``: a new id adds an object, the id of one refines it) and ``boxes``
@@ -187,7 +213,9 @@ def _visual_prompt(fields: Mapping, limits: Limits, text: bool) -> dict:
         name for name in ("points", "boxes", "obj_id", "point_labels", "box_labels") if fields.get(name) is not None
     ]
     if text and given:
-        raise RequestError(given[0], "give text or clicks and boxes in one add_prompt, not both")
+        raise RequestError(
+            given[0], "give a concept (text, bounding_boxes) or clicks and boxes in one add_prompt, not both"
+        )
     coordinates = fields.get("coordinates", "normalized")
     if coordinates not in COORDINATES:
         raise RequestError("coordinates", "expected 'normalized' (fractions of the frame, Meta's) or 'pixels'")

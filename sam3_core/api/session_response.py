@@ -25,7 +25,7 @@ from sam3_core.api.video_response import TrackedObjects, frame_entry, video_desc
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import open_video
 from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import SessionFrames, SessionOptions
+from sam3_core.model.video_session import Exemplars, SessionFrames, SessionOptions
 from sam3_core.model.video_session_mixed import VideoSession
 from sam3_core.model.work import VisualObject
 from sam3_core.settings import RequestSettings
@@ -82,12 +82,21 @@ def _visual_prompts(request: SessionRequest, session: VideoSession) -> list[tupl
     return [(first + index, VisualObject(box=box)) for index, box in enumerate(boxes)]
 
 
+def _exemplars(request: SessionRequest, session: VideoSession) -> Exemplars | None:
+    """Meta's exemplar ``bounding_boxes`` (normalised xywh) as pixel xyxy boxes of the frame."""
+    if not request.exemplar_boxes:
+        return None
+    width, height = session.width, session.height
+    boxes = tuple((x * width, y * height, (x + w) * width, (y + h) * height) for x, y, w, h in request.exemplar_boxes)
+    return Exemplars(boxes, request.exemplar_labels)
+
+
 def _prompt_answer(request: SessionRequest, found: OpenSession, cancel: threading.Event | None) -> dict[str, Any]:
     position = found.position(request.frame_index, "frame_index")
     found.options = _options(found.options, request.options)
     session = found.session
-    if request.texts:  # a text prompt starts the session over with it (Meta's add_prompt)
-        objects = session.add_text(position, request.texts, found.options, cancel)
+    if request.texts or request.exemplar_boxes:  # a concept starts the session over with it (Meta's add_prompt)
+        objects = session.add_text(position, request.texts, found.options, cancel, _exemplars(request, session))
     else:
         objects = session.add_visual(position, _visual_prompts(request, session), found.options, cancel)
     listed = frame_listing(objects, request)

@@ -22,6 +22,13 @@ from sam3_core.model.text import TextEncoder
 from sam3_core.model.transformers_internals import detect
 
 
+def exemplar_cxcywh(xyxy: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Exemplar boxes ``(..., 4)`` pixel xyxy as the detector takes them: normalised cxcywh in [0, 1]
+    (``scale``: the image's ``[width, height, width, height]``, broadcast), as ``Sam3Processor`` does."""
+    xyxy = xyxy / scale
+    return torch.cat([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], dim=-1)
+
+
 class ConceptDetector:
     """The detector over jobs' text prompts. ``positions``: the FPN position encodings per level-0 map size
     (``ImageEncoder.positions``, filled as images are encoded)."""
@@ -83,10 +90,8 @@ class ConceptDetector:
         if works[0].exemplar_boxes:
             # Exemplar boxes: pixel xyxy -> normalised cxcywh in [0, 1], as Sam3Processor does: (count, k, 4).
             xyxy = torch.stack([torch.tensor(work.exemplar_boxes, dtype=torch.float32) for work in works])
-            xyxy = xyxy / scale[:, None, :]
-            cxcywh = torch.cat([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], dim=-1)
             exemplars = {
-                "input_boxes": cxcywh.to(self.device, self.dtype),
+                "input_boxes": exemplar_cxcywh(xyxy, scale[:, None, :]).to(self.device, self.dtype),
                 "input_boxes_labels": torch.tensor([work.exemplar_labels for work in works], device=self.device),
             }
         output = detect(self.detector, fpn, positions, text, text_mask, **exemplars)

@@ -9,7 +9,8 @@ Tensors are on the model's device and dtype; shapes are given for one batch of `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from transformers import AutoModel, Sam3Model, Sam3TrackerModel, Sam3VideoConfig, Sam3VideoModel
@@ -31,6 +32,7 @@ __all__ = [
     "fit_video_model",
     "forget_before",
     "forget_tracked",
+    "frame_detector_prompts",
     "memory_horizon",
     "new_video_tracker",
     "set_frame_thresholds",
@@ -190,6 +192,43 @@ def set_frame_thresholds(model: Sam3VideoModel, detection: float, new_object: fl
     model.score_threshold_detection = detection
     model.new_det_thresh = model.config.new_det_thresh if new_object is None else new_object
     model.max_num_objects = max_objects
+
+
+NO_DETECTION_LOGIT = -1e4  # sigmoid gives exactly 0 in float32, bfloat16 and float16: no score passes a threshold
+
+
+@contextlib.contextmanager
+def frame_detector_prompts(
+    model: Sam3VideoModel, exemplars: tuple[torch.Tensor, torch.Tensor] | None, new_objects: bool
+) -> Iterator[None]:
+    """While the block runs the video model on one frame: its detector (``Sam3Model``, called by
+    ``Sam3VideoModel.run_detection`` with the session's text features) also gets ``exemplars``, concept exemplar
+    boxes ``(1, k, 4)`` normalised cxcywh with their labels ``(1, k)`` (1 positive, 0 negative), as ``Sam3Model``
+    takes them; with ``new_objects`` false its detections score 0, so none starts an object or conditions a track
+    (Meta's ``allow_new_detections=False``). transformers' video model has no exemplar input: these are forward
+    hooks on the detector, removed when the block ends (the engine's lock is held meanwhile, so no image request
+    shares them)."""
+    detector = model.detector_model
+    handles = []
+    if exemplars is not None:
+        boxes, labels = exemplars
+
+        def add_exemplars(module, args, kwargs):
+            return args, {**kwargs, "input_boxes": boxes, "input_boxes_labels": labels}
+
+        handles.append(detector.register_forward_pre_hook(add_exemplars, with_kwargs=True))
+    if not new_objects:
+
+        def no_detections(module, args, output):
+            output.pred_logits = torch.full_like(output.pred_logits, NO_DETECTION_LOGIT)
+            return output
+
+        handles.append(detector.register_forward_hook(no_detections))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def cache_tracker_frame(

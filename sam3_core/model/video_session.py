@@ -2,8 +2,13 @@
 given on any frame, propagated forward, backward or both, objects removed, as Meta's SAM3 video predictor
 (facebookresearch/sam3, ``sam3_video_predictor.py``) runs them, on transformers' ``Sam3VideoModel``.
 
-- ``add_text(position, texts, options)`` restarts the session with those concepts, as Meta's ``add_prompt`` does
-  for text, and answers that frame's objects: the detector and tracker run on it alone.
+- ``add_text(position, texts, options, exemplars)`` restarts the session with those concepts, as Meta's
+  ``add_prompt`` does for text and boxes, and answers that frame's objects: the detector and tracker run on it
+  alone. ``exemplars`` (``Exemplars``) are concept exemplar boxes on that frame: the detector reads them there,
+  beside the text (on every visit of that frame); without text the concept is Meta's and transformers'
+  ``"visual"`` placeholder and no other frame starts objects (Meta's ``allow_new_detections``: the objects the
+  boxes found are tracked, nothing new is detected). transformers' video model takes text only: the exemplars
+  reach its detector through ``frame_detector_prompts``.
 - ``propagate(direction, start, count, options)`` runs the frames in order on a fresh transformers session with
   the session's concepts, as ``propagate_in_video_iterator`` does (hotstart included: each frame's objects are
   known ``hotstart_delay`` frames later, objects that do not persist are removed); ``both`` is forward from
@@ -36,8 +41,10 @@ import torch
 
 from sam3_core.cancel import check
 from sam3_core.media.video_io import Frame
+from sam3_core.model.concepts import exemplar_cxcywh
 from sam3_core.model.transformers_internals import (
     forget_outside,
+    frame_detector_prompts,
     frames_on_demand,
     hotstart_delay,
     note_hotstart_removed,
@@ -47,6 +54,7 @@ from sam3_core.model.transformers_internals import (
 from sam3_core.model.video import FrameObjects, VideoTracker
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
+VISUAL = "visual"  # the concept of exemplar boxes without text (Meta's and transformers' placeholder)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,21 @@ class SessionOptions:
     confidence_threshold: float = 0.5
     new_object_threshold: float | None = None
     max_objects: int = 100
+
+
+@dataclass(frozen=True)
+class Exemplars:
+    """Concept exemplar boxes on one frame: ``boxes`` pixel xyxy of the frame, ``labels`` 1 (positive) or 0
+    (negative), one per box."""
+
+    boxes: tuple[tuple[float, float, float, float], ...]
+    labels: tuple[int, ...]
+
+    def for_detector(self, width: int, height: int, device: torch.device, dtype: torch.dtype):
+        """``(boxes (1, k, 4) normalised cxcywh, labels (1, k) long)``, as ``Sam3Model`` takes exemplars."""
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+        cxcywh = exemplar_cxcywh(torch.tensor([self.boxes], dtype=torch.float32), scale)
+        return cxcywh.to(device, dtype), torch.tensor([self.labels], dtype=torch.long, device=device)
 
 
 class SessionFrames(Mapping[int, torch.Tensor]):
@@ -99,13 +122,16 @@ class ConceptSession:
         self.tracker = tracker
         self.video = frames
         self.frames, self.height, self.width = frames.frames, frames.height, frames.width
-        self.texts: tuple[str, ...] = ()
-        self.prompt_position: int | None = None
-        self.hidden: set[int] = set()
+        self.reset()
 
     @property
     def nbytes(self) -> int:
         return self.video.nbytes
+
+    @property
+    def prompted(self) -> bool:
+        """Whether the session has a concept (text, exemplar boxes or both)."""
+        return bool(self.texts) or self.exemplars is not None
 
     def _fresh(self):
         """A new transformers session over the frames, with the concepts."""
@@ -113,24 +139,36 @@ class ConceptSession:
         processor = self.tracker.processor
         session = processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
         frames_on_demand(session, self.video, self.height, self.width)
-        processor.add_text_prompt(session, list(self.texts))
+        processor.add_text_prompt(session, list(self.texts) or [VISUAL])
         return session
 
     def _run(self, session, position: int, reverse: bool, options: SessionOptions, cancel: threading.Event | None):
         """The model on frame ``position`` under the engine's lock."""
         engine, model = self.tracker.engine, self.tracker.model
+        here = self.exemplars is not None and self.prompt_position == position
+        exemplars = self.exemplars.for_detector(self.width, self.height, engine.device, engine.dtype) if here else None
         check(cancel, "video frame")
         with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
             set_frame_thresholds(model, options.confidence_threshold, options.new_object_threshold, options.max_objects)
-            output = model(inference_session=session, frame_idx=position, reverse=reverse)
+            with frame_detector_prompts(model, exemplars, new_objects=bool(self.texts) or here):
+                output = model(inference_session=session, frame_idx=position, reverse=reverse)
             engine.turns.synchronize()
         return output
 
     def add_text(
-        self, position: int, texts: Sequence[str], options: SessionOptions, cancel: threading.Event | None = None
+        self,
+        position: int,
+        texts: Sequence[str],
+        options: SessionOptions,
+        cancel: threading.Event | None = None,
+        exemplars: Exemplars | None = None,
     ) -> FrameObjects:
-        """Restart the session with concepts ``texts`` prompted on frame ``position``; that frame's objects."""
-        self.texts, self.prompt_position, self.hidden = tuple(texts), position, set()
+        """Restart the session with concepts ``texts`` and/or ``exemplars`` prompted on frame ``position``; that
+        frame's objects."""
+        if not texts and exemplars is None:
+            raise ValueError("a concept prompt needs text or exemplar boxes")
+        self.reset()
+        self.texts, self.prompt_position, self.exemplars = tuple(texts), position, exemplars
         session = self._fresh()
         output = self._run(session, position, False, options, cancel)
         return self._objects(session, output, position)
@@ -145,7 +183,7 @@ class ConceptSession:
     ) -> Iterator[FrameObjects]:
         """The objects of each frame propagation reaches, in the order they are known (see the module docstring).
         ``start``: the first frame (default: the prompt's); ``count``: how many frames past it at most."""
-        if not self.texts:
+        if not self.prompted:
             raise ValueError("add a prompt before propagating")
         start = self.prompt_position if start is None else start
         session = self._fresh()
@@ -177,7 +215,10 @@ class ConceptSession:
 
     def reset(self) -> None:
         """Back to no prompt (Meta's ``reset_session``)."""
-        self.texts, self.prompt_position, self.hidden = (), None, set()
+        self.texts: tuple[str, ...] = ()
+        self.exemplars: Exemplars | None = None
+        self.prompt_position: int | None = None
+        self.hidden: set[int] = set()
 
 
 NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)  # the frames a session answers with carry their index, not pixels

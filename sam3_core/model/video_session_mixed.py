@@ -3,8 +3,9 @@
 (the detector and its tracker, ``ConceptSession``); clicks and boxes add one object each, or refine one whatever
 prompt made it (the memory tracker, ``VisualSession``).
 
-- ``add_text`` starts over with the concepts (Meta: a semantic prompt starts the session over), clicked and boxed
-  objects included; it answers the prompt frame's objects.
+- ``add_text`` starts over with the concepts, text and/or exemplar boxes (Meta: a semantic prompt starts the
+  session over), clicked and boxed objects included; it answers the prompt frame's objects. What follows says
+  "text-found" of every object the concepts found, exemplar boxes included.
 - ``add_visual`` prompts objects on one frame: a new id adds an object, a clicked object's id refines it, and a
   text-found object's id hands that object from the detector to the tracker. transformers has no API for that
   step (its ``Sam3VideoModel`` takes text only), so it is built from its tracker's public session API:
@@ -48,7 +49,7 @@ from sam3_core.masks import rle
 from sam3_core.masks.postprocess import mask_box
 from sam3_core.media.video_io import Frame
 from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import DIRECTIONS, ConceptSession, SessionFrames, SessionOptions
+from sam3_core.model.video_session import DIRECTIONS, ConceptSession, Exemplars, SessionFrames, SessionOptions
 from sam3_core.model.video_session_visual import VisualSession
 from sam3_core.model.work import VisualObject
 
@@ -124,7 +125,8 @@ class VideoSession:
 
     @property
     def prompt_types(self) -> list[str]:
-        return (["text"] if self.concepts.texts else []) + (["visual"] if self.tracked.object_ids else [])
+        visual = self.tracked.object_ids or self.concepts.exemplars is not None
+        return (["text"] if self.concepts.texts else []) + (["visual"] if visual else [])
 
     @property
     def object_ids(self) -> set[int]:
@@ -155,11 +157,17 @@ class VideoSession:
         return _merged(frame, parts, self.hidden, size)
 
     def add_text(
-        self, position: int, texts: Sequence[str], options: SessionOptions, cancel: threading.Event | None = None
+        self,
+        position: int,
+        texts: Sequence[str],
+        options: SessionOptions,
+        cancel: threading.Event | None = None,
+        exemplars: Exemplars | None = None,
     ) -> FrameObjects:
-        """Start over with concepts ``texts`` prompted on frame ``position``; that frame's objects."""
+        """Start over with concepts ``texts`` and/or ``exemplars`` (boxes on that frame) prompted on frame
+        ``position``; that frame's objects."""
         self.reset()
-        objects = self.concepts.add_text(position, texts, options, cancel)
+        objects = self.concepts.add_text(position, texts, options, cancel, exemplars)
         self._keep(objects, options)
         return self._listed(position, None)
 
@@ -173,7 +181,7 @@ class VideoSession:
         """Prompt objects on frame ``position``: ``(object id, its points and/or box)`` each (see the module
         docstring); that frame's objects. ``RequestError`` naming ``frame_index`` where a text prompt's objects
         are not known on that frame yet."""
-        if self.concepts.texts and position not in self.detected:
+        if self.concepts.prompted and position not in self.detected:
             raise RequestError(
                 "frame_index",
                 f"the text prompt's objects are not known on frame {self.frames[position].index} yet: "
@@ -217,14 +225,14 @@ class VideoSession:
     ) -> Iterator[FrameObjects]:
         """The objects of each frame propagation reaches, in the order they are known. ``start``: the first frame
         (default: the text prompt's, else the earliest clicked or boxed); ``count``: frames past it at most."""
-        texts, tracked = self.concepts.texts, self.tracked.object_ids
-        if not texts and not tracked:
+        concepts, tracked = self.concepts.prompted, self.tracked.object_ids
+        if not concepts and not tracked:
             raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
         if start is None:
-            start = self.concepts.prompt_position if texts else min(self.tracked.prompt_positions)
+            start = self.concepts.prompt_position if concepts else min(self.tracked.prompt_positions)
         threshold = options.confidence_threshold
         by_tracker = self.tracked.propagate(direction, start, count, threshold, cancel) if tracked else None
-        if not texts:
+        if not concepts:
             for objects in by_tracker:
                 yield self._listed(self.positions[objects.frame.index], objects)
             return

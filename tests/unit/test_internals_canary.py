@@ -131,6 +131,19 @@ def test_the_video_models_postprocessing_asks_its_kernel_for_what_cvutils_provid
     assert "ious = mask_iou(masks_binary, masks_binary)" in nms and callable(video.mask_iou)
 
 
+def test_the_video_models_detector_is_called_as_exemplar_hooks_expect():
+    """``frame_detector_prompts`` hooks the detector's forward: ``run_detection`` calls it with keywords (the
+    hook adds ``input_boxes``), reads ``pred_logits`` from its output (the hook lowers them) and thresholds the
+    scores; ``Sam3Model.forward`` takes exemplars as ``input_boxes`` and ``input_boxes_labels``."""
+    from transformers import Sam3Model, Sam3VideoModel
+
+    detection = inspect.getsource(Sam3VideoModel.run_detection)
+    assert "self.detector_model(\n                vision_embeds=vision_embeds," in detection
+    assert "pred_logits = detector_outputs.pred_logits" in detection
+    assert "torch.where(pred_probs > self.score_threshold_detection)" in detection
+    assert {"input_boxes", "input_boxes_labels"} <= set(inspect.signature(Sam3Model.forward).parameters)
+
+
 def test_video_tracker_can_be_built_without_a_vision_encoder():
     from transformers import Sam3TrackerVideoModel
 

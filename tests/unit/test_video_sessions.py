@@ -406,6 +406,98 @@ def test_a_box_in_a_text_session_adds_an_object_that_keeps_its_id(handler):
     handler({"inputs": {"type": "close_session", "session_id": session_id}})
 
 
+EXEMPLAR_FRAME = 1
+EXEMPLAR_CLIP = FRAMES[:8]  # long enough to propagate past hotstart's hold, short enough to run twice
+EXEMPLAR = [0.25, 0.2, 0.5, 0.6]  # Meta's [x, y, width, height], fractions of the frame
+
+
+class ExemplarReference(torch.nn.Module):
+    """The reference for exemplar boxes, built from transformers' public pieces (its video model takes text only):
+    the video model's detector, a ``Sam3Model``, given the exemplars as ``Sam3Model.forward`` takes them
+    (``input_boxes`` normalised cxcywh, ``input_boxes_labels``) when the session's frame is ``frame``; on other
+    frames, without text, it detects nothing (scores lowered below every threshold, as Meta's video model does when
+    ``allow_new_detections`` is false). The session's ``get_frame``, which the video model calls for each frame
+    before its detector, tells which frame it is on."""
+
+    def __init__(self, detector, session, frame: int, box: list[float], text: bool) -> None:
+        super().__init__()
+        self.detector, self.frame, self.text, self.current = detector, frame, text, None
+        x, y, w, h = box
+        self.boxes, self.labels = torch.tensor([[[x + w / 2, y + h / 2, w, h]]]), torch.tensor([[1]])
+        read = session.get_frame
+
+        def get_frame(index):
+            self.current = index
+            return read(index)
+
+        session.get_frame = get_frame
+
+    def get_vision_features(self, **kwargs):
+        return self.detector.get_vision_features(**kwargs)
+
+    def get_text_features(self, **kwargs):
+        return self.detector.get_text_features(**kwargs)
+
+    def forward(self, **kwargs):
+        if self.current == self.frame:
+            kwargs.update(input_boxes=self.boxes, input_boxes_labels=self.labels)
+        output = self.detector(**kwargs)
+        if not self.text and self.current != self.frame:
+            output.pred_logits = output.pred_logits - 1e8
+        return output
+
+
+def reference_exemplars(reference_model, text: str | None, box: list[float] | None):
+    """transformers' answers for a concept (``text`` or the ``"visual"`` placeholder) with the exemplar ``box`` on
+    ``EXEMPLAR_FRAME``: that frame alone, and a propagation forward from it on a fresh session."""
+    model, processor = reference_model
+    detector = model.detector_model
+    answers = []
+    try:
+        for propagate in (False, True):
+            session = processor.init_video_session(video=EXEMPLAR_CLIP, inference_device="cpu", dtype=torch.float32)
+            processor.add_text_prompt(session, [text or "visual"])
+            if box is not None:
+                model.detector_model = ExemplarReference(detector, session, EXEMPLAR_FRAME, box, text is not None)
+            with torch.inference_mode():
+                if not propagate:
+                    output = model(inference_session=session, frame_idx=EXEMPLAR_FRAME)
+                    answers.append(processor.postprocess_outputs(session, output))
+                    continue
+                outputs = model.propagate_in_video_iterator(session, start_frame_idx=EXEMPLAR_FRAME)
+                answers.append([(out.frame_idx, processor.postprocess_outputs(session, out)) for out in outputs])
+    finally:
+        model.detector_model = detector
+    return answers
+
+
+@pytest.mark.slow  # the reference runs too
+@pytest.mark.parametrize("text", ["disc", None], ids=["text and a box", "a box alone"])
+def test_exemplar_boxes_match_transformers_detector_given_them(handler, reference_model, text):
+    session_id = start(handler, EXEMPLAR_CLIP)["session_id"]
+    prompt = {"type": "add_prompt", "session_id": session_id, "frame_index": EXEMPLAR_FRAME}
+    prompt.update({"bounding_boxes": [EXEMPLAR], "bounding_box_labels": [1]}, **({"text": text} if text else {}))
+    answer = handler({"inputs": prompt})
+    propagated = handler(
+        {"inputs": {"type": "propagate_in_video", "session_id": session_id, "propagation_direction": "forward"}}
+    )
+    on_prompt_frame, expected = reference_exemplars(reference_model, text, EXEMPLAR)
+    assert_frame_matches({obj["object_id"]: obj for obj in answer["objects"]}, on_prompt_frame, "prompt frame")
+    assert on_prompt_frame["object_ids"].numel() > 0, "the exemplar must find objects for the test to mean anything"
+    if text:  # the box changed what the detector found: the comparison is not the text's alone
+        without_box, _ = reference_exemplars(reference_model, text, None)
+        assert on_prompt_frame["scores"].tolist() != without_box["scores"].tolist()
+    assert propagated["video"]["frame_indices"] == [frame for frame, _ in expected]
+    assert propagated["prompt_types"] == (["text", "visual"] if text else ["visual"])
+    for frame, reference in expected:
+        assert_frame_matches(on_frame(propagated, frame), reference, f"frame {frame}")
+    if not text:  # nothing new is detected past the exemplar's frame: every object is one the box found there
+        found = set(on_prompt_frame["object_ids"].tolist())
+        assert {obj["object_id"] for obj in propagated["objects"]} <= found
+        assert {obj["label"] for obj in propagated["objects"]} == {"visual"}
+    handler({"inputs": {"type": "close_session", "session_id": session_id}})
+
+
 BAD = {
     "an unknown type": ({"type": "add_prompts", "session_id": "x"}, "add_prompts", "did you mean 'add_prompt'"),
     "no video": ({"type": "start_session"}, "video", "needs the video"),
@@ -413,10 +505,59 @@ BAD = {
     "no session id": ({"type": "add_prompt", "frame_index": 0, "text": "x"}, "session_id", "expected the id"),
     "no frame": ({"type": "add_prompt", "session_id": "x", "text": "x"}, "frame_index", "needs the frame"),
     "no prompt": ({"type": "add_prompt", "session_id": "x", "frame_index": 0}, "text", "needs a text prompt, or"),
-    "exemplar boxes": (
-        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "bounding_boxes": [[0.1, 0.1, 0.2, 0.2]]},
-        "bounding_boxes",
-        "not taken by sessions yet",
+    "an exemplar box in pixels": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "bounding_boxes": [[10, 10, 20, 20]]},
+        "bounding_boxes[0]",
+        "fractions of the frame",
+    ),
+    "an exemplar box of no width": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "bounding_boxes": [[0.1, 0.1, 0, 0.2]]},
+        "bounding_boxes[0]",
+        "width and height > 0",
+    ),
+    "an exemplar box past the edge": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "bounding_boxes": [[0.6, 0.1, 0.5, 0.2]]},
+        "bounding_boxes[0]",
+        "inside it",
+    ),
+    "exemplar labels for other boxes": (
+        {
+            "type": "add_prompt",
+            "session_id": "x",
+            "frame_index": 0,
+            "bounding_boxes": [[0.1, 0.1, 0.2, 0.2]],
+            "bounding_box_labels": [1, 0],
+        },
+        "bounding_box_labels",
+        "2 labels for 1 boxes",
+    ),
+    "only negative exemplars": (
+        {
+            "type": "add_prompt",
+            "session_id": "x",
+            "frame_index": 0,
+            "bounding_boxes": [[0.1, 0.1, 0.2, 0.2]],
+            "bounding_box_labels": [0],
+        },
+        "bounding_box_labels",
+        "at least one exemplar box must be positive",
+    ),
+    "exemplar labels alone": (
+        {"type": "add_prompt", "session_id": "x", "frame_index": 0, "text": "a", "bounding_box_labels": [1]},
+        "bounding_box_labels",
+        "goes with bounding_boxes",
+    ),
+    "exemplars and clicks": (
+        {
+            "type": "add_prompt",
+            "session_id": "x",
+            "frame_index": 0,
+            "bounding_boxes": [[0.1, 0.1, 0.2, 0.2]],
+            "points": [[0.5, 0.5]],
+            "obj_id": 1,
+        },
+        "points",
+        "not both",
     ),
     "points without an object": (
         {"type": "add_prompt", "session_id": "x", "frame_index": 0, "points": [[0.5, 0.5]]},
