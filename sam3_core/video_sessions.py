@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sam3_core.errors import RequestError, ServiceUnavailable
-from sam3_core.model.video_session import SessionOptions
+from sam3_core.model.video import SessionOptions
 from sam3_core.model.video_session_mixed import VideoSession
 
 UNKNOWN = (

@@ -24,8 +24,8 @@ from sam3_core.api.values import check_points_inside, clip_box
 from sam3_core.api.video_response import TrackedObjects, frame_entry, video_description
 from sam3_core.errors import RequestError
 from sam3_core.media.video_io import open_video
-from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import Exemplars, SessionFrames, SessionOptions
+from sam3_core.model.video import FrameObjects, SessionOptions, VideoTracker
+from sam3_core.model.video_session import Exemplars, SessionFrames
 from sam3_core.model.video_session_mixed import VideoSession
 from sam3_core.model.work import VisualObject
 from sam3_core.settings import RequestSettings

@@ -37,12 +37,23 @@ from sam3_core.model.transformers_internals import (
     Sam2VideoVideoProcessor,
     fit_video_model,
     forget_before,
+    frame_detector_prompts,
     memory_horizon,
     new_video_tracker,
     set_frame_thresholds,
     use_video_postprocessing,
 )
 from sam3_core.model.video_postprocess import CvUtils, mask_iou
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Detection options of a video pass: a detection counts above ``confidence_threshold``, starts a new object
+    above ``new_object_threshold`` (``None``: the checkpoint's), at most ``max_objects`` tracked at once."""
+
+    confidence_threshold: float = 0.5
+    new_object_threshold: float | None = None
+    max_objects: int = 100
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,10 @@ class VideoWork:
     confidence_threshold: float = 0.5
     new_object_threshold: float | None = None
     max_objects: int = 100
+
+    @property
+    def options(self) -> SessionOptions:
+        return SessionOptions(self.confidence_threshold, self.new_object_threshold, self.max_objects)
 
 
 @dataclass
@@ -153,22 +168,48 @@ class VideoTracker:
     ) -> Iterator[FrameObjects]:
         """The objects of each frame of ``frames`` (decoded lazily, one at a time), in order. Once ``cancel`` is
         set, raises ``Cancelled`` before the next frame."""
-        model, engine = self.model, self.engine
+        engine = self.engine
         session = self.processor.init_video_session(inference_device=engine.device, dtype=engine.dtype)
         self.processor.add_text_prompt(session, list(work.text_prompts))
         horizon = self.memory_horizon
         for position, frame in enumerate(frames):
             check(cancel, "video frame")
-            height, width = frame.pixels.shape[:2]
-            with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
-                pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt")
-                # Per-request thresholds live on the (shared) model: set under the lock, for this frame.
-                set_frame_thresholds(model, work.confidence_threshold, work.new_object_threshold, work.max_objects)
-                output = model(inference_session=session, frame=pixels.pixel_values[0], frame_idx=position)
-                engine.turns.synchronize()
+            with torch.inference_mode():
+                pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt").pixel_values
+            output = self.step(session, position, work.options, cancel, frame=pixels[0])
             objects = self.frame_objects(session, output, frame)
             forget_before(session, position, horizon)
             yield objects
+
+    def step(
+        self,
+        session,
+        position: int,
+        options: SessionOptions,
+        cancel: threading.Event | None = None,
+        *,
+        frame: torch.Tensor | None = None,
+        reverse: bool = False,
+        exemplars: tuple[torch.Tensor, torch.Tensor] | None = None,
+        new_objects: bool = True,
+    ):
+        """The video model on frame ``position`` of ``session``, under the engine's lock: every video pass runs
+        its frames through here, the one-shot request's stream and the sessions' propagations alike.
+
+        ``frame``: the frame's pixels as the model reads them, ``(3, S, S)``, for a streamed session (the one-shot
+        request: frames decoded as they come); without it the session reads the frame itself (a video session's
+        ``SessionFrames``). ``reverse``: a backward pass. ``exemplars`` and ``new_objects``: what the detector reads
+        besides the text (``frame_detector_prompts``). The thresholds of ``options`` live on the shared model, so
+        they are set under the lock, for this frame. Raises ``Cancelled`` before the frame once ``cancel`` is set.
+        The model's output for the frame."""
+        model, engine = self.model, self.engine
+        check(cancel, "video frame")
+        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
+            set_frame_thresholds(model, options.confidence_threshold, options.new_object_threshold, options.max_objects)
+            with frame_detector_prompts(model, exemplars, new_objects):
+                output = model(inference_session=session, frame=frame, frame_idx=position, reverse=reverse)
+            engine.turns.synchronize()
+        return output
 
     def frame_objects(
         self,

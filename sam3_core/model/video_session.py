@@ -39,32 +39,19 @@ import cv2
 import numpy as np
 import torch
 
-from sam3_core.cancel import check
 from sam3_core.media.video_io import Frame
 from sam3_core.model.concepts import exemplar_cxcywh
 from sam3_core.model.transformers_internals import (
     forget_outside,
-    frame_detector_prompts,
     frames_on_demand,
     hotstart_delay,
     note_hotstart_removed,
     propagation_order,
-    set_frame_thresholds,
 )
-from sam3_core.model.video import FrameObjects, VideoTracker
+from sam3_core.model.video import FrameObjects, SessionOptions, VideoTracker
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
 VISUAL = "visual"  # the concept of exemplar boxes without text (Meta's and transformers' placeholder)
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """Detection options (``VideoWork``'s): a detection counts above ``confidence_threshold``, starts a new object
-    above ``new_object_threshold`` (``None``: the checkpoint's), at most ``max_objects`` tracked at once."""
-
-    confidence_threshold: float = 0.5
-    new_object_threshold: float | None = None
-    max_objects: int = 100
 
 
 @dataclass(frozen=True)
@@ -143,17 +130,14 @@ class ConceptSession:
         return session
 
     def _run(self, session, position: int, reverse: bool, options: SessionOptions, cancel: threading.Event | None):
-        """The model on frame ``position`` under the engine's lock."""
-        engine, model = self.tracker.engine, self.tracker.model
+        """The model on frame ``position`` (``VideoTracker.step``), the exemplars read there if they are its."""
+        engine = self.tracker.engine
         here = self.exemplars is not None and self.prompt_position == position
         exemplars = self.exemplars.for_detector(self.width, self.height, engine.device, engine.dtype) if here else None
-        check(cancel, "video frame")
-        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
-            set_frame_thresholds(model, options.confidence_threshold, options.new_object_threshold, options.max_objects)
-            with frame_detector_prompts(model, exemplars, new_objects=bool(self.texts) or here):
-                output = model(inference_session=session, frame_idx=position, reverse=reverse)
-            engine.turns.synchronize()
-        return output
+        new_objects = bool(self.texts) or here
+        return self.tracker.step(
+            session, position, options, cancel, reverse=reverse, exemplars=exemplars, new_objects=new_objects
+        )
 
     def add_text(
         self,

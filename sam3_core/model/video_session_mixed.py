@@ -48,8 +48,8 @@ from sam3_core.errors import RequestError
 from sam3_core.masks import rle
 from sam3_core.masks.postprocess import mask_box
 from sam3_core.media.video_io import Frame
-from sam3_core.model.video import FrameObjects, VideoTracker
-from sam3_core.model.video_session import DIRECTIONS, ConceptSession, Exemplars, SessionFrames, SessionOptions
+from sam3_core.model.video import FrameObjects, SessionOptions, VideoTracker
+from sam3_core.model.video_session import DIRECTIONS, ConceptSession, Exemplars, SessionFrames
 from sam3_core.model.video_session_visual import VisualSession
 from sam3_core.model.work import VisualObject
 

@@ -29,19 +29,15 @@ from collections.abc import Iterator, Sequence
 import torch
 from transformers import Sam3TrackerVideoProcessor
 
-from sam3_core.cancel import check
 from sam3_core.model.transformers_internals import (
-    cache_tracker_frame,
     compact_tracker_outputs,
     drop_frame_features,
     frames_on_demand,
     tracker_state_bytes,
-    video_tracker,
-    vit,
 )
 from sam3_core.model.video import FrameObjects, VideoTracker
 from sam3_core.model.video_session import SessionFrames
-from sam3_core.model.video_visual import VisualVideoTracker, tracker_prompt
+from sam3_core.model.video_visual import VisualVideoTracker, prompt_inputs
 from sam3_core.model.work import VisualObject
 
 DIRECTIONS = {"forward": (False,), "backward": (True,), "both": (False, True)}
@@ -82,15 +78,10 @@ class VisualSession:
         self.prompt_positions: set[int] = set()
         self.hidden: set[int] = set()
 
-    def _run(self, position: int, reverse: bool, cancel: threading.Event | None):
-        """The tracker on frame ``position``, its features computed first, under the engine's lock."""
-        engine, model = self.tracker.engine, self.tracker.model
-        check(cancel, "video frame")
-        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
-            pixels = self.video[position][None]
-            cache_tracker_frame(model, self.session, position, vit(engine.detector, pixels))
-            output = video_tracker(model)(inference_session=self.session, frame_idx=position, reverse=reverse)
-            engine.turns.synchronize()
+    def _run(self, position: int, reverse: bool, cancel: threading.Event | None, inputs: Sequence[dict] = ()):
+        """The tracker on frame ``position`` (``VisualVideoTracker.step``), given ``inputs`` there first; what the
+        session keeps of the frame compacted after."""
+        output = self.listing.step(self.session, position, cancel, reverse=reverse, inputs=inputs)
         compact_tracker_outputs(self.session, position)
         return output
 
@@ -108,15 +99,12 @@ class VisualSession:
         """Prompt objects on frame ``position``: ``(object id, its points and/or box)`` each (a new id adds an
         object; an id the session has refines it there, replacing what that frame had for it); the frame's
         objects."""
-        output = None
-        for object_id, obj in prompts:  # one after another, the model run after each (as the one-shot path does)
-            size = (self.height, self.width)
-            self.processor.add_inputs_to_inference_session(
-                self.session, frame_idx=position, obj_ids=object_id, original_size=size, **tracker_prompt(obj)
-            )
+        size = (self.height, self.width)
+        inputs = [prompt_inputs(object_id, obj, size) for object_id, obj in prompts]
+        output = self._run(position, False, cancel, inputs)  # one after another, as the one-shot path adds them
+        for object_id, _ in prompts:
             self._objects.add(object_id)
             self.hidden.discard(object_id)
-            output = self._run(position, False, cancel)
         self.prompt_positions.add(position)
         listed = self._listed(output, position, threshold)
         drop_frame_features(self.session)
@@ -125,12 +113,9 @@ class VisualSession:
     def seed(self, position: int, object_id: int, mask: torch.Tensor, cancel: threading.Event | None = None) -> None:
         """Condition object ``object_id`` on ``mask`` (``(height, width)`` bool) on frame ``position``, as
         transformers' video model conditions its tracker on a new detection (a mask input on that frame)."""
-        self.processor.add_inputs_to_inference_session(
-            self.session, frame_idx=position, obj_ids=[object_id], input_masks=[mask]
-        )
+        self._run(position, False, cancel, [{"obj_ids": [object_id], "input_masks": [mask]}])
         self._objects.add(object_id)
         self.hidden.discard(object_id)
-        self._run(position, False, cancel)
         self.prompt_positions.add(position)
         drop_frame_features(self.session)
 

@@ -24,7 +24,7 @@ y2]`` (clipped to the frame), as for images.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -99,9 +99,7 @@ class VisualVideoTracker:
         """The objects of each frame of ``frames`` (decoded lazily), in order; ``session``: the tracker session
         to use (a fresh one by default). Raises ``RequestError`` naming ``frame_index`` when that frame is not
         among ``frames``, ``Cancelled`` before the next frame once ``cancel`` is set."""
-        video, engine = self.video, self.video.engine
-        model = video.model
-        horizon = video.memory_horizon
+        engine, horizon = self.video.engine, self.video.memory_horizon
         session = session if session is not None else self.new_session()
         objects: list[VisualObject] | None = None
         position = 0  # the model's frame number: the position of a frame among those tracked
@@ -120,15 +118,12 @@ class VisualVideoTracker:
                         f"frame {work.frame_index} is not one of the sampled frames (the next is {frame.index})",
                     )
                 objects = work.objects(width, height)
-            with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
+            with torch.inference_mode():
                 pixels = self.processor(images=frame.pixels, device=engine.device, return_tensors="pt").pixel_values
-                pixels = pixels.to(engine.device, engine.dtype)
-                cache_tracker_frame(model, session, position, vit(engine.detector, pixels))
-                if position == 0:
-                    output = self._prompt(session, objects, pixels[0], (height, width))
-                else:
-                    output = video_tracker(model)(inference_session=session, frame=pixels[0], frame_idx=position)
-                engine.turns.synchronize()
+            inputs = [prompt_inputs(n, obj, (height, width)) for n, obj in enumerate(objects)] if position == 0 else ()
+            output = self.step(
+                session, position, cancel, frame=pixels[0].to(engine.device, engine.dtype), inputs=inputs
+            )
             objects = self.frame_objects(output, frame, (height, width), work.confidence_threshold)
             _forget(session, position, horizon)
             position += 1
@@ -161,23 +156,47 @@ class VisualVideoTracker:
             boxes=torch.tensor([mask_box(mask) for mask in kept.numpy()], dtype=torch.float32).reshape(-1, 4),
         )
 
-    def _prompt(
+    def step(
         self,
         session: Sam3TrackerVideoInferenceSession,
-        objects: list[VisualObject],
-        pixels: torch.Tensor,
-        size: tuple[int, int],
+        position: int,
+        cancel: threading.Event | None = None,
+        *,
+        frame: torch.Tensor | None = None,
+        reverse: bool = False,
+        inputs: Sequence[dict] = (),
     ):
-        """Add the objects on the session's first frame, one after another (each call to the model computes the
-        objects given since the last; the others' outputs on that frame are reused); the last call's output."""
-        model = video_tracker(self.video.model)
-        output = None
-        for object_id, obj in enumerate(objects):
-            self.processor.add_inputs_to_inference_session(
-                session, frame_idx=0, obj_ids=object_id, original_size=size, **tracker_prompt(obj)
-            )
-            output = model(inference_session=session, frame=pixels if object_id == 0 else None, frame_idx=0)
+        """The tracker on frame ``position`` of ``session``, under the engine's lock: every visual pass runs its
+        frames through here, the one-shot request's stream and the sessions alike.
+
+        The frame's features are the engine's ViT and the video model's tracker neck over ``frame`` (``(3, S, S)``
+        as the model reads it: a streamed session, the one-shot request) or over the session's own frame. Each of
+        ``inputs`` (``add_inputs_to_inference_session``'s arguments for this frame: ``prompt_inputs``) is added,
+        then the model run, one after another: each run computes the objects given since the last and reuses the
+        others' outputs on the frame, as transformers does. Without inputs the model runs once. Raises
+        ``Cancelled`` before the frame once ``cancel`` is set; the last output."""
+        video, engine = self.video, self.video.engine
+        model = video.model
+        check(cancel, "video frame")
+        with engine.turns.turn(cancel, "video frame"), torch.inference_mode():
+            pixels = frame if frame is not None else session.get_frame(position)
+            cache_tracker_frame(model, session, position, vit(engine.detector, pixels[None]))
+            output = None
+            for given in inputs or (None,):
+                if given is not None:
+                    self.processor.add_inputs_to_inference_session(session, frame_idx=position, **given)
+                output = video_tracker(model)(
+                    inference_session=session, frame=frame, frame_idx=position, reverse=reverse
+                )
+                frame = None  # a streamed frame is the session's once the model has read it
+            engine.turns.synchronize()
         return output
+
+
+def prompt_inputs(object_id: int, obj: VisualObject, size: tuple[int, int]) -> dict:
+    """``add_inputs_to_inference_session``'s arguments for object ``object_id`` with ``obj``'s points (and their
+    labels) and box, pixels of a frame of ``size`` ``(height, width)``."""
+    return {"obj_ids": object_id, "original_size": size, **tracker_prompt(obj)}
 
 
 def tracker_prompt(obj: VisualObject) -> dict[str, list]:
