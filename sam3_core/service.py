@@ -71,7 +71,7 @@ class SegmentationService:
         self.observers: list[Callable[[dict[str, Any]], None]] = []
         self._video_tracker: VideoTracker | None = None
         self._video_lock = threading.Lock()
-        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s)
+        self.sessions = SessionStore(settings.max_sessions, settings.session_ttl_s, settings.session_max_bytes)
 
     @property
     def video_tracker(self) -> VideoTracker:

@@ -142,6 +142,9 @@ class RequestSettings:
     # seconds an idle one is kept; the least recently used idle one is closed for a new one.
     max_sessions: int = env("SAM3_MAX_SESSIONS", _positive_int, 4)
     session_ttl_s: float = env("SAM3_SESSION_TTL_S", _positive_float, 600.0)
+    # Bytes one session may hold on the host (its frames, the detector's answers, the tracker's memories of clicked
+    # and boxed objects: about 0.7 MB per object and frame with facebook/sam3); a propagation that passes it stops.
+    session_max_bytes: int = env("SAM3_SESSION_MAX_BYTES", _positive_int, 2 * 1024**3)
 
 
 @dataclass(frozen=True)

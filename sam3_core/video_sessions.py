@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sam3_core.errors import RequestError, ServiceUnavailable
+from sam3_core.errors import PayloadTooLarge, RequestError, ServiceUnavailable
 from sam3_core.model.video import SessionOptions
 from sam3_core.model.video_session_mixed import VideoSession
 
@@ -44,6 +44,17 @@ class OpenSession:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
     in_use: int = 0
+    max_bytes: int = 2 * 1024**3  # SAM3_SESSION_MAX_BYTES, set by the store
+
+    def check_size(self) -> None:
+        """``PayloadTooLarge`` once the session holds more than ``max_bytes``."""
+        held = self.session.nbytes
+        if held > self.max_bytes:
+            raise PayloadTooLarge(
+                "max_frame_num_to_track",
+                f"the session holds {held / 2**20:.0f} MB, over SAM3_SESSION_MAX_BYTES ({self.max_bytes / 2**20:.0f}"
+                " MB): track fewer frames at once, remove objects, or reset the session",
+            )
 
     def position(self, frame_index: int, name: str) -> int:
         """The session position of source frame ``frame_index``; ``RequestError`` naming ``name`` otherwise."""
@@ -58,8 +69,10 @@ class OpenSession:
 class SessionStore:
     """The open sessions (see the module docstring); ``clock`` for tests."""
 
-    def __init__(self, max_sessions: int, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_sessions, self.ttl_s, self.clock = max_sessions, ttl_s, clock
+    def __init__(
+        self, max_sessions: int, ttl_s: float, max_bytes: int = 2 * 1024**3, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_sessions, self.ttl_s, self.max_bytes, self.clock = max_sessions, ttl_s, max_bytes, clock
         self._open: dict[str, OpenSession] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +92,7 @@ class SessionStore:
                     raise ServiceUnavailable(f"all {self.max_sessions} video sessions are in use (SAM3_MAX_SESSIONS)")
                 del self._open[min(idle)[1]]
             session_id = secrets.token_urlsafe(32)
-            made.last_used = self.clock()
+            made.last_used, made.max_bytes = self.clock(), self.max_bytes
             self._open[session_id] = made
             return session_id
 

@@ -116,7 +116,16 @@ def propagated(found: OpenSession, request: SessionRequest, cancel: threading.Ev
     )
     if not found.session.prompt_types:
         raise RequestError("session_id", "the session has no prompt yet: add_prompt first")
-    return found.session.propagate(request.direction, start, request.max_frame_num_to_track, found.options, cancel)
+    frames = found.session.propagate(request.direction, start, request.max_frame_num_to_track, found.options, cancel)
+    return _within_size(found, frames)
+
+
+def _within_size(found: OpenSession, frames: Iterator[FrameObjects]) -> Iterator[FrameObjects]:
+    """``frames``, stopped by ``OpenSession.check_size`` once the session holds too much (what it tracked is
+    kept)."""
+    for result in frames:
+        found.check_size()
+        yield result
 
 
 def _propagate_answer(request: SessionRequest, found: OpenSession, cancel: threading.Event | None) -> dict[str, Any]:

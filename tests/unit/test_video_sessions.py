@@ -13,12 +13,12 @@ import pytest
 import torch
 from transformers import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor, Sam3VideoModel, Sam3VideoProcessor
 
-from sam3_core.errors import RequestError, ServiceUnavailable
+from sam3_core.errors import PayloadTooLarge, RequestError, ServiceUnavailable
 from sam3_core.masks import rle
 from sam3_core.masks.postprocess import mask_box
 from sam3_core.model.transformers_internals import use_video_postprocessing
+from sam3_core.model.video import SessionOptions
 from sam3_core.model.video_postprocess import CvUtils, mask_iou
-from sam3_core.model.video_session import SessionOptions
 from sam3_core.video_sessions import OpenSession, SessionNotFound, SessionStore
 
 from clips import disc_frames
@@ -602,6 +602,25 @@ def test_bad_session_requests_name_the_field(handler, name):
         handler({"inputs": inputs})
     message = str(caught.value)
     assert message.startswith(field + ":") and words in message and len(message) < 300, message
+
+
+def test_a_session_past_its_byte_bound_stops_and_names_the_field(handler):
+    store = handler.service.sessions
+    session_id = start(handler, FRAMES[:8])["session_id"]
+    given = {"session_id": session_id}
+    handler({"inputs": {"type": "add_prompt", **given, "frame_index": 0, "boxes": [BOX_1]}})
+    propagate = {"type": "propagate_in_video", **given, "propagation_direction": "forward"}
+    handler({"inputs": {**propagate, "max_frame_num_to_track": 1}})
+    with store.using(session_id) as found:
+        found.max_bytes = found.session.nbytes + 1  # the tracker memories of one more frame pass it
+    with pytest.raises(PayloadTooLarge) as caught:
+        handler({"inputs": propagate})
+    message = str(caught.value)
+    assert message.startswith("max_frame_num_to_track:") and "SAM3_SESSION_MAX_BYTES" in message, message
+    handler({"inputs": {"type": "reset_session", **given}})  # what the session held goes with its prompts
+    handler({"inputs": {"type": "add_prompt", **given, "frame_index": 0, "boxes": [BOX_1]}})
+    assert handler({"inputs": {**propagate, "max_frame_num_to_track": 1}})["video"]["frame_indices"] == [0, 1]
+    handler({"inputs": {"type": "close_session", **given}})
 
 
 def test_metrics_count_sessions_and_their_frames(handler):
