@@ -25,6 +25,9 @@ from background import BackgroundStart, NotInstallable, installed_environment
 
 HERE = Path(__file__).resolve().parent
 LABEL_STUDIO_PIN = "label-studio==1.23.2"
+# Label Studio 1.23.2 asks for any sentry-sdk, and sentry-sdk 3 refuses an option it passes at start
+# ("Unknown option 'send_default_pii'"): the server exits before it answers.
+WITH_IT = ("sentry-sdk<3",)
 CACHE = Path(os.environ.get("SAM3_LABEL_STUDIO_CACHE", Path.home() / ".cache" / "sam3-label-studio"))
 TOKEN = "0123456789abcdef0123456789abcdef01234567"  # the admin's legacy API token
 INSTALL_TIMEOUT_S = 1200
@@ -42,9 +45,10 @@ class RunningLabelStudio(NamedTuple):
 
 
 def installed_label_studio(log: Path) -> Path:
-    """The environment's ``bin`` folder, installing ``LABEL_STUDIO_PIN`` first unless it is cached."""
-    folder = CACHE / LABEL_STUDIO_PIN.replace("==", "-")
-    return installed_environment(BACKGROUND, folder, [[LABEL_STUDIO_PIN]], log, INSTALL_TIMEOUT_S)
+    """The environment's ``bin`` folder, installing ``LABEL_STUDIO_PIN`` (and ``WITH_IT``) first unless it is
+    cached (under a name of both)."""
+    name = "-".join(pin.replace("==", "-").replace("<", "-below-") for pin in (LABEL_STUDIO_PIN, *WITH_IT))
+    return installed_environment(BACKGROUND, CACHE / name, [[LABEL_STUDIO_PIN, *WITH_IT]], log, INSTALL_TIMEOUT_S)
 
 
 def start_label_studio(work: Path) -> RunningLabelStudio:
