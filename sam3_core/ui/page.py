@@ -280,10 +280,10 @@ def video_tab(call: Callable[[dict], Any], settings: RequestSettings, stream: St
                             visible=False)  # fmt: skip
             gr.Markdown(
                 "Track: every instance of each prompt through the clip, with a stable id and colour. Or edit: *Find "
-                "on this frame* (text) or click an object on any frame (shift-click or right-click: a negative "
-                "point), then *Propagate*; to fix an object, pick it with \u270e in the legend and click on any "
-                "frame; \u00d7 removes it. Each sampled frame goes through the model in turn: on a CPU, keep clips "
-                "short. Untick an object in the legend to hide it.",
+                "on this frame* (text), or click an object or drag a box around it on any frame (shift-click or "
+                "right-click: a negative point), then *Propagate*; to fix an object, pick it with \u270e in the "
+                "legend and click or drag on any frame; \u00d7 removes it. Each sampled frame goes through the "
+                "model in turn: on a CPU, keep clips short. Untick an object in the legend to hide it.",
                 elem_id="video-help",
             )
     view = gr.JSON(visible="hidden", elem_id="video-view")

@@ -2,9 +2,9 @@
 
 - *Find on this frame*: the text prompts on the frame shown (``add_prompt``; the first edit starts the session,
   with the tab's sampling and detection fields, and the player shows every sampled frame);
-- a click on the frame (``prompt`` from the player): a point for the selected object, or a new object (shift- or
-  right-click: a negative point). The player sends every click it has for that object on that frame, as a
-  session replaces an object's clicks on a frame;
+- a click on the frame, or a box dragged on it (``prompt`` from the player): a point or the box for the selected
+  object, or a new object (shift- or right-click: a negative point). The player sends every click and the box it
+  has for that object on that frame, as a session replaces an object's clicks and box on a frame;
 - *Propagate*: both ways from the prompt's frame, each frame shown as soon as the service has it; then the
   downloads (the video response, YouTube-VIS and COCO JSON);
 - *remove* (from the player's legend): the object leaves every frame.
@@ -114,7 +114,7 @@ class VideoEditing:
 
     def click(self, state: dict | None, threshold: float, max_frames: float | None, fps: float | None,
               stride: float | None, max_objects: float | None, event: gr.EventData):  # fmt: skip
-        """A click on the frame shown (a generator, as ``find``)."""
+        """A click or a box on the frame shown (a generator, as ``find``)."""
         fields = (threshold, max_frames, fps, stride, max_objects)
         data = getattr(event, "_data", None) or {}
         if state is None:
@@ -132,15 +132,17 @@ class VideoEditing:
             if not isinstance(object_id, int) or isinstance(object_id, bool):
                 object_id = max(edit.object_ids, default=-1) + 1
             clicks = {"points": data.get("points"), "point_labels": data.get("point_labels")}
+            if data.get("box") is not None:  # pixel xyxy, with the clicks: one object's box on this frame
+                clicks["boxes"] = [data["box"]]
             answer = self.call(edit.request("add_prompt", frame_index=frame_index, obj_id=object_id,
                                             coordinates="pixels", **clicks))  # fmt: skip
         except (ValueError, RuntimeError) as error:
             yield message_view(str(error), selected=data.get("obj_id")), state
             return
         except Exception:  # noqa: BLE001 - the page shows a message, never a traceback
-            yield message_view(unexpected("add the click")), state
+            yield message_view(unexpected("add the prompt")), state
             return
-        text = f"Object {object_id} on this frame: click again to fix it, New object for another, or Propagate."
+        text = f"Object {object_id} on this frame: click or drag a box to fix it, New object for another, or Propagate."
         yield video_editor.update_view(edit, [(frame_index, answer["objects"])], text, selected=object_id), state
 
     def propagate(self, state: dict | None):

@@ -222,6 +222,61 @@ def click_frame(page, x: float, y: float, **options) -> None:
     wait_idle(page)
 
 
+def drag_frame(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A box dragged from ``start`` to ``end`` (fractions of the frame shown); the answer waited for."""
+    area = page.locator(f"{PLAYER} .sam3-screen").bounding_box()
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return area["x"] + x * area["width"], area["y"] + y * area["height"]
+
+    page.mouse.move(*at(*start))
+    page.mouse.down()
+    page.mouse.move(*at(*end), steps=6)
+    page.mouse.up()
+    page.wait_for_function(f"() => document.querySelector('{PLAYER}').dataset.pending === '1'", timeout=WAIT_MS)
+    wait_idle(page)
+
+
+EDITED = """() => {
+  const ui = window.sam3video.state();
+  return {boxes: Object.fromEntries(ui.boxes), clicks: Object.fromEntries(ui.clicks),
+          objects: ui.objects.map((o) => ({object_id: o.object_id, label: o.label, score: o.tracks[0].score}))};
+}"""
+
+
+def test_a_dragged_box_makes_the_object_the_session_api_makes_for_it(page, clip, server):
+    """A box dragged on the frame (the first edit: it starts the session) makes a new object; a click then refines
+    it, sent with the box. Each answer is the session API's for the same box (and click) on that frame: the same
+    object, label and score."""
+    upload(page, clip)
+    fill(page, "#video-threshold input[type=number]", 0.0)
+    fill(page, "#video-max-frames input", 2)
+    fill(page, "#video-max-objects input", 3)
+    drag_frame(page, (0.05, 0.15), (0.4, 0.55))
+    state, edited = player(page), page.evaluate(EDITED)
+    assert state["session"] == "1" and state["selected"] == "0", message(page)
+    box = edited["boxes"]["0:0"]
+    assert box[0] < box[2] and box[1] < box[3] and not edited["clicks"], edited
+    click_frame(page, 0.2, 0.35)
+    refined = page.evaluate(EDITED)
+    assert refined["boxes"] == {"0:0": box} and len(refined["clicks"]["0:0"]) == 1, refined
+
+    video = base64.b64encode(clip.read_bytes()).decode()
+    fields = {"fps": 5.0, "max_frames": 2, "confidence_threshold": 0.0, "max_objects": 3}
+    started = requests.post(server + "/", json={"inputs": {"type": "start_session", "video": video, **fields}},
+                            timeout=WAIT_MS / 1000).json()  # fmt: skip
+    prompt = {"type": "add_prompt", "session_id": started["session_id"], "frame_index": 0, "obj_id": 0}
+    click = refined["clicks"]["0:0"][0]
+    for sent, shown in (
+        ({"boxes": [box]}, edited),
+        ({"boxes": [box], "points": [[click["x"], click["y"]]], "point_labels": [1], "coordinates": "pixels"}, refined),
+    ):
+        answer = requests.post(server + "/", json={"inputs": {**prompt, **sent}}, timeout=WAIT_MS / 1000).json()
+        expected = [{"object_id": o["object_id"], "label": o["label"], "score": o["score"]} for o in answer["objects"]]
+        assert shown["objects"] == expected, (sent, shown["objects"], expected)
+    requests.post(server + "/", json={"inputs": {"type": "close_session", "session_id": started["session_id"]}})
+
+
 def test_editing_a_session_find_fix_add_propagate_remove_download(page, clip, server, tmp_path, screenshots):
     """The editor: Find on the frame shown starts a session of the sampled frames and shows what the session API
     answers for the same request; a click with an object picked fixes it (same id and label), a click after New

@@ -48,3 +48,10 @@ function fitScale(wrap, width, height, minHeight) {
   const room = Math.max(minHeight, window.innerHeight - top - 12);
   return Math.min(Math.max(200, wrap.clientWidth) / width, room / height);
 }
+
+const DRAG_PX = 6; // a press that moves further than this (display pixels) is a drag: a box
+
+function boxOf(a, b) {
+  // the box [x1, y1, x2, y2] with corners a and b ([x, y] each)
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+}

@@ -21,7 +21,6 @@ const ui = {
   hidden: new Set(),
   source: null, // 'clicks' or 'text': what produced the objects shown
 };
-const DRAG_PX = 6; // a press that moves further than this (display pixels) is a drag: a box
 const $ = (selector) => element.querySelector(selector);
 const root = $('.sam3-ui');
 const wrap = $('.sam3-frame-wrap');
@@ -61,9 +60,6 @@ function toImage(clientX, clientY) {
   return [Math.round(x * 100) / 100, Math.round(y * 100) / 100];
 }
 
-function boxOf(a, b) {
-  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
-}
 
 // ---- drawing (display pixels) -------------------------------------------------------------------------------
 

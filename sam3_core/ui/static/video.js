@@ -9,9 +9,10 @@
 // Editing (a video session, sam3_core/ui/video_editing.py): a "session" view shows every sampled frame with no
 // object; "update" views carry some frames' objects (each frame named replaces what the player had there; "clear"
 // first forgets everything, as a text prompt starts the session over); "removed" takes an object off every frame.
-// A click on the frame sends trigger('prompt') with every click the player has for the selected object on that
-// frame (a session replaces an object's clicks on a frame), or for a new object when none is selected; the legend's
-// pencil selects an object, its cross removes it (trigger('remove')), "New object" clears the selection.
+// A click on the frame, or a box dragged on it, sends trigger('prompt') with every click and the box the player has
+// for the selected object on that frame (a session replaces an object's clicks and box on a frame), or for a new
+// object when none is selected; the legend's pencil selects an object, its cross removes it (trigger('remove')),
+// "New object" clears the selection.
 
 const ui = {
   token: null,
@@ -29,7 +30,10 @@ const ui = {
   source: [0, 0], // the frames' size in the source video (clicks are sent in its pixels)
   selected: null, // the object id the next clicks go to (null: a new object)
   clicks: new Map(), // `${object}:${position}` -> [{x, y, label}] in source pixels ('new' before an id is known)
-  pending: false, // a click is being answered
+  boxes: new Map(), // `${object}:${position}` -> [x1, y1, x2, y2] in source pixels: one box per object and frame
+  drag: null, // a press on the frame: {start, now: [clientX, clientY], moved, label}
+  undo: null, // what the prompt being answered changed: {key, clicks, box}, put back if it is refused
+  pending: false, // a click or box is being answered
 };
 const TINT = 0.5;
 const $ = (selector) => element.querySelector(selector);
@@ -176,7 +180,17 @@ function draw() {
     ctx.fillStyle = object.dark ? '#fff' : '#111';
     ctx.fillText(text, left + 4, top + 3);
   }
-  const mine = ui.clicks.get(`${ui.selected == null ? 'new' : ui.selected}:${ui.position}`) || [];
+  const key = `${ui.selected == null ? 'new' : ui.selected}:${ui.position}`;
+  const boxes = [ui.boxes.get(key)].filter(Boolean).map((b) => b.map((v, i) => (v / ui.source[i % 2]) * (i % 2 ? rect.height : rect.width)));
+  if (ui.drag && ui.drag.moved) boxes.push(boxOf(toScreen(ui.drag.start, rect), toScreen(ui.drag.now, rect)));
+  for (const [x1, y1, x2, y2] of boxes) {
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#22c55e';
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    ctx.setLineDash([]);
+  }
+  const mine = ui.clicks.get(key) || [];
   for (const click of mine) {
     const x = (click.x / ui.source[0]) * rect.width;
     const y = (click.y / ui.source[1]) * rect.height;
@@ -313,20 +327,33 @@ function applyUpdates(updates) {
   }
 }
 
-function clickAt(event, label) {
+function toScreen(client, rect) {
+  return [client[0] - rect.left, client[1] - rect.top];
+}
+
+function toSource(client) {
+  // [clientX, clientY] as pixels of the frames the clicks are sent in (the source video's, in a session)
+  const rect = screen.getBoundingClientRect();
+  const source = ui.session ? ui.source : [ui.width, ui.height];
+  const [x, y] = toScreen(client, rect);
+  return [Math.round((x / rect.width) * source[0] * 10) / 10, Math.round((y / rect.height) * source[1] * 10) / 10];
+}
+
+function prompt(change) {
+  // a click ({x, y, label}) or a box ([x1, y1, x2, y2], replacing the object's box there) for the selected object,
+  // or a new one, on the frame shown: sent with every click and the box the player has for it there
   if (!ui.frames.length || ui.token == null) return;
   if (ui.pending || ui.busySince) {
     message('Wait for the answer before clicking again.', 'warn');
     return;
   }
-  const rect = screen.getBoundingClientRect();
-  const source = ui.session ? ui.source : [ui.width, ui.height];
-  const x = Math.round(((event.clientX - rect.left) / rect.width) * source[0] * 10) / 10;
-  const y = Math.round(((event.clientY - rect.top) / rect.height) * source[1] * 10) / 10;
   const position = ui.session ? ui.position : 0;
   const key = `${ui.selected == null ? 'new' : ui.selected}:${position}`;
-  const clicks = [...(ui.clicks.get(key) || []), { x, y, label }];
-  ui.clicks.set(key, clicks);
+  ui.undo = { key, clicks: ui.clicks.get(key), box: ui.boxes.get(key) };
+  if (Array.isArray(change)) ui.boxes.set(key, change);
+  else ui.clicks.set(key, [...(ui.clicks.get(key) || []), change]);
+  const clicks = ui.clicks.get(key) || [];
+  const box = ui.boxes.get(key);
   ui.pending = true;
   setPlaying(false);
   status('Segmenting\u2026');
@@ -337,7 +364,16 @@ function clickAt(event, label) {
     obj_id: ui.selected,
     points: clicks.map((c) => [c.x, c.y]),
     point_labels: clicks.map((c) => c.label),
+    ...(box ? { box } : {}),
   });
+}
+
+function putBack(undo) {
+  // a refused prompt: the clicks and box it changed are as before
+  for (const [map, value] of [[ui.clicks, undo.clicks], [ui.boxes, undo.box]]) {
+    if (value === undefined) map.delete(undo.key);
+    else map.set(undo.key, value);
+  }
 }
 
 function idle() {
@@ -351,10 +387,8 @@ function show(view) {
   if (view.kind === 'message') {
     idle();
     if (ui.pending) {
-      // a click that was refused: it is not kept
-      const key = `${ui.selected == null ? 'new' : ui.selected}:${ui.position}`;
-      const clicks = ui.clicks.get(key) || [];
-      if (clicks.length) ui.clicks.set(key, clicks.slice(0, -1));
+      // a click or box that was refused: it is not kept
+      if (ui.undo) putBack(ui.undo);
       ui.pending = false;
       draw();
     }
@@ -367,7 +401,7 @@ function show(view) {
     edited(view);
     return;
   }
-  const kept = view.kind === 'session' && ui.pending ? { position: ui.position, clicks: ui.clicks } : null;
+  const kept = view.kind === 'session' && ui.pending ? { position: ui.position, clicks: ui.clicks, boxes: ui.boxes } : null;
   if (view.kind !== 'session') idle(); // a session's frames come first: the prompt's answer is still to come
   setPlaying(false);
   ui.token = view.token;
@@ -381,7 +415,8 @@ function show(view) {
   ui.source = view.source || [view.width, view.height];
   ui.selected = null;
   ui.clicks = kept ? kept.clicks : new Map();
-  ui.pending = Boolean(kept); // a click started this session: its answer comes next
+  ui.boxes = kept ? kept.boxes : new Map();
+  ui.pending = Boolean(kept); // a click or box started this session: its answer comes next
   if (kept) ui.position = Math.min(kept.position, Math.max(0, ui.frames.length - 1));
   seek.max = String(Math.max(0, ui.frames.length - 1));
   seek.value = String(ui.position);
@@ -409,19 +444,24 @@ function edited(view) {
   // an update of some frames, an object removed, or the end of a propagation
   if (view.kind === 'removed') {
     ui.objects = ui.objects.filter((o) => o.object_id !== view.object_id);
-    for (const key of [...ui.clicks.keys()]) if (key.startsWith(`${view.object_id}:`)) ui.clicks.delete(key);
+    for (const map of [ui.clicks, ui.boxes]) {
+      for (const key of [...map.keys()]) if (key.startsWith(`${view.object_id}:`)) map.delete(key);
+    }
     if (ui.selected === view.object_id) ui.selected = null;
   } else {
     if (view.clear) {
       ui.objects = [];
       ui.clicks = new Map();
+      ui.boxes = new Map();
       ui.selected = null;
     }
     if (view.selected != null) {
-      const fresh = ui.clicks.get(`new:${ui.position}`);
-      if (fresh && ui.selected == null) {
-        ui.clicks.set(`${view.selected}:${ui.position}`, fresh);
-        ui.clicks.delete(`new:${ui.position}`);
+      for (const map of [ui.clicks, ui.boxes]) {
+        const fresh = map.get(`new:${ui.position}`);
+        if (fresh && ui.selected == null) {
+          map.set(`${view.selected}:${ui.position}`, fresh);
+          map.delete(`new:${ui.position}`);
+        }
       }
       ui.selected = view.selected;
     }
@@ -439,10 +479,37 @@ function edited(view) {
   publish();
 }
 
-screen.addEventListener('click', (event) => clickAt(event, event.shiftKey || event.altKey ? 0 : 1));
-screen.addEventListener('contextmenu', (event) => {
+// A press that moves further than DRAG_PX is a box; else a click (shift-, alt- or right-click: a negative point).
+screen.addEventListener('contextmenu', (event) => event.preventDefault());
+screen.addEventListener('pointerdown', (event) => {
+  if (event.button !== 0 && event.button !== 2) return;
   event.preventDefault();
-  clickAt(event, 0);
+  screen.setPointerCapture(event.pointerId);
+  const label = event.button === 2 || event.shiftKey || event.altKey ? 0 : 1;
+  ui.drag = { start: [event.clientX, event.clientY], now: [event.clientX, event.clientY], moved: false, label };
+});
+screen.addEventListener('pointermove', (event) => {
+  if (!ui.drag) return;
+  ui.drag.now = [event.clientX, event.clientY];
+  if (Math.hypot(ui.drag.now[0] - ui.drag.start[0], ui.drag.now[1] - ui.drag.start[1]) > DRAG_PX) ui.drag.moved = true;
+  if (ui.drag.moved) draw();
+});
+screen.addEventListener('pointerup', (event) => {
+  const drag = ui.drag;
+  ui.drag = null;
+  if (!drag) return;
+  if (!drag.moved) {
+    const [x, y] = toSource([event.clientX, event.clientY]);
+    prompt({ x, y, label: drag.label });
+    return;
+  }
+  const box = boxOf(toSource(drag.start), toSource([event.clientX, event.clientY]));
+  if (box[2] - box[0] >= 1 && box[3] - box[1] >= 1) prompt(box);
+  else draw();
+});
+screen.addEventListener('pointercancel', () => {
+  ui.drag = null;
+  draw();
 });
 $('.sam3-new').addEventListener('click', () => select(null));
 
