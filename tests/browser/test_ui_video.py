@@ -244,7 +244,7 @@ EDITED = """() => {
 }"""
 
 
-def test_a_dragged_box_makes_the_object_the_session_api_makes_for_it(page, clip, server):
+def test_a_dragged_box_makes_the_object_the_session_api_makes_for_it(page, clip, server, screenshots):
     """A box dragged on the frame (the first edit: it starts the session) makes a new object; a click then refines
     it, sent with the box. Each answer is the session API's for the same box (and click) on that frame: the same
     object, label and score."""
@@ -260,6 +260,7 @@ def test_a_dragged_box_makes_the_object_the_session_api_makes_for_it(page, clip,
     click_frame(page, 0.2, 0.35)
     refined = page.evaluate(EDITED)
     assert refined["boxes"] == {"0:0": box} and len(refined["clicks"]["0:0"]) == 1, refined
+    page.screenshot(path=str(screenshots / "v09-session-box.png"))
 
     video = base64.b64encode(clip.read_bytes()).decode()
     fields = {"fps": 5.0, "max_frames": 2, "confidence_threshold": 0.0, "max_objects": 3}
