@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.benchmark import parse_size
-from scripts.measuring import checkpoint, log, machine
+from scripts.measuring import checkpoint, log, machine, mask_iou
 
 PROMPT = "object"
 MIN_IOU, SCORE_TOLERANCE = 0.99, 1e-3
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from sam3_core.loading import load_service
     from sam3_core.masks import rle
     from sam3_core.model.transformers_internals import use_video_postprocessing
-    from sam3_core.model.video_postprocess import CvUtils, mask_iou
+    from sam3_core.model.video_postprocess import CvUtils
+    from sam3_core.model.video_postprocess import mask_iou as video_mask_iou
     from sam3_core.settings import ModelSettings, Settings
     from sam3_core.testing.support import synthetic_image
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     del service
 
     log("the reference: transformers' session API")
-    use_video_postprocessing(CvUtils(), mask_iou)  # the clean-up the service gives the video model
+    use_video_postprocessing(CvUtils(), video_mask_iou)  # the clean-up the service gives the video model
     model = Sam3VideoModel.from_pretrained(model_dir).eval()
     model.score_threshold_detection, model.new_det_thresh = args.threshold, args.threshold
     model.max_num_objects = options["max_objects"]
@@ -99,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 mask = expected["masks"][number].numpy()
                 ours_mask = rle.decode(found[object_id]["rle"])
-                union = np.logical_or(mask, ours_mask).sum()
-                iou = 1.0 if union == 0 else float(np.logical_and(mask, ours_mask).sum() / union)
+                iou = mask_iou(mask, ours_mask)
                 score = abs(found[object_id]["score"] - float(expected["scores"][number]))
                 worst_iou, worst_score = min(worst_iou, iou), max(worst_score, score)
             rows.append(row)

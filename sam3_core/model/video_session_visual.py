@@ -27,7 +27,6 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import torch
-from transformers import Sam3TrackerVideoProcessor
 
 from sam3_core.model.transformers_internals import (
     compact_tracker_outputs,
@@ -49,11 +48,8 @@ class VisualSession:
     def __init__(self, tracker: VideoTracker, frames: SessionFrames) -> None:
         self.tracker, self.video = tracker, frames
         self.frames, self.height, self.width = frames.frames, frames.height, frames.width
-        self.listing = VisualVideoTracker(tracker)  # how a frame's objects are listed, as the one-shot path does
-        self.processor = Sam3TrackerVideoProcessor(
-            image_processor=tracker.engine.tracker_processor.image_processor,
-            video_processor=tracker.processor.video_processor,
-        )
+        # The one-shot path's tracker: its frame step, its prompts' processor, how it lists a frame's objects.
+        self.listing = VisualVideoTracker(tracker)
         self.reset()
 
     @property
@@ -70,7 +66,7 @@ class VisualSession:
         engine = self.tracker.engine
         # The state kept between requests (each object's outputs per frame) on the host: a session holds no device
         # memory while it waits, but the one frame's features the model read last (dropped after each request).
-        self.session = self.processor.init_video_session(
+        self.session = self.listing.processor.init_video_session(
             inference_device=engine.device, inference_state_device="cpu", dtype=engine.dtype
         )
         frames_on_demand(self.session, self.video, self.height, self.width)

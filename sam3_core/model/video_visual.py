@@ -195,14 +195,8 @@ class VisualVideoTracker:
 
 def prompt_inputs(object_id: int, obj: VisualObject, size: tuple[int, int]) -> dict:
     """``add_inputs_to_inference_session``'s arguments for object ``object_id`` with ``obj``'s points (and their
-    labels) and box, pixels of a frame of ``size`` ``(height, width)``."""
-    return {"obj_ids": object_id, "original_size": size, **tracker_prompt(obj)}
-
-
-def tracker_prompt(obj: VisualObject) -> dict[str, list]:
-    """``obj``'s points (with their labels) and box as ``add_inputs_to_inference_session`` takes them, for one
-    object on one frame."""
-    prompt: dict[str, list] = {}
+    labels) and box, pixels of a frame of ``size`` ``(height, width)``, for one object on one frame."""
+    prompt: dict = {"obj_ids": object_id, "original_size": size}
     if obj.points:
         prompt["input_points"] = [[[list(point) for point in obj.points]]]
         prompt["input_labels"] = [[list(obj.point_labels)]]

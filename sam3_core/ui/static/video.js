@@ -181,7 +181,12 @@ function draw() {
     ctx.fillText(text, left + 4, top + 3);
   }
   const key = `${ui.selected == null ? 'new' : ui.selected}:${ui.position}`;
-  const boxes = [ui.boxes.get(key)].filter(Boolean).map((b) => b.map((v, i) => (v / ui.source[i % 2]) * (i % 2 ? rect.height : rect.width)));
+  const boxes = []; // display pixels: the object's box on this frame (source pixels, scaled) and a drag under way
+  const kept = ui.boxes.get(key);
+  if (kept) {
+    const [kx, ky] = [rect.width / ui.source[0], rect.height / ui.source[1]];
+    boxes.push([kept[0] * kx, kept[1] * ky, kept[2] * kx, kept[3] * ky]);
+  }
   if (ui.drag && ui.drag.moved) boxes.push(boxOf(toScreen(ui.drag.start, rect), toScreen(ui.drag.now, rect)));
   for (const [x1, y1, x2, y2] of boxes) {
     ctx.setLineDash([6, 4]);
